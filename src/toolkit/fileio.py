@@ -1,0 +1,88 @@
+"""Writing files safely (temporary name, then rename) and recording run information."""
+import contextlib
+import os
+import subprocess
+import tempfile
+
+from toolkit.errors import FacenetError
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; rename it to ``path`` on success.
+
+    Readers never see a half-written file: on an exception the temporary file is removed
+    and ``path`` is left as it was.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    base, ext = os.path.splitext(os.path.basename(path))
+    fd, tmp_path = tempfile.mkstemp(prefix='.%s.' % base, suffix='.tmp' + ext, dir=directory)
+    os.close(fd)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_current_umask())
+        os.replace(tmp_path, path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode='w'):
+    """Open a file for writing that appears at ``path`` only once it is complete."""
+    with atomic_path(path) as tmp_path:
+        with open(tmp_path, mode) as handle:
+            yield handle
+
+
+def git_revision(src_path):
+    """Return ``(revision, diff)`` of the git checkout holding ``src_path``, or placeholders."""
+    def git(*command):
+        result = subprocess.run(['git', *command], cwd=src_path, capture_output=True, text=True)
+        return result.stdout.strip() if result.returncode == 0 else None
+    try:
+        revision = git('rev-parse', 'HEAD')
+        diff = git('diff', 'HEAD')
+    except OSError:
+        revision = diff = None
+    return revision or 'unknown (not a git checkout)', diff or ''
+
+
+def store_revision_info(src_path, output_dir, arg_string):
+    """Write ``revision_info.txt`` (command line, versions, git revision and diff) to output_dir."""
+    import tensorflow
+    revision, diff = git_revision(src_path)
+    with atomic_open(os.path.join(output_dir, 'revision_info.txt')) as handle:
+        handle.write('arguments: %s\n' % arg_string)
+        handle.write('--------------------\n')
+        handle.write('tensorflow version: %s\n' % tensorflow.__version__)
+        handle.write('--------------------\n')
+        handle.write('git hash: %s\n' % revision)
+        handle.write('--------------------\n')
+        handle.write('git diff: %s\n' % diff)
+
+
+def write_arguments_to_file(args, filename):
+    """Write each parsed argument as ``name: value``, one per line."""
+    with atomic_open(filename) as handle:
+        for key, value in sorted(vars(args).items()):
+            handle.write('%s: %s\n' % (key, value))
+
+
+def require_file(path, what='file'):
+    """Raise FacenetError unless ``path`` is an existing file."""
+    if not os.path.isfile(path):
+        raise FacenetError('%s not found: %s' % (what, path))
+
+
+def require_dir(path, what='directory'):
+    """Raise FacenetError unless ``path`` is an existing directory."""
+    if not os.path.isdir(path):
+        raise FacenetError('%s not found: %s' % (what, path))

@@ -1,0 +1,128 @@
+"""The few layer helpers the models need, in place of tf.contrib.slim.
+
+Variable names follow slim's conventions (``<scope>/weights``, ``<scope>/biases``,
+``<scope>/BatchNorm/{beta,moving_mean,moving_variance}``) so the published checkpoints
+restore by name. A ``Layers`` object carries what slim's arg_scope used to: the
+training switch, weight decay and batch-norm settings.
+"""
+from toolkit.tf_compat import tf
+
+BATCH_NORM_DECAY = 0.995
+BATCH_NORM_EPSILON = 0.001
+
+
+class Layers:
+    """Layer factory bound to one network's settings.
+
+    Args:
+        phase_train: Python bool or boolean tensor; True uses batch statistics (and updates
+            the moving ones in place), False the moving statistics.
+        weight_decay: L2 factor; 0 adds no regularization loss (as slim did).
+        bn_decay, bn_epsilon: batch-norm moving-average decay and variance epsilon.
+        moving_stats_trainable: also put the moving statistics in the trainable collection,
+            as the classic models did so that a Saver over trainable variables stores them.
+    """
+
+    def __init__(self, phase_train, weight_decay=0.0, bn_decay=BATCH_NORM_DECAY,
+                 bn_epsilon=BATCH_NORM_EPSILON, moving_stats_trainable=True):
+        self.phase_train = phase_train
+        self.weight_decay = weight_decay
+        self.bn_decay = bn_decay
+        self.bn_epsilon = bn_epsilon
+        self.moving_stats_trainable = moving_stats_trainable
+
+    # -- variables -------------------------------------------------------------------------
+    def _weights(self, shape):
+        regularizer = None
+        if self.weight_decay:
+            def regularizer(w):
+                return tf.multiply(self.weight_decay, tf.nn.l2_loss(w), name='l2_regularizer')
+        return tf.get_variable('weights', shape, tf.float32,
+                               initializer=tf.glorot_uniform_initializer(),
+                               regularizer=regularizer)
+
+    def _biases(self, size):
+        return tf.get_variable('biases', [size], tf.float32, initializer=tf.zeros_initializer())
+
+    def _moving_stat(self, name, size, initial_value):
+        collections = [tf.GraphKeys.GLOBAL_VARIABLES, tf.GraphKeys.MOVING_AVERAGE_VARIABLES]
+        if self.moving_stats_trainable:
+            collections.append(tf.GraphKeys.TRAINABLE_VARIABLES)
+        return tf.get_variable(name, [size], tf.float32,
+                               initializer=tf.constant_initializer(initial_value),
+                               trainable=False, collections=collections)
+
+    # -- layers ----------------------------------------------------------------------------
+    def batch_norm(self, inputs, scope='BatchNorm'):
+        """Batch norm without scale (gamma = 1), moving statistics updated in place."""
+        with tf.variable_scope(scope):
+            channels = inputs.get_shape()[-1]
+            beta = tf.get_variable('beta', [channels], tf.float32, initializer=tf.zeros_initializer())
+            moving_mean = self._moving_stat('moving_mean', channels, 0.0)
+            moving_variance = self._moving_stat('moving_variance', channels, 1.0)
+            is_2d = inputs.get_shape().ndims == 2
+            x = tf.reshape(inputs, [-1, 1, 1, channels]) if is_2d else inputs
+            gamma = tf.ones([channels], tf.float32)
+
+            def training():
+                y, mean, variance = tf.nn.fused_batch_norm(x, gamma, beta, epsilon=self.bn_epsilon)
+                rate = 1.0 - self.bn_decay
+                update_mean = tf.assign_sub(moving_mean, (moving_mean - mean) * rate)
+                update_variance = tf.assign_sub(moving_variance, (moving_variance - variance) * rate)
+                with tf.control_dependencies([update_mean, update_variance]):
+                    return tf.identity(y)
+
+            def inference():
+                y, _, _ = tf.nn.fused_batch_norm(x, gamma, beta, mean=moving_mean,
+                                                 variance=moving_variance,
+                                                 epsilon=self.bn_epsilon, is_training=False)
+                return y
+
+            outputs = self._switch(training, inference)
+            return tf.reshape(outputs, tf.shape(inputs)) if is_2d else outputs
+
+    def conv2d(self, inputs, num_outputs, kernel_size, stride=1, padding='SAME', scope=None,
+               normalize=True, activation_fn=tf.nn.relu):
+        """Convolution, then batch norm (or biases when ``normalize`` is False), then activation."""
+        kernel_h, kernel_w = ((kernel_size, kernel_size) if isinstance(kernel_size, int)
+                              else kernel_size)
+        with tf.variable_scope(scope):
+            channels_in = inputs.get_shape()[-1]
+            weights = self._weights([kernel_h, kernel_w, channels_in, int(num_outputs)])
+            net = tf.nn.conv2d(inputs, weights, [1, stride, stride, 1], padding)
+            if normalize:
+                net = self.batch_norm(net)
+            else:
+                net = tf.nn.bias_add(net, self._biases(int(num_outputs)))
+            return activation_fn(net) if activation_fn else net
+
+    def fully_connected(self, inputs, num_outputs, scope=None, normalize=True, activation_fn=None):
+        """Dense layer with batch norm (or biases) and an optional activation."""
+        with tf.variable_scope(scope):
+            weights = self._weights([inputs.get_shape()[-1], num_outputs])
+            net = tf.matmul(inputs, weights)
+            if normalize:
+                net = self.batch_norm(net)
+            else:
+                net = tf.nn.bias_add(net, self._biases(num_outputs))
+            return activation_fn(net) if activation_fn else net
+
+    def dropout(self, inputs, keep_prob, scope='Dropout'):
+        """Dropout while training only."""
+        with tf.name_scope(scope):
+            return self._switch(lambda: tf.nn.dropout(inputs, rate=1.0 - keep_prob),
+                                lambda: tf.identity(inputs))
+
+    def _switch(self, training, inference):
+        """Pick the training or inference branch from a Python bool or a boolean tensor."""
+        if isinstance(self.phase_train, bool):
+            return training() if self.phase_train else inference()
+        return tf.cond(self.phase_train, training, inference)
+
+
+def max_pool(inputs, kernel_size, stride, padding='SAME', scope=None):
+    return tf.nn.max_pool2d(inputs, kernel_size, stride, padding, name=scope)
+
+
+def avg_pool(inputs, kernel_size, stride=1, padding='VALID', scope=None):
+    return tf.nn.avg_pool2d(inputs, kernel_size, stride, padding, name=scope)

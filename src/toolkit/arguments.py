@@ -19,6 +19,14 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    """argparse type: an integer of zero or more."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError('must be zero or a positive integer, got %s' % text)
+    return value
+
+
 def fraction(text):
     """argparse type: a float in (0, 1]."""
     value = float(text)

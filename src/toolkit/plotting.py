@@ -1,0 +1,124 @@
+"""PNG plots and image grids written without a screen.
+
+Figures are drawn with matplotlib's object API on an Agg canvas (no pyplot, no global
+figure state, no backend switching), so scripts, tests and servers can all use it. Every
+file is written through ``fileio.atomic_path``: a failed plot never leaves a broken PNG.
+"""
+import os
+
+import numpy as np
+from PIL import Image
+
+from toolkit.errors import FacenetError
+from toolkit.fileio import atomic_path
+
+GRID_BORDER = 3
+
+
+def _new_figure(size=(6.4, 4.8), dpi=100):
+    # Imported here so that modules importing toolkit.plotting stay cheap to load.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    figure = Figure(figsize=size, dpi=dpi)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _series_items(series):
+    """Normalise ``{label: y}`` / ``{label: (x, y)}`` (or a list of pairs) to (label, x, y)."""
+    items = series.items() if isinstance(series, dict) else series
+    for label, values in items:
+        if isinstance(values, tuple) and len(values) == 2:
+            x, y = (np.asarray(values[0], dtype=np.float64), np.asarray(values[1], dtype=np.float64))
+        else:
+            y = np.asarray(values, dtype=np.float64)
+            x = np.arange(1, y.size + 1, dtype=np.float64)
+        if x.shape != y.shape:
+            raise ValueError('series %r: x has %d values, y has %d' % (label, x.size, y.size))
+        yield label, x, y
+
+
+def save_line_plot(path, series, title='', xlabel='', ylabel='', xscale='linear',
+                   yscale='linear', xlim=None, ylim=None, styles=None, size=(6.4, 4.8), dpi=100):
+    """Write a line plot of one or more series as a PNG.
+
+    Args:
+        path: output PNG file.
+        series: dict (or list of pairs) ``label -> y`` or ``label -> (x, y)``; ``y`` alone
+            is plotted against 1..N. NaN values leave gaps.
+        title, xlabel, ylabel: texts.
+        xscale, yscale: 'linear' or 'log' (e.g. a ROC curve's false positive rate).
+        xlim, ylim: optional ``(low, high)`` axis limits.
+        styles: optional dict ``label -> matplotlib format string`` such as '--' or 'o'.
+        size, dpi: figure size in inches and resolution.
+
+    Returns:
+        ``path``.
+    """
+    figure = _new_figure(size, dpi)
+    axes = figure.add_subplot(1, 1, 1)
+    nrof_series = 0
+    for label, x, y in _series_items(series):
+        style = (styles or {}).get(label, '-')
+        axes.plot(x, y, style, label=str(label), linewidth=1.5, markersize=3)
+        nrof_series += 1
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_xscale(xscale)
+    axes.set_yscale(yscale)
+    if xlim is not None:
+        axes.set_xlim(*xlim)
+    if ylim is not None:
+        axes.set_ylim(*ylim)
+    axes.grid(True, alpha=0.4)
+    if nrof_series > 1 or (nrof_series == 1 and label):
+        axes.legend(loc='best', fontsize='small')
+    figure.tight_layout()
+    with atomic_path(path) as tmp_path:
+        figure.savefig(tmp_path, format='png')
+    return path
+
+
+def put_images_on_grid(images, shape=(16, 8), border=GRID_BORDER):
+    """Tile images (N x H x W x 3) into one image, ``shape = (nrof_columns, nrof_rows)``.
+
+    Images fill the grid row by row with a black border of ``border`` pixels; cells past
+    the last image stay black, images past the last cell are left out. Values are clipped
+    to 0..255 and returned as uint8.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[3] != 3:
+        raise ValueError('need images of shape (N, H, W, 3), got %s' % (images.shape,))
+    nrof_columns, nrof_rows = shape
+    height, width = images.shape[1:3]
+    grid = np.zeros((nrof_rows * (height + border) + border,
+                     nrof_columns * (width + border) + border, 3), dtype=np.uint8)
+    tiles = np.clip(np.round(images.astype(np.float64)), 0, 255).astype(np.uint8)
+    for index in range(min(len(tiles), nrof_columns * nrof_rows)):
+        row, column = divmod(index, nrof_columns)
+        top = border + row * (height + border)
+        left = border + column * (width + border)
+        grid[top:top + height, left:left + width, :] = tiles[index]
+    return grid
+
+
+def save_image(path, image, **save_options):
+    """Write an RGB uint8 array as an image file (format from the extension), atomically.
+
+    ``save_options`` go to PIL's ``Image.save`` (e.g. ``quality=95`` for JPEG).
+
+    Raises:
+        FacenetError: the extension names no image format PIL can write.
+    """
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in Image.registered_extensions():
+        raise FacenetError('cannot write image %s: unknown image file extension' % path)
+    with atomic_path(path) as tmp_path:
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp_path, **save_options)
+    return path
+
+
+def save_image_grid(path, images, shape=(16, 8), border=GRID_BORDER):
+    """Write images tiled by ``put_images_on_grid`` to ``path``."""
+    return save_image(path, put_images_on_grid(images, shape, border))

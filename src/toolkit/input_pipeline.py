@@ -1,0 +1,138 @@
+"""tf.data input pipelines for training: decode, augment, standardize, batch, prefetch.
+
+Image paths are fed through placeholders when an iterator is initialized, so a large
+dataset's file list never becomes a constant in the graph (and in the exported ``.meta``).
+Decoding and augmentation run on ``nrof_threads`` parallel calls and batches are prefetched,
+so the next batch is ready while the model trains on the current one.
+"""
+import collections
+import math
+
+from toolkit.tf_compat import tf
+
+# Random rotations are drawn uniformly from [-RANDOM_ROTATE_DEGREES, RANDOM_ROTATE_DEGREES].
+RANDOM_ROTATE_DEGREES = 10.0
+PREFETCH_BATCHES = 2
+
+Augmentation = collections.namedtuple(
+    'Augmentation', ['random_crop', 'random_flip', 'random_rotate', 'fixed_standardization'])
+Augmentation.__new__.__defaults__ = (False, False, False, False)
+
+
+def decode_image(path):
+    """Read and decode a JPEG/PNG/BMP/GIF file into an H x W x 3 uint8 tensor."""
+    contents = tf.io.read_file(path)
+    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def random_rotate(image, max_degrees=RANDOM_ROTATE_DEGREES, seed=None):
+    """Rotate about the image centre by a uniform random angle (bilinear, black corners).
+
+    The classic pipeline rotated with a bicubic ``scipy.misc.imrotate`` in a Python
+    callback; this is an in-graph projective transform, so it runs in parallel and the
+    graph can still be exported.
+    """
+    angle = tf.random.uniform([], -max_degrees, max_degrees, seed=seed) * (math.pi / 180.0)
+    shape = tf.shape(image)
+    height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    center_x, center_y = (width - 1.0) / 2.0, (height - 1.0) / 2.0
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # Maps each output pixel (x, y) to the input pixel it samples.
+    transform = tf.stack([cos, -sin, center_x - cos * center_x + sin * center_y,
+                          sin, cos, center_y - sin * center_x - cos * center_y, 0.0, 0.0])
+    rotated = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.expand_dims(image, 0), transforms=tf.expand_dims(transform, 0),
+        output_shape=shape[:2], fill_value=0.0, interpolation='BILINEAR', fill_mode='CONSTANT')
+    return rotated[0]
+
+
+def standardize(image, fixed_standardization):
+    """``(x - 127.5) / 128`` or per-image prewhitening, as float32."""
+    if fixed_standardization:
+        return (tf.cast(image, tf.float32) - 127.5) / 128.0
+    return tf.image.per_image_standardization(image)
+
+
+def preprocess(path, flip, image_size, augmentation, seed=None):
+    """Decode one image and turn it into a standardized image_size x image_size x 3 tensor.
+
+    Args:
+        path: scalar string tensor.
+        flip: scalar bool tensor; mirror the image (used for flipped evaluation images).
+        image_size: output height and width.
+        augmentation: an Augmentation.
+    """
+    image = decode_image(path)
+    if augmentation.random_rotate:
+        image = random_rotate(image, seed=seed)
+    if augmentation.random_crop:
+        image = tf.image.random_crop(image, [image_size, image_size, 3], seed=seed)
+    else:
+        image = tf.image.resize_with_crop_or_pad(image, image_size, image_size)
+    if augmentation.random_flip:
+        image = tf.image.random_flip_left_right(image, seed=seed)
+    image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
+    image = standardize(image, augmentation.fixed_standardization)
+    image.set_shape([image_size, image_size, 3])
+    return image
+
+
+class ImageBatches:
+    """Batches of (images, labels) read from a list of paths fed when the iterator starts.
+
+    Args:
+        image_size: output height and width.
+        batch_size: images per batch (the last one of a finite pass may be smaller).
+        augmentation: an Augmentation.
+        nrof_threads: parallel decode/augment calls.
+        shuffle_and_repeat: shuffle the list (anew each pass) and repeat it forever, dropping
+            incomplete batches; otherwise one pass in the given order.
+        skip_unreadable: drop images that fail to decode (long training runs) instead of
+            failing the step.
+        seed: op seed for shuffling and augmentation.
+        name: name scope of the placeholders.
+
+    Attributes:
+        images: batch x image_size x image_size x 3 float32 tensor.
+        labels: batch int64 tensor.
+    """
+
+    def __init__(self, image_size, batch_size, augmentation, nrof_threads,
+                 shuffle_and_repeat=False, skip_unreadable=False, seed=None, name='input_data'):
+        with tf.name_scope(name):
+            self._paths = tf.placeholder(tf.string, [None], name='image_paths')
+            self._labels = tf.placeholder(tf.int64, [None], name='labels')
+            self._flips = tf.placeholder(tf.bool, [None], name='flips')
+            dataset = tf.data.Dataset.from_tensor_slices((self._paths, self._labels, self._flips))
+            if shuffle_and_repeat:
+                dataset = dataset.shuffle(tf.cast(tf.size(self._paths), tf.int64), seed=seed,
+                                          reshuffle_each_iteration=True).repeat()
+
+            def load(path, label, flip):
+                return preprocess(path, flip, image_size, augmentation, seed), label
+
+            dataset = dataset.map(load, num_parallel_calls=nrof_threads)
+            if skip_unreadable:
+                dataset = dataset.ignore_errors(log_warning=True)
+            dataset = dataset.batch(batch_size, drop_remainder=shuffle_and_repeat)
+            dataset = dataset.prefetch(PREFETCH_BATCHES)
+            self._iterator = tf.data.make_initializable_iterator(dataset)
+            self.images, self.labels = self._iterator.get_next()
+
+    def start(self, sess, paths, labels=None, flips=None):
+        """(Re)start the iterator on ``paths`` (labels default to 0, flips to False)."""
+        count = len(paths)
+        sess.run(self._iterator.initializer, {
+            self._paths: list(paths),
+            self._labels: [0] * count if labels is None else list(labels),
+            self._flips: [False] * count if flips is None else list(flips)})
+
+    def batches(self, sess):
+        """Yield ``(images, labels)`` numpy batches until the pass ends."""
+        while True:
+            try:
+                yield sess.run([self.images, self.labels])
+            except tf.errors.OutOfRangeError:
+                return

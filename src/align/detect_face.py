@@ -1,0 +1,603 @@
+"""MTCNN face detection (Zhang et al., 2016) in TF1 graph mode, with the classic API.
+
+The three cascaded networks (P-Net proposes candidate windows over an image pyramid, R-Net
+refines them on 24x24 crops, O-Net scores 48x48 crops and places five landmarks) are the
+Caffe-converted ones of the classic toolkit (``det1.npy``..``det3.npy``). The conversion kept
+Caffe's axis order, so, as in the classic code, the networks take images with their x and y
+axes swapped, ``(batch, width, height, 3)``, scaled as ``(pixel - 127.5) * 0.0078125``.
+
+Public functions, as in the classic module:
+    create_mtcnn(sess, model_path) -> (pnet, rnet, onet) callables
+    detect_face(img, minsize, pnet, rnet, onet, threshold, factor) -> (boxes Nx5, points 10xN)
+    bulk_detect_face(images, detection_window_size_ratio, pnet, rnet, onet, threshold, factor)
+and the batched detector both are built on:
+    detect_faces(images, minsizes, pnet, rnet, onet, threshold, factor)
+
+``detect_faces`` runs each network once for many images: same-size pyramid levels of all
+images go through P-Net together, and the R-Net (O-Net) crops of all images form one batch.
+Every per-image computation is the classic one, so a batch gives the same detections as the
+images one by one; ``detect_face`` is a batch of one. Where this module departs from the
+classic code (all on inputs where the classic code raised an exception):
+    * a candidate box with no pixels inside the image is cropped as zeros, and a degenerate
+      box (width or height below one pixel) is dropped, instead of crashing;
+    * an image too small for the 12-pixel P-Net window returns no faces;
+    * no faces is always ``(empty 0x5 array, empty 10x0 array)``.
+Stage-two and stage-three crops are resized in float32 (the classic code used float64); the
+difference is below 1e-4 pixel values and does not change detections.
+"""
+import importlib.util
+import os
+from collections import defaultdict
+
+import cv2
+import numpy as np
+
+from toolkit.errors import FacenetError
+from toolkit.tf_compat import tf
+
+PNET_STRIDE = 2
+PNET_CELL_SIZE = 12
+RNET_SIZE = 24
+ONET_SIZE = 48
+# Upper bound on the pixels of one P-Net run (batch x height x width): about 200 MB of
+# activations, whatever the image sizes.
+MAX_PNET_PIXELS = 2000000
+MAX_CROPS_PER_RUN = 4096
+
+CLASSIC_WEIGHT_FILES = {'pnet': 'det1.npy', 'rnet': 'det2.npy', 'onet': 'det3.npy'}
+
+# The ``mtcnn`` package stores each network as a list of arrays in this order. Its
+# convolution kernels are the classic ones with the first two axes swapped, and its PReLU
+# slopes have shape (1, 1, C); dense layers are stored exactly as the classic ones.
+PACKAGE_WEIGHT_TABLE = {
+    'pnet': [('conv1', 'weights'), ('conv1', 'biases'), ('PReLU1', 'alpha'),
+             ('conv2', 'weights'), ('conv2', 'biases'), ('PReLU2', 'alpha'),
+             ('conv3', 'weights'), ('conv3', 'biases'), ('PReLU3', 'alpha'),
+             ('conv4-2', 'weights'), ('conv4-2', 'biases'),
+             ('conv4-1', 'weights'), ('conv4-1', 'biases')],
+    'rnet': [('conv1', 'weights'), ('conv1', 'biases'), ('prelu1', 'alpha'),
+             ('conv2', 'weights'), ('conv2', 'biases'), ('prelu2', 'alpha'),
+             ('conv3', 'weights'), ('conv3', 'biases'), ('prelu3', 'alpha'),
+             ('conv4', 'weights'), ('conv4', 'biases'), ('prelu4', 'alpha'),
+             ('conv5-2', 'weights'), ('conv5-2', 'biases'),
+             ('conv5-1', 'weights'), ('conv5-1', 'biases')],
+    'onet': [('conv1', 'weights'), ('conv1', 'biases'), ('prelu1', 'alpha'),
+             ('conv2', 'weights'), ('conv2', 'biases'), ('prelu2', 'alpha'),
+             ('conv3', 'weights'), ('conv3', 'biases'), ('prelu3', 'alpha'),
+             ('conv4', 'weights'), ('conv4', 'biases'), ('prelu4', 'alpha'),
+             ('conv5', 'weights'), ('conv5', 'biases'), ('prelu5', 'alpha'),
+             ('conv6-2', 'weights'), ('conv6-2', 'biases'),
+             ('conv6-3', 'weights'), ('conv6-3', 'biases'),
+             ('conv6-1', 'weights'), ('conv6-1', 'biases')],
+}
+
+
+# -- weights -------------------------------------------------------------------------------
+
+def package_weights_dir():
+    """Folder of the ``mtcnn`` package's weight files, found without importing the package.
+
+    Raises:
+        FacenetError: the package is not installed.
+    """
+    spec = importlib.util.find_spec('mtcnn')
+    if spec is None or spec.origin is None:
+        raise FacenetError('the mtcnn package (weights of the default MTCNN model) is not '
+                           'installed: pip install -r requirements.txt, or pass a folder '
+                           'holding det1.npy, det2.npy and det3.npy')
+    return os.path.join(os.path.dirname(spec.origin), 'assets', 'weights')
+
+
+def load_package_weights(weights_dir=None):
+    """The ``mtcnn`` package's weights as ``{net: {layer: {param: array}}}`` in classic layout."""
+    import joblib
+    weights_dir = weights_dir or package_weights_dir()
+    weights = {}
+    for net, table in PACKAGE_WEIGHT_TABLE.items():
+        path = os.path.join(weights_dir, net + '.lz4')
+        try:
+            arrays = joblib.load(path)
+        except Exception as error:  # joblib raises many types for a bad file
+            raise FacenetError('cannot read MTCNN weights %s: %s' % (path, error)) from None
+        if len(arrays) != len(table):
+            raise FacenetError('%s holds %d arrays, expected %d' % (path, len(arrays), len(table)))
+        layers = weights[net] = {}
+        for (layer, param), array in zip(table, arrays):
+            array = np.asarray(array, dtype=np.float32)
+            if array.ndim == 4:
+                array = array.transpose(1, 0, 2, 3)
+            elif param == 'alpha':
+                array = array.reshape(-1)
+            layers.setdefault(layer, {})[param] = array
+    return weights
+
+
+def load_classic_weights(model_dir):
+    """The classic ``det1.npy``..``det3.npy`` of ``model_dir`` as ``{net: {layer: {param: array}}}``."""
+    weights = {}
+    for net, filename in CLASSIC_WEIGHT_FILES.items():
+        path = os.path.join(os.path.expanduser(model_dir), filename)
+        if not os.path.isfile(path):
+            raise FacenetError('MTCNN weight file not found: %s' % path)
+        try:
+            data = np.load(path, allow_pickle=True, encoding='latin1').item()
+        except Exception as error:  # pickle errors come in many types
+            raise FacenetError('cannot read MTCNN weights %s: %s' % (path, error)) from None
+        weights[net] = {layer: {param: np.asarray(value, dtype=np.float32)
+                                for param, value in params.items()}
+                        for layer, params in data.items()}
+    return weights
+
+
+def load_weights(model_path=None):
+    """Package weights when ``model_path`` is None, else the classic files in that folder."""
+    return load_package_weights() if not model_path else load_classic_weights(model_path)
+
+
+# -- networks ------------------------------------------------------------------------------
+
+def _variable(name, shape):
+    return tf.get_variable(name, shape, tf.float32, initializer=tf.zeros_initializer())
+
+
+def _conv(inputs, kernel_size, channels_out, name):
+    """VALID convolution with biases (no activation); output tensor ``<name>/BiasAdd``."""
+    with tf.variable_scope(name):
+        channels_in = int(inputs.get_shape()[-1])
+        weights = _variable('weights', [kernel_size, kernel_size, channels_in, channels_out])
+        biases = _variable('biases', [channels_out])
+        net = tf.nn.conv2d(inputs, weights, [1, 1, 1, 1], 'VALID')
+        return tf.nn.bias_add(net, biases)
+
+
+def _prelu(inputs, name):
+    with tf.variable_scope(name):
+        alpha = _variable('alpha', [int(inputs.get_shape()[-1])])
+        return tf.nn.relu(inputs) + tf.multiply(alpha, -tf.nn.relu(-inputs))
+
+
+def _max_pool(inputs, size, stride, name, padding='SAME'):
+    return tf.nn.max_pool2d(inputs, size, stride, padding, name=name)
+
+
+def _fully_connected(inputs, channels_out, name):
+    """Dense layer on the flattened input; output tensor ``<name>/<name>``."""
+    with tf.variable_scope(name):
+        shape = inputs.get_shape().as_list()
+        size = int(np.prod(shape[1:]))
+        flat = tf.reshape(inputs, [-1, size]) if len(shape) > 2 else inputs
+        weights = _variable('weights', [size, channels_out])
+        biases = _variable('biases', [channels_out])
+        return tf.nn.bias_add(tf.matmul(flat, weights), biases, name=name)
+
+
+def _softmax(logits, axis, name):
+    """The classic softmax: exp(x - max) normalized along ``axis``."""
+    exp = tf.exp(logits - tf.reduce_max(logits, axis, keepdims=True))
+    return tf.div(exp, tf.reduce_sum(exp, axis, keepdims=True), name=name)
+
+
+def pnet_graph(data):
+    """P-Net, fully convolutional: N x W x H x 3 -> (regression, probabilities).
+
+    Returns:
+        (N x W' x H' x 4 box offsets, N x W' x H' x 2 softmax), W' = ceil((W - 2) / 2) - 4.
+    """
+    net = _prelu(_conv(data, 3, 10, 'conv1'), 'PReLU1')      # N x W-2 x H-2 x 10
+    net = _max_pool(net, 2, 2, 'pool1')                       # N x W1 x H1 x 10
+    net = _prelu(_conv(net, 3, 16, 'conv2'), 'PReLU2')       # N x W1-2 x H1-2 x 16
+    net = _prelu(_conv(net, 3, 32, 'conv3'), 'PReLU3')       # N x W' x H' x 32
+    prob = _softmax(_conv(net, 1, 2, 'conv4-1'), 3, 'prob1')  # N x W' x H' x 2
+    regression = _conv(net, 1, 4, 'conv4-2')                  # N x W' x H' x 4
+    return regression, prob
+
+
+def rnet_graph(data):
+    """R-Net: N x 24 x 24 x 3 -> (N x 4 box offsets, N x 2 softmax)."""
+    net = _prelu(_conv(data, 3, 28, 'conv1'), 'prelu1')      # N x 22 x 22 x 28
+    net = _max_pool(net, 3, 2, 'pool1')                       # N x 11 x 11 x 28
+    net = _prelu(_conv(net, 3, 48, 'conv2'), 'prelu2')       # N x 9 x 9 x 48
+    net = _max_pool(net, 3, 2, 'pool2', 'VALID')              # N x 4 x 4 x 48
+    net = _prelu(_conv(net, 2, 64, 'conv3'), 'prelu3')       # N x 3 x 3 x 64
+    net = _prelu(_fully_connected(net, 128, 'conv4'), 'prelu4')  # N x 128
+    prob = _softmax(_fully_connected(net, 2, 'conv5-1'), 1, 'prob1')
+    regression = _fully_connected(net, 4, 'conv5-2')
+    return regression, prob
+
+
+def onet_graph(data):
+    """O-Net: N x 48 x 48 x 3 -> (N x 4 box offsets, N x 10 landmarks, N x 2 softmax)."""
+    net = _prelu(_conv(data, 3, 32, 'conv1'), 'prelu1')      # N x 46 x 46 x 32
+    net = _max_pool(net, 3, 2, 'pool1')                       # N x 23 x 23 x 32
+    net = _prelu(_conv(net, 3, 64, 'conv2'), 'prelu2')       # N x 21 x 21 x 64
+    net = _max_pool(net, 3, 2, 'pool2', 'VALID')              # N x 10 x 10 x 64
+    net = _prelu(_conv(net, 3, 64, 'conv3'), 'prelu3')       # N x 8 x 8 x 64
+    net = _max_pool(net, 2, 2, 'pool3')                       # N x 4 x 4 x 64
+    net = _prelu(_conv(net, 2, 128, 'conv4'), 'prelu4')      # N x 3 x 3 x 128
+    net = _prelu(_fully_connected(net, 256, 'conv5'), 'prelu5')  # N x 256
+    prob = _softmax(_fully_connected(net, 2, 'conv6-1'), 1, 'prob1')
+    regression = _fully_connected(net, 4, 'conv6-2')
+    landmarks = _fully_connected(net, 10, 'conv6-3')
+    return regression, landmarks, prob
+
+
+NETWORKS = (('pnet', pnet_graph, (None, None, None, 3)),
+            ('rnet', rnet_graph, (None, RNET_SIZE, RNET_SIZE, 3)),
+            ('onet', onet_graph, (None, ONET_SIZE, ONET_SIZE, 3)))
+
+
+def _load_variables(sess, scope, layers):
+    variables = {v.op.name: v for v in tf.global_variables(scope=scope + '/')}
+    expected = set(variables)
+    for layer, params in layers.items():
+        for param, value in params.items():
+            name = '%s/%s/%s' % (scope, layer, param)
+            variable = variables.get(name)
+            if variable is None:
+                continue  # the classic loader also ignored unknown entries
+            if tuple(variable.shape.as_list()) != value.shape:
+                raise FacenetError('MTCNN weight %s has shape %s, expected %s'
+                                   % (name, value.shape, tuple(variable.shape.as_list())))
+            variable.load(value, sess)
+            expected.discard(name)
+    if expected:
+        raise FacenetError('MTCNN weights lack %s' % ', '.join(sorted(expected)))
+
+
+def create_mtcnn(sess, model_path=None):
+    """Build P-, R- and O-Net in ``sess.graph`` and load their weights.
+
+    Args:
+        sess: the session to hold the networks (its graph gets scopes pnet, rnet, onet).
+        model_path: None for the weights shipped in the ``mtcnn`` package, or a folder with
+            the classic ``det1.npy``, ``det2.npy``, ``det3.npy``.
+
+    Returns:
+        ``(pnet, rnet, onet)``: functions from a batch of transposed, scaled images to
+        numpy outputs, as in the classic module: ``pnet(x) -> (regression, prob)``,
+        ``rnet(x) -> (regression, prob)``, ``onet(x) -> (regression, landmarks, prob)``.
+
+    Raises:
+        FacenetError: weights missing, unreadable or of the wrong shape.
+    """
+    weights = load_weights(model_path)
+    functions = []
+    with sess.graph.as_default():
+        for scope, graph_fn, input_shape in NETWORKS:
+            with tf.variable_scope(scope):
+                data = tf.placeholder(tf.float32, input_shape, 'input')
+                outputs = graph_fn(data)
+            _load_variables(sess, scope, weights[scope])
+            functions.append(_session_function(sess, data, outputs))
+    return tuple(functions)
+
+
+def _session_function(sess, data, outputs):
+    def run(images):
+        return sess.run(outputs, feed_dict={data: images})
+    return run
+
+
+# -- box arithmetic (pure numpy, the classic formulas) ------------------------------------------
+
+def pyramid_scales(height, width, minsize, factor):
+    """Scales at which the 12-pixel P-Net window covers faces from ``minsize`` pixels up."""
+    scale0 = 12.0 / minsize
+    min_length = min(height, width) * scale0
+    scales = []
+    count = 0
+    while min_length >= 12:
+        scales.append(scale0 * np.power(factor, count))
+        min_length = min_length * factor
+        count += 1
+    return scales
+
+
+def scaled_size(height, width, scale):
+    """(height, width) of an image resized by ``scale`` for P-Net."""
+    return int(np.ceil(height * scale)), int(np.ceil(width * scale))
+
+
+def generate_bounding_boxes(score_map, regression_map, scale, threshold):
+    """P-Net cells scoring at least ``threshold`` as image boxes.
+
+    Args:
+        score_map: W' x H' face probabilities in the networks' transposed layout.
+        regression_map: W' x H' x 4 box offsets, same layout.
+        scale: the pyramid scale the maps were computed at.
+
+    Returns:
+        n x 9 array: x1, y1, x2, y2, score, then the four offsets (relative to box size).
+    """
+    xs, ys = np.where(score_map >= threshold)
+    if xs.size == 1:
+        # The classic code reads a lone candidate's offsets from the map flipped along its
+        # first axis; kept so that the detections equal the classic ones.
+        regression_map = regression_map[::-1]
+    corner = np.stack([xs, ys], axis=1).astype(np.float64)
+    top_left = np.fix((PNET_STRIDE * corner + 1) / scale)
+    bottom_right = np.fix((PNET_STRIDE * corner + PNET_CELL_SIZE) / scale)
+    score = score_map[xs, ys].reshape(-1, 1)
+    offsets = regression_map[xs, ys].reshape(-1, 4)
+    return np.hstack([top_left, bottom_right, score, offsets])
+
+
+def nms(boxes, threshold, method='Union'):
+    """Greedy non-maximum suppression; boxes n x >=5 (x1, y1, x2, y2, score).
+
+    Args:
+        method: 'Union' (overlap = intersection over union) or 'Min' (over the smaller box).
+
+    Returns:
+        Indices of the kept boxes, best score first.
+    """
+    if boxes.shape[0] == 0:
+        return np.empty(0, dtype=np.intp)
+    x1, y1, x2, y2, score = (boxes[:, i] for i in range(5))
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = np.argsort(score)
+    pick = []
+    while order.size > 0:
+        best = order[-1]
+        pick.append(best)
+        rest = order[:-1]
+        width = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + 1)
+        height = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + 1)
+        inter = width * height
+        if method == 'Min':
+            overlap = inter / np.minimum(area[best], area[rest])
+        else:
+            overlap = inter / (area[best] + area[rest] - inter)
+        order = rest[overlap <= threshold]
+    return np.asarray(pick, dtype=np.intp)
+
+
+def bbreg(boxes, offsets):
+    """Move box corners by ``offsets`` (n x 4) times the box width / height (n x 5 copy)."""
+    boxes = np.array(boxes, dtype=np.float64)
+    width = boxes[:, 2] - boxes[:, 0] + 1
+    height = boxes[:, 3] - boxes[:, 1] + 1
+    boxes[:, 0:4] = boxes[:, 0:4] + offsets * np.stack([width, height, width, height], axis=1)
+    return boxes
+
+
+def pnet_bbreg(boxes):
+    """Stage-one regression: columns 5..8 of ``boxes`` scaled by width / height without +1."""
+    width = boxes[:, 2] - boxes[:, 0]
+    height = boxes[:, 3] - boxes[:, 1]
+    corners = boxes[:, 0:4] + boxes[:, 5:9] * np.stack([width, height, width, height], axis=1)
+    return np.hstack([corners, boxes[:, 4:5]])
+
+
+def rerec(boxes):
+    """Grow each box into the square of its longer side around the same centre (copy)."""
+    boxes = np.array(boxes, dtype=np.float64)
+    height = boxes[:, 3] - boxes[:, 1]
+    width = boxes[:, 2] - boxes[:, 0]
+    side = np.maximum(width, height)
+    boxes[:, 0] = boxes[:, 0] + width * 0.5 - side * 0.5
+    boxes[:, 1] = boxes[:, 1] + height * 0.5 - side * 0.5
+    boxes[:, 2:4] = boxes[:, 0:2] + side[:, None]
+    return boxes
+
+
+def pad(boxes, width, height):
+    """The classic crop windows of integral boxes in an image of ``width`` x ``height``.
+
+    Boxes are in 1-based inclusive pixel coordinates. Returns ``dy, edy, dx, edx, y, ey, x,
+    ex, tmpw, tmph`` (int32 arrays): the box region ``[y..ey] x [x..ex]`` clipped to the image
+    lands at ``[dy..edy] x [dx..edx]`` of a ``tmph`` x ``tmpw`` zero-padded patch.
+    """
+    tmpw = (boxes[:, 2] - boxes[:, 0] + 1).astype(np.int32)
+    tmph = (boxes[:, 3] - boxes[:, 1] + 1).astype(np.int32)
+    x = boxes[:, 0].astype(np.int32)
+    y = boxes[:, 1].astype(np.int32)
+    ex = boxes[:, 2].astype(np.int32)
+    ey = boxes[:, 3].astype(np.int32)
+    dx = np.ones_like(tmpw)
+    dy = np.ones_like(tmph)
+    edx = tmpw.copy()
+    edy = tmph.copy()
+    beyond = ex > width
+    edx[beyond] = -ex[beyond] + width + tmpw[beyond]
+    ex[beyond] = width
+    beyond = ey > height
+    edy[beyond] = -ey[beyond] + height + tmph[beyond]
+    ey[beyond] = height
+    before = x < 1
+    dx[before] = 2 - x[before]
+    x[before] = 1
+    before = y < 1
+    dy[before] = 2 - y[before]
+    y[before] = 1
+    return dy, edy, dx, edx, y, ey, x, ex, tmpw, tmph
+
+
+def imresample(img, size):
+    """Resize to ``size`` = (height, width) with pixel-area averaging, as the classic code."""
+    return cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
+def crop_patches(img, boxes, size):
+    """Crop integral ``boxes`` from ``img`` (zero padded outside it) and resize to ``size``.
+
+    Args:
+        img: H x W x 3 float32 image.
+        boxes: n x >=4 integral boxes, 1-based inclusive coordinates.
+
+    Returns:
+        n x size x size x 3 float32 patches and a boolean mask of the usable boxes (a box
+        narrower or shorter than one pixel gives no patch).
+    """
+    height, width = img.shape[:2]
+    dy, edy, dx, edx, y, ey, x, ex, tmpw, tmph = pad(boxes, width, height)
+    patches = np.zeros((boxes.shape[0], size, size, 3), dtype=np.float32)
+    usable = (tmpw > 0) & (tmph > 0)
+    for k in np.flatnonzero(usable):
+        source = img[y[k] - 1:ey[k], x[k] - 1:ex[k]]
+        if source.shape[:2] == (tmph[k], tmpw[k]):
+            patch = source  # the box lies inside the image
+        else:
+            patch = np.zeros((tmph[k], tmpw[k], 3), dtype=np.float32)
+            target = patch[max(dy[k] - 1, 0):max(edy[k], 0), max(dx[k] - 1, 0):max(edx[k], 0)]
+            if target.shape == source.shape and source.size:
+                target[...] = source
+        patches[k] = imresample(patch, (size, size))
+    return patches, usable
+
+
+def _network_input(images):
+    """N x H x W x 3 pixels -> the networks' transposed, scaled float32 input."""
+    transposed = np.asarray(images).transpose(0, 2, 1, 3).astype(np.float32)
+    return (transposed - 127.5) * 0.0078125
+
+
+def _run_in_chunks(net, inputs, chunk_size=MAX_CROPS_PER_RUN):
+    """Run ``net`` on ``inputs`` in chunks and concatenate each of its outputs."""
+    parts = [net(inputs[start:start + chunk_size]) for start in range(0, len(inputs), chunk_size)]
+    return [np.concatenate(outputs) for outputs in zip(*parts)]
+
+
+# -- the detector -------------------------------------------------------------------------------
+
+def _pnet_jobs(images, minsizes, factor):
+    """Group the pyramid levels of all images by resized shape: {(hs, ws): [(image, level, scale)]}."""
+    jobs = defaultdict(list)
+    for index, (img, minsize) in enumerate(zip(images, minsizes)):
+        height, width = img.shape[:2]
+        for level, scale in enumerate(pyramid_scales(height, width, minsize, factor)):
+            jobs[scaled_size(height, width, scale)].append((index, level, scale))
+    return jobs
+
+
+def _stage_one(images, minsizes, pnet, threshold, factor, max_pixels):
+    """P-Net over every pyramid level; per image: NMS, regression, squares (n x 5 boxes)."""
+    found = [dict() for _ in images]  # image -> {level: boxes}
+    for shape, jobs in _pnet_jobs(images, minsizes, factor).items():
+        per_run = max(1, max_pixels // (shape[0] * shape[1]))
+        for start in range(0, len(jobs), per_run):
+            chunk = jobs[start:start + per_run]
+            batch = _network_input([imresample(images[index], shape) for index, _, _ in chunk])
+            regression, prob = pnet(batch)
+            for k, (index, level, scale) in enumerate(chunk):
+                boxes = generate_bounding_boxes(prob[k, :, :, 1], regression[k], scale, threshold)
+                found[index][level] = boxes[nms(boxes, 0.5, 'Union')]
+    candidates = []
+    for levels in found:
+        boxes = np.concatenate([levels[level] for level in sorted(levels)] or [np.empty((0, 9))])
+        if boxes.shape[0] > 0:
+            boxes = rerec(pnet_bbreg(boxes[nms(boxes, 0.7, 'Union')]))
+            boxes[:, 0:4] = np.fix(boxes[:, 0:4])
+        else:
+            boxes = np.empty((0, 5))
+        candidates.append(boxes)
+    return candidates
+
+
+def _crop_all(float_images, boxes_per_image, size):
+    """Patches of every image's boxes in one array, plus each image's usable-box mask."""
+    patches, masks = [], []
+    for img, boxes in zip(float_images, boxes_per_image):
+        image_patches, usable = crop_patches(img, boxes, size)
+        patches.append(image_patches)
+        masks.append(usable)
+    return np.concatenate(patches), masks
+
+
+def _split(array, boxes_per_image):
+    bounds = np.cumsum([len(boxes) for boxes in boxes_per_image])[:-1]
+    return np.split(array, bounds)
+
+
+def _stage_two(float_images, candidates, rnet, threshold):
+    """R-Net on every candidate of every image in one batch; refined squares per image."""
+    if sum(len(boxes) for boxes in candidates) == 0:
+        return candidates
+    patches, masks = _crop_all(float_images, candidates, RNET_SIZE)
+    regression, prob = _run_in_chunks(rnet, _network_input(patches))
+    refined = []
+    for boxes, usable, reg, score in zip(candidates, masks, _split(regression, candidates),
+                                         _split(prob[:, 1], candidates)):
+        keep = (score > threshold) & usable
+        boxes = np.hstack([boxes[keep, 0:4], score[keep, None]])
+        if boxes.shape[0] > 0:
+            pick = nms(boxes, 0.7, 'Union')
+            boxes = rerec(bbreg(boxes[pick], reg[keep][pick]))
+        refined.append(boxes)
+    return refined
+
+
+def _stage_three(float_images, candidates, onet, threshold):
+    """O-Net on every candidate in one batch; final boxes (n x 5) and landmarks (10 x n)."""
+    empty = (np.empty((0, 5)), np.empty((10, 0), dtype=np.float32))
+    if sum(len(boxes) for boxes in candidates) == 0:
+        return [empty for _ in candidates]
+    candidates = [np.fix(boxes[:, 0:4]) for boxes in candidates]
+    patches, masks = _crop_all(float_images, candidates, ONET_SIZE)
+    regression, landmarks, prob = _run_in_chunks(onet, _network_input(patches))
+    results = []
+    for boxes, usable, reg, marks, score in zip(
+            candidates, masks, _split(regression, candidates), _split(landmarks, candidates),
+            _split(prob[:, 1], candidates)):
+        keep = (score > threshold) & usable
+        if not keep.any():
+            results.append(empty)
+            continue
+        boxes = np.hstack([boxes[keep], score[keep, None]])
+        points = marks[keep].T.copy()  # 10 x n, float32 like the classic output
+        width = boxes[:, 2] - boxes[:, 0] + 1
+        height = boxes[:, 3] - boxes[:, 1] + 1
+        points[0:5, :] = width * points[0:5, :] + boxes[:, 0] - 1
+        points[5:10, :] = height * points[5:10, :] + boxes[:, 1] - 1
+        boxes = bbreg(boxes, reg[keep])
+        pick = nms(boxes, 0.7, 'Min')
+        results.append((boxes[pick], points[:, pick]))
+    return results
+
+
+def detect_faces(images, minsizes, pnet, rnet, onet, threshold, factor,
+                 max_pnet_pixels=MAX_PNET_PIXELS):
+    """Detect faces in many RGB images with one network run per shape and stage.
+
+    Args:
+        images: sequence of H x W x 3 RGB uint8 arrays (sizes may differ).
+        minsizes: smallest face size in pixels, one per image (or one number for all).
+        pnet, rnet, onet: the functions from ``create_mtcnn``.
+        threshold: the three stages' score thresholds, e.g. [0.6, 0.7, 0.7].
+        factor: pyramid scale step, e.g. 0.709.
+        max_pnet_pixels: cap on batch x height x width of one P-Net run (memory bound).
+
+    Returns:
+        One ``(boxes, points)`` per image: n x 5 (x1, y1, x2, y2, score) and 10 x n
+        (x1..x5, y1..y5 of eyes, nose and mouth corners), as ``detect_face``.
+    """
+    images = [np.asarray(img) for img in images]
+    if np.isscalar(minsizes):
+        minsizes = [minsizes] * len(images)
+    if not images:
+        return []
+    candidates = _stage_one(images, minsizes, pnet, threshold[0], factor, max_pnet_pixels)
+    float_images = [img.astype(np.float32) for img in images]
+    candidates = _stage_two(float_images, candidates, rnet, threshold[1])
+    return _stage_three(float_images, candidates, onet, threshold[2])
+
+
+def detect_face(img, minsize, pnet, rnet, onet, threshold, factor):
+    """Detect faces in one RGB uint8 image (the classic function).
+
+    Returns:
+        ``(boxes, points)``: n x 5 boxes (x1, y1, x2, y2, score) and 10 x n landmarks.
+    """
+    return detect_faces([img], [minsize], pnet, rnet, onet, threshold, factor)[0]
+
+
+def bulk_detect_face(images, detection_window_size_ratio, pnet, rnet, onet, threshold, factor):
+    """Detect faces in many images, the smallest face a fraction of each image's shorter side.
+
+    Returns:
+        One entry per image: None when no face is found, else ``(boxes, points)``.
+    """
+    minsizes = [max(int(detection_window_size_ratio * min(img.shape[0], img.shape[1])), 12)
+                for img in images]
+    results = detect_faces(images, minsizes, pnet, rnet, onet, threshold, factor)
+    return [result if result[0].shape[0] > 0 else None for result in results]

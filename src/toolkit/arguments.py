@@ -86,3 +86,64 @@ def standardization_args():
                         help='Performs fixed standardization of images ((x - 127.5) / 128) '
                              'instead of per-image prewhitening.')
     return parser
+
+
+def training_args(model_def='models.inception_resnet_v1'):
+    """Flags common to train_softmax and train_tripletloss (classic names and defaults)."""
+    parser = _parent()
+    parser.add_argument('--logs_base_dir', type=str, default='~/logs/facenet',
+                        help='Directory where to write event logs.')
+    parser.add_argument('--models_base_dir', type=str, default='~/models/facenet',
+                        help='Directory where to write trained models and checkpoints.')
+    parser.add_argument('--pretrained_model', type=str,
+                        help='Load a pretrained model (checkpoint prefix or folder) before '
+                             'training starts.')
+    parser.add_argument('--trainable_scopes', type=str, default='',
+                        help='Comma-separated variable scopes to train (e.g. "Logits" or '
+                             '"InceptionResnetV1/Block8,InceptionResnetV1/Bottleneck,Logits"); '
+                             'the rest stays frozen. Default: train everything.')
+    parser.add_argument('--data_dir', type=str, default='~/datasets/casia/casia_maxpy_mtcnnalign_182_160',
+                        help='Path to the data directory containing aligned face patches '
+                             '(several directories separated by ":").')
+    parser.add_argument('--model_def', type=str, default=model_def,
+                        help='Model definition. Points to a module containing the definition '
+                             'of the inference graph.')
+    parser.add_argument('--max_nrof_epochs', type=positive_int, default=500,
+                        help='Number of epochs to run.')
+    parser.add_argument('--batch_size', type=positive_int, default=90,
+                        help='Number of images to process in a batch.')
+    parser.add_argument('--epoch_size', type=positive_int, default=1000,
+                        help='Number of batches per epoch.')
+    parser.add_argument('--embedding_size', type=positive_int, default=128,
+                        help='Dimensionality of the embedding.')
+    parser.add_argument('--random_crop', action='store_true',
+                        help='Performs random cropping of training images. If false, the center '
+                             'image_size pixels from the training images are used. If the size of '
+                             'the images in the data directory is equal to image_size no cropping '
+                             'is performed')
+    parser.add_argument('--random_flip', action='store_true',
+                        help='Performs random horizontal flipping of training images.')
+    parser.add_argument('--keep_probability', type=fraction, default=1.0,
+                        help='Keep probability of dropout for the fully connected layer(s).')
+    parser.add_argument('--weight_decay', type=float, default=0.0,
+                        help='L2 weight regularization.')
+    parser.add_argument('--optimizer', type=str, default='ADAGRAD',
+                        choices=['ADAGRAD', 'ADADELTA', 'ADAM', 'RMSPROP', 'MOM'],
+                        help='The optimization algorithm to use')
+    parser.add_argument('--learning_rate', type=float, default=0.1,
+                        help='Initial learning rate. If set to a negative value a learning rate '
+                             'schedule can be specified in the file "learning_rate_schedule.txt"')
+    parser.add_argument('--learning_rate_decay_epochs', type=positive_int, default=100,
+                        help='Number of epochs between learning rate decay.')
+    parser.add_argument('--learning_rate_decay_factor', type=float, default=1.0,
+                        help='Learning rate decay factor.')
+    parser.add_argument('--moving_average_decay', type=float, default=0.9999,
+                        help='Exponential decay for tracking of training parameters.')
+    parser.add_argument('--learning_rate_schedule_file', type=str,
+                        default='data/learning_rate_schedule.txt',
+                        help='File containing the learning rate schedule that is used when '
+                             'learning_rate is set to to -1.')
+    parser.add_argument('--lfw_dir', type=str, default='',
+                        help='Path to the data directory containing aligned LFW face patches '
+                             '(evaluation on LFW after each epoch when set).')
+    return parser

@@ -22,26 +22,26 @@ def triplet_loss(anchor, positive, negative, alpha):
 
 
 def center_loss(features, labels, alfa, nrof_classes):
-    """Center loss (Wen et al., ECCV 2016) with the centers updated in place.
+    """Center loss (Wen et al., ECCV 2016): mean squared distance of features to their centers.
 
-    The centers are a non-trainable ``centers`` variable (nrof_classes x D). Each evaluation
-    moves the centers of the batch's classes towards their features,
-    ``c <- c - (1 - alfa) * (c - x)``, and returns the mean squared distance of the features
-    to their class centers as they were before the update.
+    The centers are a non-trainable ``centers`` variable (nrof_classes x D). The returned
+    update op moves the centers of the batch's classes towards their features,
+    ``c <- c - (1 - alfa) * (c - x)``, after the loss has read them; run it with the
+    training step only (the classic graph also ran it on validation batches).
 
     Returns:
-        ``(loss, centers)``: scalar tensor; the centers after the update.
+        ``(loss, update_centers)``: scalar tensor; op returning the updated centers.
     """
     nrof_features = features.get_shape()[1]
     centers = tf.get_variable('centers', [nrof_classes, nrof_features], dtype=tf.float32,
                               initializer=tf.constant_initializer(0), trainable=False)
     labels = tf.reshape(labels, [-1])
     centers_batch = tf.gather(centers, labels)  # N x D
+    loss = tf.reduce_mean(tf.square(features - centers_batch))
     diff = (1 - alfa) * (centers_batch - features)
-    updated_centers = tf.scatter_sub(centers, labels, diff)
-    with tf.control_dependencies([updated_centers]):
-        loss = tf.reduce_mean(tf.square(features - centers_batch))
-    return loss, updated_centers
+    with tf.control_dependencies([loss]):
+        update_centers = tf.scatter_sub(centers, labels, tf.stop_gradient(diff))
+    return loss, update_centers
 
 
 def prelogits_norm(prelogits, p):

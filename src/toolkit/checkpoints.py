@@ -1,0 +1,209 @@
+"""Checkpoints for training: crash-safe saving, and restoring a pretrained model by name.
+
+A checkpoint set is ``model-<subdir>.ckpt-<step>.{index,data-*}`` plus one
+``model-<subdir>.meta``, the classic layout. Saving writes the set under a hidden temporary
+prefix and renames it (data files first, index last), then rewrites the ``checkpoint`` state
+file atomically: an interrupted save leaves only hidden temporary files, and the state file
+and the file names always point at complete sets.
+"""
+import collections
+import glob
+import os
+import re
+import signal
+import threading
+
+from toolkit.errors import FacenetError
+from toolkit.tf_compat import tf
+
+RestoreReport = collections.namedtuple('RestoreReport', ['checkpoint', 'restored', 'skipped'])
+
+_STEP_PATTERN = re.compile(r'^(.+\.ckpt-(\d+))\.index$')
+
+
+def resolve_checkpoint(path):
+    """The checkpoint prefix meant by ``path``: a prefix, its ``.index``/``.meta``, or a folder.
+
+    For a folder: the newest checkpoint its ``checkpoint`` state file names, else the
+    ``*.ckpt-<step>`` set with the highest step, else its only ``*.index`` set.
+
+    Raises:
+        FacenetError: nothing restorable at ``path``.
+    """
+    path = os.path.expanduser(path)
+    if os.path.isdir(path):
+        state = tf.train.get_checkpoint_state(path)
+        if state and state.model_checkpoint_path:
+            prefix = state.model_checkpoint_path
+            if not os.path.isabs(prefix):
+                prefix = os.path.join(path, prefix)
+            if os.path.isfile(prefix + '.index'):
+                return prefix
+        return _newest_index_in(path)
+    for suffix in ('.index', '.meta'):
+        if path.endswith(suffix) and os.path.isfile(path[:-len(suffix)] + '.index'):
+            return path[:-len(suffix)]
+    if os.path.isfile(path + '.index'):
+        return path
+    if path.endswith('.pb'):
+        raise FacenetError('%s is a frozen graph; training needs a checkpoint '
+                           '(a folder or a model-*.ckpt-* prefix)' % path)
+    raise FacenetError('pretrained model not found: %s (expected a checkpoint folder or '
+                       'prefix such as model-20170512-110547.ckpt-250000)' % path)
+
+
+def _newest_index_in(folder):
+    names = [name for name in os.listdir(folder)
+             if name.endswith('.index') and not name.startswith('.')]
+    stepped = [(int(m.group(2)), m.group(1)) for m in map(_STEP_PATTERN.match, names) if m]
+    if stepped:
+        return os.path.join(folder, max(stepped)[1])
+    if len(names) == 1:
+        return os.path.join(folder, names[0][:-len('.index')])
+    raise FacenetError('no checkpoint found in %s' % folder if not names else
+                       'several checkpoints in %s; name one of them' % folder)
+
+
+def in_scopes(name, scopes):
+    """True when variable ``name`` is one of ``scopes`` or lies under one of them."""
+    return any(name == scope or name.startswith(scope.rstrip('/') + '/') for scope in scopes)
+
+
+def restore_pretrained(sess, path, variables, replaceable_scopes=('Logits',)):
+    """Restore ``variables`` from the checkpoint at ``path``, matching them by name.
+
+    Variables under ``replaceable_scopes`` (the classifier, whose size follows the number
+    of classes) are left as initialized when the checkpoint lacks them or has another shape;
+    any other missing or mis-shaped variable means the checkpoint is not for this model.
+
+    Returns:
+        RestoreReport(checkpoint prefix, restored names, skipped ``(name, reason)`` pairs).
+
+    Raises:
+        FacenetError: the checkpoint is missing, unreadable, or does not fit the model.
+    """
+    prefix = resolve_checkpoint(path)
+    try:
+        stored_shapes = tf.train.NewCheckpointReader(prefix).get_variable_to_shape_map()
+    except (tf.errors.OpError, ValueError) as error:
+        raise FacenetError('cannot read checkpoint %s: %s' % (prefix, error.message
+                                                               if hasattr(error, 'message')
+                                                               else error)) from None
+    to_restore, skipped, mismatched = {}, [], []
+    for variable in variables:
+        name = variable.op.name
+        shape = variable.shape.as_list()
+        stored = stored_shapes.get(name)
+        if stored is not None and list(stored) == shape:
+            to_restore[name] = variable
+            continue
+        reason = ('not in the checkpoint' if stored is None
+                  else 'shape %s in the checkpoint, %s in the model' % (list(stored), shape))
+        (skipped if in_scopes(name, replaceable_scopes) else mismatched).append((name, reason))
+    if mismatched:
+        examples = '; '.join('%s: %s' % item for item in mismatched[:3])
+        raise FacenetError('checkpoint %s does not fit the model (%d variables differ, e.g. %s); '
+                           'check --model_def and --embedding_size'
+                           % (prefix, len(mismatched), examples))
+    if not to_restore:
+        raise FacenetError('checkpoint %s has none of the model variables' % prefix)
+    tf.train.Saver(to_restore).restore(sess, prefix)
+    return RestoreReport(prefix, sorted(to_restore), skipped)
+
+
+class CheckpointWriter:
+    """Saves ``model-<name>.ckpt-<step>`` sets and the ``model-<name>.meta`` graph safely.
+
+    Args:
+        saver: a tf.train.Saver over the variables to store.
+        model_dir: output folder.
+        model_name: the run's sub-folder name (``yyyymmdd-hhmmss``).
+        max_to_keep: number of newest checkpoint sets kept.
+    """
+
+    def __init__(self, saver, model_dir, model_name, max_to_keep=3):
+        self.saver = saver
+        self.model_dir = model_dir
+        self.model_name = model_name
+        self.max_to_keep = max_to_keep
+        self.kept = []
+
+    @property
+    def metagraph_path(self):
+        return os.path.join(self.model_dir, 'model-%s.meta' % self.model_name)
+
+    def save(self, sess, step):
+        """Write the variables for ``step``; returns the checkpoint prefix."""
+        final_prefix = os.path.join(self.model_dir, 'model-%s.ckpt-%d' % (self.model_name, step))
+        temp_prefix = os.path.join(self.model_dir, '.tmp-model-%s.ckpt-%d' % (self.model_name, step))
+        try:
+            self.saver.save(sess, temp_prefix, write_meta_graph=False, write_state=False)
+            for data_file in sorted(glob.glob(glob.escape(temp_prefix) + '.data-*')):
+                os.replace(data_file, final_prefix + data_file[len(temp_prefix):])
+            os.replace(temp_prefix + '.index', final_prefix + '.index')
+        finally:
+            for leftover in glob.glob(glob.escape(temp_prefix) + '.*'):
+                os.remove(leftover)
+        self.kept = [prefix for prefix in self.kept if prefix != final_prefix] + [final_prefix]
+        self._write_state()
+        while len(self.kept) > self.max_to_keep:
+            self._delete_set(self.kept.pop(0))
+            self._write_state()
+        return final_prefix
+
+    def _write_state(self):
+        # Relative names keep the model folder movable.
+        names = [os.path.basename(prefix) for prefix in self.kept]
+        tf.train.update_checkpoint_state(self.model_dir, names[-1], names)
+
+    @staticmethod
+    def _delete_set(prefix):
+        for path in glob.glob(glob.escape(prefix) + '.index') + glob.glob(glob.escape(prefix) + '.data-*'):
+            os.remove(path)
+
+    def save_metagraph(self):
+        """Export the graph once (``model-<name>.meta``); returns False when it already exists."""
+        if os.path.exists(self.metagraph_path):
+            return False
+        temp_path = os.path.join(self.model_dir, '.tmp-model-%s.meta.part' % self.model_name)
+        try:
+            self.saver.export_meta_graph(temp_path)
+            os.replace(temp_path, self.metagraph_path)
+        finally:
+            if os.path.exists(temp_path):
+                os.remove(temp_path)
+        return True
+
+
+class StopRequest:
+    """Context manager turning the first SIGINT/SIGTERM into a request to stop cleanly.
+
+    Training loops check ``requested`` after each step, then save and return. A second
+    Ctrl-C raises KeyboardInterrupt at once (a save in progress is then abandoned, leaving
+    the previous checkpoint in place). Outside the main thread it does nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        print('\nStop requested (%s): finishing the current step and saving; press Ctrl-C '
+              'again to abort' % signal.Signals(signum).name, flush=True)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+        return False

@@ -1,0 +1,45 @@
+"""Training sets: several data folders joined into one, and the checks made before training."""
+from PIL import Image
+
+from toolkit.data import get_dataset
+from toolkit.errors import FacenetError
+
+
+def load_training_set(data_dir):
+    """``get_dataset`` over every folder of a ``:``-separated ``--data_dir``, concatenated.
+
+    Classes with no image are dropped. Raises FacenetError when a folder is missing.
+    """
+    dataset = []
+    for path in data_dir.split(':'):
+        if path:
+            dataset += get_dataset(path)
+    return [image_class for image_class in dataset if len(image_class) > 0]
+
+
+def require_classes(dataset, data_dir, min_classes=2):
+    """Raise FacenetError unless ``dataset`` has images of at least ``min_classes`` classes."""
+    if not dataset:
+        raise FacenetError('no images found in --data_dir %s (expected one sub-folder of '
+                           'images per class)' % data_dir)
+    if len(dataset) < min_classes:
+        raise FacenetError('--data_dir %s has %d class(es); training needs at least %d'
+                           % (data_dir, len(dataset), min_classes))
+
+
+def require_image_size(dataset, image_size, random_crop):
+    """Raise FacenetError when the first image is smaller than --image_size with --random_crop.
+
+    Without random cropping smaller images are padded, as in the classic pipeline.
+    """
+    if not random_crop:
+        return
+    path = dataset[0].image_paths[0]
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except OSError as error:
+        raise FacenetError('cannot read image %s: %s' % (path, error)) from None
+    if min(width, height) < image_size:
+        raise FacenetError('--random_crop needs images of at least --image_size %d pixels, '
+                           'but %s is %dx%d' % (image_size, path, width, height))

@@ -1,0 +1,183 @@
+"""Training graph pieces shared by train_softmax and train_tripletloss.
+
+Optimizer factory, the train op (loss averages for TensorBoard, gradients, exponential moving
+averages of the weights), the decayed learning rate, trainable-scope selection for
+fine-tuning, run folders and the ``stat.h5`` statistics file.
+"""
+import importlib
+import os
+from datetime import datetime
+
+import h5py
+import numpy as np
+
+from toolkit.checkpoints import in_scopes
+from toolkit.errors import FacenetError
+from toolkit.fileio import atomic_path
+from toolkit.tf_compat import tf
+
+OPTIMIZERS = ('ADAGRAD', 'ADADELTA', 'ADAM', 'RMSPROP', 'MOM')
+
+
+def make_optimizer(name, learning_rate):
+    """The classic optimizers with the classic hyper-parameters."""
+    if name == 'ADAGRAD':
+        return tf.train.AdagradOptimizer(learning_rate)
+    if name == 'ADADELTA':
+        return tf.train.AdadeltaOptimizer(learning_rate, rho=0.9, epsilon=1e-6)
+    if name == 'ADAM':
+        return tf.train.AdamOptimizer(learning_rate, beta1=0.9, beta2=0.999, epsilon=0.1)
+    if name == 'RMSPROP':
+        return tf.train.RMSPropOptimizer(learning_rate, decay=0.9, momentum=0.9, epsilon=1.0)
+    if name == 'MOM':
+        return tf.train.MomentumOptimizer(learning_rate, 0.9, use_nesterov=True)
+    raise FacenetError('invalid optimizer "%s" (choose from %s)' % (name, ', '.join(OPTIMIZERS)))
+
+
+def decayed_learning_rate(base_rate, global_step, decay_epochs, epoch_size, decay_factor):
+    """Staircase exponential decay every ``decay_epochs`` epochs; summarized as learning_rate."""
+    rate = tf.train.exponential_decay(base_rate, global_step, decay_epochs * epoch_size,
+                                      decay_factor, staircase=True)
+    tf.summary.scalar('learning_rate', rate)
+    return rate
+
+
+def add_loss_summaries(total_loss, losses):
+    """Scalar summaries of each loss, raw and smoothed (moving average 0.9); returns the update op."""
+    averages = tf.train.ExponentialMovingAverage(0.9, name='avg')
+    tracked = list(losses) + [total_loss]
+    update_op = averages.apply(tracked)
+    for loss in tracked:
+        tf.summary.scalar(loss.op.name + ' (raw)', loss)
+        tf.summary.scalar(loss.op.name, averages.average(loss))
+    return update_op
+
+
+def model_variables_to_train(scopes=None):
+    """The trainable variables to update: all of them, or those under ``scopes``.
+
+    Batch-norm moving statistics sit in the trainable collection (so that savers over
+    trainable variables store them) but are updated by batch norm, never by gradients.
+
+    Raises:
+        FacenetError: a scope matches no trainable variable.
+    """
+    moving = set(tf.get_collection(tf.GraphKeys.MOVING_AVERAGE_VARIABLES))
+    variables = [v for v in tf.trainable_variables() if v not in moving]
+    if not scopes:
+        return variables
+    for scope in scopes:
+        if not any(in_scopes(v.op.name, [scope]) for v in variables):
+            raise FacenetError('--trainable_scopes: no trainable variable under "%s" '
+                               '(scopes look like InceptionResnetV1/Block8 or Logits)' % scope)
+    return [v for v in variables if in_scopes(v.op.name, scopes)]
+
+
+def build_train_op(total_loss, losses, global_step, optimizer, learning_rate,
+                   moving_average_decay, update_variables, log_histograms=False,
+                   extra_update_ops=()):
+    """One training step: gradients of ``total_loss`` applied to ``update_variables``.
+
+    Also keeps moving averages of the losses (TensorBoard) and of the trainable variables
+    (decay ``moving_average_decay``), runs ``extra_update_ops`` (e.g. the center-loss
+    centers), and adds variable/gradient histograms when asked.
+    """
+    loss_averages_op = add_loss_summaries(total_loss, losses)
+    with tf.control_dependencies([loss_averages_op]):
+        opt = make_optimizer(optimizer, learning_rate)
+        grads = opt.compute_gradients(total_loss, update_variables)
+    apply_gradient_op = opt.apply_gradients(grads, global_step=global_step)
+    if log_histograms:
+        for var in tf.trainable_variables():
+            tf.summary.histogram(var.op.name, var)
+        for grad, var in grads:
+            if grad is not None:
+                tf.summary.histogram(var.op.name + '/gradients', grad)
+    variable_averages = tf.train.ExponentialMovingAverage(moving_average_decay, global_step)
+    variables_averages_op = variable_averages.apply(update_variables)
+    with tf.control_dependencies([apply_gradient_op, variables_averages_op, *extra_update_ops]):
+        return tf.no_op(name='train')
+
+
+def import_network(model_def):
+    """Import the ``--model_def`` module (e.g. ``models.inception_resnet_v1``)."""
+    try:
+        network = importlib.import_module(model_def)
+    except ImportError as error:
+        raise FacenetError('cannot import --model_def %s: %s' % (model_def, error)) from None
+    if not hasattr(network, 'inference'):
+        raise FacenetError('--model_def %s has no inference() function' % model_def)
+    return network
+
+
+def check_model_accepts_image_size(network, model_def, image_size):
+    """Build the network in a scratch graph to fail early on a too small --image_size."""
+    with tf.Graph().as_default():
+        images = tf.placeholder(tf.float32, [1, image_size, image_size, 3])
+        try:
+            network.inference(images, 1.0, phase_train=False, bottleneck_layer_size=8)
+        except ValueError as error:
+            if 'Negative dimension' not in str(error) and 'must be at least' not in str(error):
+                raise
+            raise FacenetError('--image_size %d is too small for %s' % (image_size, model_def)) from None
+
+
+def create_run_dirs(logs_base_dir, models_base_dir, now=None):
+    """Make ``<logs_base_dir>/<subdir>`` and ``<models_base_dir>/<subdir>`` (yyyymmdd-hhmmss).
+
+    Returns:
+        ``(subdir, log_dir, model_dir)``.
+    """
+    subdir = datetime.strftime(now or datetime.now(), '%Y%m%d-%H%M%S')
+    log_dir = os.path.join(os.path.expanduser(logs_base_dir), subdir)
+    model_dir = os.path.join(os.path.expanduser(models_base_dir), subdir)
+    for folder in (log_dir, model_dir):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as error:
+            raise FacenetError('cannot create %s: %s' % (folder, error.strerror)) from None
+    return subdir, log_dir, model_dir
+
+
+def add_summary_values(writer, step, values):
+    """Write ``{tag: number}`` as scalar summaries at ``step``."""
+    summary = tf.Summary()
+    for tag, value in values.items():
+        summary.value.add(tag=tag, simple_value=float(value))
+    writer.add_summary(summary, step)
+
+
+class TrainingStats:
+    """Per-step and per-epoch statistics saved to ``stat.h5`` like the classic scripts.
+
+    Args:
+        shapes: ``{name: shape}`` of the float32 arrays, all zero-initialized.
+    """
+
+    def __init__(self, shapes):
+        self.values = {name: np.zeros(shape, np.float32) for name, shape in shapes.items()}
+
+    def __getitem__(self, name):
+        return self.values[name]
+
+    def save(self, filename):
+        """Write every array as a dataset; the file is replaced only once complete."""
+        with atomic_path(filename) as temp_path:
+            with h5py.File(temp_path, 'w') as handle:
+                for name, value in self.values.items():
+                    handle.create_dataset(name, data=value)
+
+
+def softmax_stats(max_nrof_epochs, epoch_size, validate_every_n_epochs, hist_bins=1000):
+    """The classic train_softmax ``stat.h5`` layout."""
+    nrof_steps = max_nrof_epochs * epoch_size
+    nrof_val_samples = int(np.ceil(max_nrof_epochs / validate_every_n_epochs))
+    shapes = {name: (nrof_steps,) for name in
+              ('loss', 'center_loss', 'reg_loss', 'xent_loss', 'prelogits_norm', 'accuracy')}
+    shapes.update({name: (nrof_val_samples,) for name in
+                   ('val_loss', 'val_xent_loss', 'val_accuracy')})
+    shapes.update({name: (max_nrof_epochs,) for name in
+                   ('lfw_accuracy', 'lfw_valrate', 'learning_rate', 'time_train',
+                    'time_validate', 'time_evaluate')})
+    shapes['prelogits_hist'] = (max_nrof_epochs, hist_bins)
+    return TrainingStats(shapes)

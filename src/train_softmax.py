@@ -1,0 +1,306 @@
+"""Train a face recognizer with softmax cross-entropy (plus center loss and prelogits norm).
+
+Classic usage (CASIA-WebFace recipe)::
+
+    python src/train_softmax.py --logs_base_dir ~/logs/facenet/ --models_base_dir ~/models/facenet/ \\
+        --data_dir ~/datasets/casia/casia_maxpy_mtcnnalign_182_160/ --image_size 160 \\
+        --model_def models.inception_resnet_v1 --lfw_dir ~/datasets/lfw/lfw_mtcnnalign_160/ \\
+        --optimizer ADAM --learning_rate -1 --max_nrof_epochs 150 --keep_probability 0.8 \\
+        --random_crop --random_flip --use_fixed_image_standardization \\
+        --learning_rate_schedule_file data/learning_rate_schedule_classifier_casia.txt \\
+        --weight_decay 5e-4 --embedding_size 512 --lfw_distance_metric 1 --lfw_use_flipped_images \\
+        --lfw_subtract_mean --validation_set_split_ratio 0.05 --validate_every_n_epochs 5 \\
+        --prelogits_norm_loss_factor 5e-4
+
+Fine-tuning a pretrained model on new identities, in two stages::
+
+    python src/train_softmax.py --pretrained_model ~/models/facenet/20170512-110547 \\
+        --trainable_scopes Logits ...            # 1. only the new classifier
+    python src/train_softmax.py --pretrained_model ~/models/facenet/<stage 1 run> ...  # 2. all
+
+Each run writes ``<logs_base_dir>/<yyyymmdd-hhmmss>/`` (arguments.txt, revision_info.txt,
+stat.h5, lfw_result.txt, TensorBoard events) and ``<models_base_dir>/<yyyymmdd-hhmmss>/``
+(``model-<subdir>.meta`` and ``model-<subdir>.ckpt-<epoch>`` checkpoints).
+"""
+import argparse
+import os
+import random
+import sys
+import time
+
+import numpy as np
+
+from toolkit import arguments, cli, data, train_data, train_loop, training
+from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.input_pipeline import Augmentation, ImageBatches
+from toolkit.layers import Layers
+from toolkit.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
+from toolkit.session import new_session
+from toolkit.tf_compat import tf
+
+SUMMARY_EVERY_N_STEPS = 100
+
+
+class SoftmaxGraph:
+    """The tensors of the softmax training graph (built by ``build_graph``)."""
+
+
+def build_graph(args, network, nrof_classes):
+    """Input pipelines, network, classifier, losses and the train op, in the default graph."""
+    g = SoftmaxGraph()
+    size = args.image_size
+    g.global_step = tf.Variable(0, trainable=False, name='global_step')
+    g.learning_rate_input = tf.placeholder(tf.float32, name='learning_rate')
+    g.phase_train = tf.placeholder(tf.bool, name='phase_train')
+    augmentation = Augmentation(args.random_crop, args.random_flip, args.random_rotate,
+                                args.use_fixed_image_standardization)
+    g.train_batches = ImageBatches(size, args.batch_size, augmentation, args.nrof_preprocess_threads,
+                                   shuffle_and_repeat=True, skip_unreadable=True, seed=args.seed,
+                                   name='train_data')
+    g.eval_batches = ImageBatches(size, args.lfw_batch_size,
+                                  Augmentation(fixed_standardization=args.use_fixed_image_standardization),
+                                  args.nrof_preprocess_threads, name='eval_data')
+    # Training reads the pipeline; validation and LFW evaluation feed their own batches here.
+    images = tf.placeholder_with_default(g.train_batches.images, [None, size, size, 3],
+                                         name='image_batch')
+    g.images = tf.identity(images, 'input')  # batch x size x size x 3
+    g.labels = tf.placeholder_with_default(g.train_batches.labels, [None], name='label_batch')
+
+    g.prelogits, _ = network.inference(g.images, args.keep_probability, phase_train=g.phase_train,
+                                       bottleneck_layer_size=args.embedding_size,
+                                       weight_decay=args.weight_decay)
+    logits = Layers(g.phase_train, args.weight_decay).fully_connected(
+        g.prelogits, nrof_classes, scope='Logits', normalize=False)  # batch x nrof_classes
+    g.embeddings = tf.nn.l2_normalize(g.prelogits, 1, 1e-10, name='embeddings')
+
+    g.prelogits_norm = prelogits_norm(g.prelogits, args.prelogits_norm_p)
+    tf.add_to_collection(tf.GraphKeys.REGULARIZATION_LOSSES,
+                         g.prelogits_norm * args.prelogits_norm_loss_factor)
+    g.center_loss, update_centers = center_loss(g.prelogits, g.labels, args.center_loss_alfa,
+                                                nrof_classes)
+    tf.add_to_collection(tf.GraphKeys.REGULARIZATION_LOSSES, g.center_loss * args.center_loss_factor)
+
+    g.learning_rate = training.decayed_learning_rate(
+        g.learning_rate_input, g.global_step, args.learning_rate_decay_epochs, args.epoch_size,
+        args.learning_rate_decay_factor)
+    g.cross_entropy = softmax_cross_entropy(logits, g.labels)
+    tf.add_to_collection('losses', g.cross_entropy)
+    g.accuracy = accuracy(logits, g.labels)
+    tf.summary.scalar('accuracy', g.accuracy)
+    g.reg_loss = tf.add_n(tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES), name='reg_loss')
+    g.total_loss = tf.add(g.cross_entropy, g.reg_loss, name='total_loss')
+
+    update_variables = training.model_variables_to_train(parse_scopes(args.trainable_scopes))
+    g.train_op = training.build_train_op(
+        g.total_loss, [g.cross_entropy], g.global_step, args.optimizer, g.learning_rate,
+        args.moving_average_decay, update_variables, args.log_histograms,
+        extra_update_ops=[update_centers])
+    # Like the classic checkpoints: every trainable variable (batch-norm statistics included).
+    g.saved_variables = tf.trainable_variables()
+    g.saver = tf.train.Saver(g.saved_variables, max_to_keep=3)
+    g.summary_op = tf.summary.merge_all()
+    return g
+
+
+def parse_scopes(text):
+    """``"a,b"`` -> ``['a', 'b']`` (empty: all variables)."""
+    return [scope.strip() for scope in text.split(',') if scope.strip()]
+
+
+def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop):
+    """Run --epoch_size training steps at base learning rate ``lr``; stops early on request."""
+    fetches = {'train': g.train_op, 'loss': g.total_loss, 'reg_loss': g.reg_loss,
+               'prelogits': g.prelogits, 'xent': g.cross_entropy, 'lr': g.learning_rate,
+               'prelogits_norm': g.prelogits_norm, 'accuracy': g.accuracy,
+               'center_loss': g.center_loss, 'step': g.global_step}
+    feed_dict = {g.learning_rate_input: lr, g.phase_train: True}
+    train_time = 0.0
+    for batch_number in range(args.epoch_size):
+        start_time = time.time()
+        with_summary = batch_number % SUMMARY_EVERY_N_STEPS == 0
+        out = sess.run(dict(fetches, summary=g.summary_op) if with_summary else fetches, feed_dict)
+        duration = time.time() - start_time
+        step = out['step']
+        if with_summary:
+            summary_writer.add_summary(out['summary'], step)
+            training.add_summary_values(summary_writer, step, {'time/step': duration})
+        index = (epoch - 1) * args.epoch_size + batch_number
+        for name in ('loss', 'center_loss', 'reg_loss', 'prelogits_norm', 'accuracy'):
+            stats[name][index] = out[name]
+        stats['xent_loss'][index] = out['xent']
+        stats['learning_rate'][epoch - 1] = out['lr']
+        stats['prelogits_hist'][epoch - 1, :] += np.histogram(
+            np.minimum(np.abs(out['prelogits']), args.prelogits_hist_max), bins=1000,
+            range=(0.0, args.prelogits_hist_max))[0]
+        print('Epoch: [%d][%d/%d]\tTime %.3f\tLoss %2.3f\tXent %2.3f\tRegLoss %2.3f\tAccuracy %2.3f'
+              '\tLr %2.5f\tCl %2.3f' % (epoch, batch_number + 1, args.epoch_size, duration,
+                                        out['loss'], out['xent'], out['reg_loss'], out['accuracy'],
+                                        out['lr'], out['center_loss']))
+        train_time += duration
+        if stop.requested:
+            break
+    training.add_summary_values(summary_writer, sess.run(g.global_step), {'time/total': train_time})
+
+
+def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer):
+    """Loss and accuracy on the validation split (inference mode), batch-size weighted."""
+    print('Running forward pass on validation set')
+    start_time = time.time()
+    g.eval_batches.start(sess, val_paths, val_labels)
+    totals = np.zeros(3)
+    for images, labels in g.eval_batches.batches(sess):
+        values = sess.run([g.total_loss, g.cross_entropy, g.accuracy],
+                          {g.images: images, g.labels: labels, g.phase_train: False})
+        totals += np.array(values) * len(labels)
+    loss, xent, acc = totals / len(val_labels)
+    val_index = (epoch - 1) // args.validate_every_n_epochs
+    stats['val_loss'][val_index], stats['val_xent_loss'][val_index] = loss, xent
+    stats['val_accuracy'][val_index] = acc
+    training.add_summary_values(summary_writer, sess.run(g.global_step), {
+        'val/loss': loss, 'val/xent_loss': xent, 'val/accuracy': acc})
+    print('Validation Epoch: %d\tTime %.3f\tLoss %2.3f\tXent %2.3f\tAccuracy %2.3f'
+          % (epoch, time.time() - start_time, loss, xent, acc))
+
+
+def load_splits(args):
+    """The training and validation sets, checked before anything is written."""
+    dataset = train_data.load_training_set(args.data_dir)
+    if args.filter_filename:
+        from toolkit.filtering import filter_dataset
+        dataset = filter_dataset(dataset, os.path.expanduser(args.filter_filename),
+                                 args.filter_percentile, args.filter_min_nrof_images_per_class)
+    train_data.require_classes(dataset, args.data_dir)
+    if args.validation_set_split_ratio > 0.0:
+        train_set, val_set = data.split_dataset(dataset, args.validation_set_split_ratio,
+                                                args.min_nrof_val_images_per_class, 'SPLIT_IMAGES')
+        train_data.require_classes(train_set, args.data_dir + ' (after the validation split)')
+    else:
+        train_set, val_set = dataset, []
+    train_data.require_image_size(train_set, args.image_size, args.random_crop)
+    return train_set, val_set
+
+
+def run_training(args, argv=None):
+    """Check the inputs, then train; returns the model directory."""
+    network = training.import_network(args.model_def)
+    training.check_model_accepts_image_size(network, args.model_def, args.image_size)
+    schedule = train_loop.read_schedule(args)
+    if args.pretrained_model:
+        resolve_checkpoint(args.pretrained_model)
+    np.random.seed(seed=args.seed)
+    random.seed(args.seed)
+    train_set, val_set = load_splits(args)
+    lfw_pairs = train_loop.read_lfw(args)
+    run = train_loop.prepare_run(args, __file__, argv)
+
+    image_list, label_list = data.get_image_paths_and_labels(train_set)
+    val_image_list, val_label_list = data.get_image_paths_and_labels(val_set)
+    print('Number of classes in training set: %d' % len(train_set))
+    print('Number of examples in training set: %d' % len(image_list))
+    print('Number of classes in validation set: %d' % len(val_set))
+    print('Number of examples in validation set: %d' % len(val_image_list))
+    with tf.Graph().as_default():
+        tf.set_random_seed(args.seed)
+        print('Building training graph')
+        g = build_graph(args, network, len(train_set))
+        lfw_evaluator = None
+        if lfw_pairs:
+            lfw_evaluator = train_loop.LfwEvaluator(
+                g.eval_batches, g.images, g.phase_train, g.embeddings, *lfw_pairs,
+                args.lfw_nrof_folds, args.lfw_distance_metric, args.lfw_subtract_mean,
+                args.lfw_use_flipped_images)
+        with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(tf.local_variables_initializer())
+            if args.pretrained_model:
+                train_loop.restore_pretrained(sess, args.pretrained_model, g.saved_variables)
+            g.train_batches.start(sess, image_list, label_list)
+            summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
+            try:
+                train_epochs(args, sess, g, run, schedule, (val_image_list, val_label_list),
+                             lfw_evaluator, summary_writer)
+            finally:
+                summary_writer.close()
+    return run.model_dir
+
+
+def train_epochs(args, sess, g, run, schedule, validation_set, lfw_evaluator, summary_writer):
+    """The epoch loop: train, validate, save, evaluate on LFW, write stat.h5."""
+    stats = training.softmax_stats(args.max_nrof_epochs, args.epoch_size,
+                                   args.validate_every_n_epochs)
+    writer = CheckpointWriter(g.saver, run.model_dir, run.subdir)
+    stat_file_name = os.path.join(run.log_dir, 'stat.h5')
+    print('Running training')
+    with StopRequest() as stop:
+        for epoch in range(1, args.max_nrof_epochs + 1):
+            lr = train_loop.epoch_learning_rate(args, schedule, epoch)
+            if lr <= 0:
+                print('The learning rate schedule ends before epoch %d: training done' % epoch)
+                break
+            step = sess.run(g.global_step)
+            start_time = time.time()
+            train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop)
+            stats['time_train'][epoch - 1] = time.time() - start_time
+            start_time = time.time()
+            last = epoch == args.max_nrof_epochs or stop.requested
+            if validation_set[0] and (epoch % args.validate_every_n_epochs == 0 or last):
+                validate(args, sess, g, epoch, *validation_set, stats, summary_writer)
+            stats['time_validate'][epoch - 1] = time.time() - start_time
+            train_loop.save_checkpoint(sess, writer, summary_writer, epoch)
+            start_time = time.time()
+            if lfw_evaluator:
+                accuracy_, val = lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)
+                stats['lfw_accuracy'][epoch - 1], stats['lfw_valrate'][epoch - 1] = accuracy_, val
+            stats['time_evaluate'][epoch - 1] = time.time() - start_time
+            print('Saving statistics')
+            stats.save(stat_file_name)
+            if stop.requested:
+                print('Stopped after epoch %d as requested' % epoch)
+                break
+
+
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(
+        description='Train a face recognizer with softmax cross-entropy loss.',
+        parents=[arguments.training_args('models.inception_resnet_v1'), arguments.gpu_args(),
+                 arguments.image_size_args(160), arguments.seed_args(666),
+                 arguments.standardization_args(), arguments.lfw_args(prefix='lfw_')])
+    parser.add_argument('--random_rotate', action='store_true',
+                        help='Performs random rotations of training images.')
+    parser.add_argument('--center_loss_factor', type=float, default=0.0, help='Center loss factor.')
+    parser.add_argument('--center_loss_alfa', type=float, default=0.95,
+                        help='Center update rate for center loss.')
+    parser.add_argument('--prelogits_norm_loss_factor', type=float, default=0.0,
+                        help='Loss based on the norm of the activations in the prelogits layer.')
+    parser.add_argument('--prelogits_norm_p', type=float, default=1.0,
+                        help='Norm to use for prelogits norm loss.')
+    parser.add_argument('--prelogits_hist_max', type=float, default=10.0,
+                        help='The max value for the prelogits histogram.')
+    parser.add_argument('--nrof_preprocess_threads', type=arguments.positive_int, default=4,
+                        help='Number of preprocessing (data loading and augmentation) threads.')
+    parser.add_argument('--log_histograms', action='store_true',
+                        help='Enables logging of weight/bias histograms in tensorboard.')
+    parser.add_argument('--filter_filename', type=str, default='',
+                        help='File containing image data used for dataset filtering')
+    parser.add_argument('--filter_percentile', type=float, default=100.0,
+                        help='Keep only the percentile images closed to its class center')
+    parser.add_argument('--filter_min_nrof_images_per_class', type=int, default=0,
+                        help='Keep only the classes with this number of examples or more')
+    parser.add_argument('--validate_every_n_epochs', type=arguments.positive_int, default=5,
+                        help='Number of epoch between validation')
+    parser.add_argument('--validation_set_split_ratio', type=float, default=0.0,
+                        help='The ratio of the total dataset to use for validation')
+    parser.add_argument('--min_nrof_val_images_per_class', type=float, default=0,
+                        help='Classes with fewer images will be removed from the validation set')
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.validation_set_split_ratio < 1.0:
+        parser.error('--validation_set_split_ratio must be in [0, 1)')
+    return args
+
+
+def main(args):
+    run_training(args)
+
+
+if __name__ == '__main__':
+    cli.run(main, parse_arguments)

@@ -6,3 +6,21 @@ re-exports one library module.
 # Verification metrics (ROC, validation rate at a target FAR).
 from toolkit.evaluation import (  # noqa: F401
     calculate_accuracy, calculate_roc, calculate_val, calculate_val_far, distance)
+
+# Datasets and images.
+from toolkit.data import (  # noqa: F401,E402
+    ImageClass, crop, fixed_standardization, flip, get_dataset, get_image_paths,
+    get_image_paths_and_labels, load_data, prewhiten, read_rgb_image, split_dataset, to_rgb)
+
+# Run records next to outputs.
+from toolkit.fileio import store_revision_info, write_arguments_to_file  # noqa: F401,E402
+
+# Loading models and finding their tensors.
+from toolkit.model_io import (  # noqa: F401,E402
+    get_model_filenames, get_model_tensors, inference_feed, load_model)
+
+
+def list_variables(filename):
+    """Sorted names of the variables stored in a checkpoint."""
+    from toolkit.model_io import checkpoint_variables
+    return sorted(checkpoint_variables(filename))

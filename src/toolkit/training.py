@@ -34,11 +34,26 @@ def make_optimizer(name, learning_rate):
     raise FacenetError('invalid optimizer "%s" (choose from %s)' % (name, ', '.join(OPTIMIZERS)))
 
 
+def scalar_summary(tag, value):
+    """A scalar summary with exactly ``tag`` (tf.summary.scalar would make the tag unique
+    against op names, e.g. ``learning_rate_1`` next to the ``learning_rate`` placeholder)."""
+    summary = tf.raw_ops.ScalarSummary(tags=tag, values=value)
+    tf.add_to_collection(tf.GraphKeys.SUMMARIES, summary)
+    return summary
+
+
+def histogram_summary(tag, values):
+    """A histogram summary with exactly ``tag`` (see scalar_summary)."""
+    summary = tf.raw_ops.HistogramSummary(tag=tag, values=values)
+    tf.add_to_collection(tf.GraphKeys.SUMMARIES, summary)
+    return summary
+
+
 def decayed_learning_rate(base_rate, global_step, decay_epochs, epoch_size, decay_factor):
     """Staircase exponential decay every ``decay_epochs`` epochs; summarized as learning_rate."""
     rate = tf.train.exponential_decay(base_rate, global_step, decay_epochs * epoch_size,
                                       decay_factor, staircase=True)
-    tf.summary.scalar('learning_rate', rate)
+    scalar_summary('learning_rate', rate)
     return rate
 
 
@@ -48,8 +63,8 @@ def add_loss_summaries(total_loss, losses):
     tracked = list(losses) + [total_loss]
     update_op = averages.apply(tracked)
     for loss in tracked:
-        tf.summary.scalar(loss.op.name + ' (raw)', loss)
-        tf.summary.scalar(loss.op.name, averages.average(loss))
+        scalar_summary(loss.op.name + ' (raw)', loss)
+        scalar_summary(loss.op.name, averages.average(loss))
     return update_op
 
 
@@ -89,10 +104,10 @@ def build_train_op(total_loss, losses, global_step, optimizer, learning_rate,
     apply_gradient_op = opt.apply_gradients(grads, global_step=global_step)
     if log_histograms:
         for var in tf.trainable_variables():
-            tf.summary.histogram(var.op.name, var)
+            histogram_summary(var.op.name, var)
         for grad, var in grads:
             if grad is not None:
-                tf.summary.histogram(var.op.name + '/gradients', grad)
+                histogram_summary(var.op.name + '/gradients', grad)
     variable_averages = tf.train.ExponentialMovingAverage(moving_average_decay, global_step)
     variables_averages_op = variable_averages.apply(update_variables)
     with tf.control_dependencies([apply_gradient_op, variables_averages_op, *extra_update_ops]):

@@ -1,0 +1,225 @@
+"""train_softmax end to end on tiny synthetic data (dummy model unless stated)."""
+import glob
+import os
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+import train_softmax
+from toolkit.errors import FacenetError
+from toolkit.tf_compat import tf
+
+CLASSIC_STATS = {'loss', 'center_loss', 'reg_loss', 'xent_loss', 'prelogits_norm', 'accuracy',
+                 'val_loss', 'val_xent_loss', 'val_accuracy', 'lfw_accuracy', 'lfw_valrate',
+                 'learning_rate', 'time_train', 'time_validate', 'time_evaluate', 'prelogits_hist'}
+
+
+def make_image_folders(root, nrof_classes, nrof_images, size=24, seed=0, names=None):
+    """``root/<class>/<class>_000i.png`` with a distinct mean colour per class."""
+    rng = np.random.RandomState(seed)
+    names = names or ['class%02d' % i for i in range(nrof_classes)]
+    for c, name in enumerate(names):
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        base = rng.randint(40, 215, 3)
+        for i in range(nrof_images):
+            pixels = np.clip(base + rng.randint(-40, 40, (size, size, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(os.path.join(root, name, '%s_%04d.png' % (name, i + 1)))
+    return str(root)
+
+
+def make_lfw(root, nrof_people=4, size=24):
+    """A synthetic LFW-style folder and a 2-fold pairs file (4 same and 4 different pairs)."""
+    names = ['Person_%d' % i for i in range(nrof_people)]
+    make_image_folders(root / 'lfw', nrof_people, 3, size, seed=5, names=names)
+    lines = ['2 2']
+    for fold in range(2):
+        lines += ['%s 1 %d' % (names[2 * fold + k], 2 + k) for k in range(2)]
+        lines += ['%s 1 %s 2' % (names[fold], names[fold + 2]), '%s 3 %s 1' % (names[fold + 1], names[3 - fold])]
+    pairs = root / 'pairs.txt'
+    pairs.write_text('\n'.join(lines) + '\n')
+    return str(root / 'lfw'), str(pairs)
+
+
+def run_args(tmp_path, data_dir, *extra):
+    return train_softmax.parse_arguments([
+        '--data_dir', data_dir, '--model_def', 'models.dummy', '--image_size', '20',
+        '--batch_size', '6', '--epoch_size', '3', '--max_nrof_epochs', '2', '--embedding_size', '8',
+        '--logs_base_dir', str(tmp_path / 'logs'), '--models_base_dir', str(tmp_path / 'models'),
+        *extra])
+
+
+def only_subdir(folder):
+    names = os.listdir(folder)
+    assert len(names) == 1, names
+    return os.path.join(folder, names[0])
+
+
+def event_tags(log_dir):
+    tags = set()
+    for path in glob.glob(os.path.join(log_dir, 'events.out.tfevents.*')):
+        for event in tf.train.summary_iterator(path):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+def test_classic_defaults():
+    args = train_softmax.parse_arguments([])
+    assert (args.batch_size, args.image_size, args.epoch_size, args.embedding_size) == (90, 160, 1000, 128)
+    assert (args.keep_probability, args.weight_decay, args.center_loss_factor) == (1.0, 0.0, 0.0)
+    assert (args.center_loss_alfa, args.prelogits_norm_loss_factor, args.prelogits_norm_p) == (0.95, 0.0, 1.0)
+    assert (args.optimizer, args.learning_rate, args.learning_rate_decay_epochs) == ('ADAGRAD', 0.1, 100)
+    assert (args.learning_rate_decay_factor, args.moving_average_decay, args.seed) == (1.0, 0.9999, 666)
+    assert (args.nrof_preprocess_threads, args.max_nrof_epochs, args.prelogits_hist_max) == (4, 500, 10.0)
+    assert args.model_def == 'models.inception_resnet_v1'
+    assert args.data_dir == '~/datasets/casia/casia_maxpy_mtcnnalign_182_160'
+    assert (args.logs_base_dir, args.models_base_dir) == ('~/logs/facenet', '~/models/facenet')
+    assert args.learning_rate_schedule_file == 'data/learning_rate_schedule.txt'
+    assert (args.filter_percentile, args.filter_min_nrof_images_per_class) == (100.0, 0)
+    assert (args.validate_every_n_epochs, args.validation_set_split_ratio) == (5, 0.0)
+    assert args.min_nrof_val_images_per_class == 0
+    assert (args.lfw_pairs, args.lfw_batch_size, args.lfw_nrof_folds) == ('data/pairs.txt', 100, 10)
+    assert (args.lfw_distance_metric, args.lfw_dir, args.gpu_memory_fraction) == (0, '', 1.0)
+
+
+def test_short_run_writes_checkpoints_stats_summaries(tmp_path, capsys):
+    data_dir = make_image_folders(tmp_path / 'data', 3, 8)
+    lfw_dir, pairs = make_lfw(tmp_path)
+    args = run_args(tmp_path, data_dir, '--center_loss_factor', '0.1', '--prelogits_norm_loss_factor',
+                    '5e-4', '--weight_decay', '5e-4', '--optimizer', 'ADAM', '--random_crop',
+                    '--random_flip', '--random_rotate', '--use_fixed_image_standardization',
+                    '--validation_set_split_ratio', '0.25', '--validate_every_n_epochs', '1',
+                    '--lfw_dir', lfw_dir, '--lfw_pairs', pairs, '--lfw_nrof_folds', '2',
+                    '--lfw_batch_size', '5', '--lfw_use_flipped_images', '--lfw_subtract_mean',
+                    '--lfw_distance_metric', '1', '--log_histograms')
+    model_dir = train_softmax.run_training(args)
+    subdir = os.path.basename(model_dir)
+    assert len(subdir) == 15 and subdir[8] == '-'
+    log_dir = only_subdir(tmp_path / 'logs')
+    assert os.path.basename(log_dir) == subdir
+    for name in ('arguments.txt', 'revision_info.txt', 'stat.h5', 'lfw_result.txt'):
+        assert os.path.isfile(os.path.join(log_dir, name)), name
+    assert 'center_loss_factor: 0.1' in open(os.path.join(log_dir, 'arguments.txt')).read()
+    for epoch in (1, 2):
+        assert os.path.isfile(os.path.join(model_dir, 'model-%s.ckpt-%d.index' % (subdir, epoch)))
+    assert os.path.isfile(os.path.join(model_dir, 'model-%s.meta' % subdir))
+
+    with h5py.File(os.path.join(log_dir, 'stat.h5'), 'r') as stat:
+        assert set(stat.keys()) == CLASSIC_STATS
+        assert stat['loss'].shape == (6,) and np.all(stat['loss'][:] > 0)
+        assert np.all(stat['center_loss'][:] > 0) and np.all(stat['reg_loss'][:] > 0)
+        assert np.all(stat['prelogits_norm'][:] > 0)
+        np.testing.assert_allclose(stat['learning_rate'][:], 0.1)
+        assert stat['prelogits_hist'].shape == (2, 1000)
+        assert stat['prelogits_hist'][0].sum() == 3 * 6 * 8  # steps x batch x embedding
+        assert stat['val_loss'].shape == (2,) and np.all(stat['val_loss'][:] > 0)
+        assert np.all((stat['lfw_accuracy'][:] > 0) & (stat['lfw_accuracy'][:] <= 1))
+        assert np.all(stat['time_train'][:] > 0)
+
+    tags = event_tags(log_dir)
+    for tag in ('learning_rate', 'total_loss', 'total_loss (raw)', 'cross_entropy', 'accuracy',
+                'time/step', 'time/total', 'val/loss', 'val/accuracy', 'lfw/accuracy',
+                'lfw/val_rate', 'time/lfw', 'time/save_variables', 'Logits/weights',
+                'Logits/weights/gradients'):
+        assert tag in tags, tag
+    out = capsys.readouterr().out
+    assert 'Epoch: [2][3/3]' in out and 'Validation Epoch: 2' in out and 'Accuracy:' in out
+
+
+def test_schedule_file_ends_training(tmp_path):
+    data_dir = make_image_folders(tmp_path / 'data', 2, 4)
+    schedule = tmp_path / 'schedule.txt'
+    schedule.write_text('# two epochs\n0: 0.01\n1: 0.05\n2: -1\n')
+    args = run_args(tmp_path, data_dir, '--learning_rate', '-1', '--max_nrof_epochs', '5',
+                    '--learning_rate_schedule_file', str(schedule))
+    model_dir = train_softmax.run_training(args)
+    indexes = sorted(n for n in os.listdir(model_dir) if n.endswith('.index'))
+    assert [n.rsplit('-', 1)[1] for n in indexes] == ['1.index']
+    with h5py.File(os.path.join(only_subdir(tmp_path / 'logs'), 'stat.h5'), 'r') as stat:
+        np.testing.assert_allclose(stat['learning_rate'][:2], [0.05, 0.0])
+
+
+def _embeddings_from_checkpoint(model_dir, images):
+    """Rebuild the dummy network in inference mode and restore the newest checkpoint."""
+    import models.dummy as dummy
+    with tf.Graph().as_default():
+        inputs = tf.placeholder(tf.float32, [None] + list(images.shape[1:]))
+        prelogits, _ = dummy.inference(inputs, 1.0, phase_train=False, bottleneck_layer_size=8)
+        with tf.Session() as sess:
+            tf.train.Saver().restore(sess, tf.train.latest_checkpoint(model_dir))
+            return sess.run(prelogits, {inputs: images})
+
+
+def test_save_and_restore_give_identical_outputs(tmp_path):
+    data_dir = make_image_folders(tmp_path / 'data', 2, 4)
+    model_dir = train_softmax.run_training(run_args(tmp_path, data_dir, '--max_nrof_epochs', '1'))
+    images = np.random.RandomState(3).randn(4, 20, 20, 3).astype(np.float32)
+    first = _embeddings_from_checkpoint(model_dir, images)
+    # The saved metagraph holds the training graph: run its inference path on the same input.
+    with tf.Graph().as_default():
+        with tf.Session() as sess:
+            saver = tf.train.import_meta_graph(glob.glob(os.path.join(model_dir, '*.meta'))[0])
+            saver.restore(sess, tf.train.latest_checkpoint(model_dir))
+            graph = sess.graph
+            embeddings = sess.run(graph.get_tensor_by_name('embeddings:0'), {
+                graph.get_tensor_by_name('input:0'): images,
+                graph.get_tensor_by_name('phase_train:0'): False})
+    np.testing.assert_allclose(embeddings, first / np.linalg.norm(first, axis=1, keepdims=True),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(first, _embeddings_from_checkpoint(model_dir, images))
+
+
+def test_finetune_across_class_count_with_frozen_trunk(tmp_path, capsys):
+    first_dir = make_image_folders(tmp_path / 'data3', 3, 4)
+    first_model = train_softmax.run_training(
+        run_args(tmp_path / 'a', first_dir, '--max_nrof_epochs', '1'))
+    second_dir = make_image_folders(tmp_path / 'data2', 2, 4, seed=9)
+    second_model = train_softmax.run_training(run_args(
+        tmp_path / 'b', second_dir, '--max_nrof_epochs', '1', '--pretrained_model', first_model,
+        '--trainable_scopes', 'Logits'))
+    out = capsys.readouterr().out
+    assert 'Restored' in out and 'Not restored' in out and 'Logits/weights' in out
+    first = tf.train.load_checkpoint(tf.train.latest_checkpoint(first_model))
+    second = tf.train.load_checkpoint(tf.train.latest_checkpoint(second_model))
+    np.testing.assert_array_equal(first.get_tensor('Bottleneck/weights'),
+                                  second.get_tensor('Bottleneck/weights'))  # frozen
+    assert first.get_tensor('Logits/weights').shape == (8, 3)
+    assert second.get_tensor('Logits/weights').shape == (8, 2)
+
+    # Stage two: everything trains, starting from stage one.
+    third_model = train_softmax.run_training(run_args(
+        tmp_path / 'c', second_dir, '--max_nrof_epochs', '1', '--pretrained_model', second_model))
+    third = tf.train.load_checkpoint(tf.train.latest_checkpoint(third_model))
+    assert not np.array_equal(third.get_tensor('Bottleneck/weights'),
+                              second.get_tensor('Bottleneck/weights'))
+    assert 'Not restored' not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('setup, message', [
+    (lambda d: d.mkdir(), 'no images found'),
+    (lambda d: make_image_folders(d, 1, 3), 'has 1 class'),
+])
+def test_bad_data_dir_fails_before_any_output(tmp_path, setup, message):
+    setup(tmp_path / 'data')
+    with pytest.raises(FacenetError, match=message):
+        train_softmax.run_training(run_args(tmp_path, str(tmp_path / 'data')))
+    assert not os.path.exists(tmp_path / 'logs') and not os.path.exists(tmp_path / 'models')
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--learning_rate', '-1', '--learning_rate_schedule_file', 'SCHEDULE'], 'line 2'),
+    (['--pretrained_model', 'MISSING'], 'pretrained model not found'),
+    (['--model_def', 'models.inception_resnet_v1', '--image_size', '64'], 'too small'),
+    (['--random_crop', '--image_size', '30'], 'at least --image_size 30'),
+    (['--trainable_scopes', 'NoSuchScope'], 'NoSuchScope'),
+    (['--model_def', 'models.nonexistent'], 'cannot import'),
+])
+def test_bad_flags_fail_with_a_clear_error(tmp_path, extra, message):
+    data_dir = make_image_folders(tmp_path / 'data', 2, 3)
+    schedule = tmp_path / 'schedule.txt'
+    schedule.write_text('0: 0.1\n10 0.01\n')
+    extra = [str(schedule) if e == 'SCHEDULE' else str(tmp_path / 'missing') if e == 'MISSING'
+             else e for e in extra]
+    with pytest.raises(FacenetError, match=message):
+        train_softmax.run_training(run_args(tmp_path, data_dir, *extra))

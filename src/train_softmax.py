@@ -90,7 +90,7 @@ def build_graph(args, network, nrof_classes):
     g.reg_loss = tf.add_n(tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES), name='reg_loss')
     g.total_loss = tf.add(g.cross_entropy, g.reg_loss, name='total_loss')
 
-    update_variables = training.model_variables_to_train(parse_scopes(args.trainable_scopes))
+    update_variables = training.model_variables_to_train(training.parse_scopes(args.trainable_scopes))
     g.train_op = training.build_train_op(
         g.total_loss, [g.cross_entropy], g.global_step, args.optimizer, g.learning_rate,
         args.moving_average_decay, update_variables, args.log_histograms,
@@ -100,11 +100,6 @@ def build_graph(args, network, nrof_classes):
     g.saver = tf.train.Saver(g.saved_variables, max_to_keep=3)
     g.summary_op = tf.summary.merge_all()
     return g
-
-
-def parse_scopes(text):
-    """``"a,b"`` -> ``['a', 'b']`` (empty: all variables)."""
-    return [scope.strip() for scope in text.split(',') if scope.strip()]
 
 
 def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop):

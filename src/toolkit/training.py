@@ -68,6 +68,11 @@ def add_loss_summaries(total_loss, losses):
     return update_op
 
 
+def parse_scopes(text):
+    """``--trainable_scopes`` text ``"a,b"`` -> ``['a', 'b']`` (empty: all variables)."""
+    return [scope.strip() for scope in text.split(',') if scope.strip()]
+
+
 def model_variables_to_train(scopes=None):
     """The trainable variables to update: all of them, or those under ``scopes``.
 

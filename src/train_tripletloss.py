@@ -1,0 +1,227 @@
+"""Train a face recognizer with the triplet loss of the FaceNet paper (online triplet mining).
+
+Schroff, Kalenichenko, Philbin: "FaceNet: A Unified Embedding for Face Recognition and
+Clustering" (CVPR 2015). Classic usage::
+
+    python src/train_tripletloss.py --logs_base_dir ~/logs/facenet/ --models_base_dir ~/models/facenet/ \\
+        --data_dir ~/datasets/casia/casia_maxpy_mtcnnalign_182_160 --image_size 160 \\
+        --model_def models.inception_resnet_v1 --lfw_dir ~/datasets/lfw/lfw_mtcnnalign_160 \\
+        --optimizer RMSPROP --learning_rate 0.01 --weight_decay 1e-4 --max_nrof_epochs 500
+
+Each round samples ``--people_per_batch`` people with up to ``--images_per_person`` images,
+embeds them, picks the triplets violating the margin ``--alpha`` and trains on those.
+"""
+import argparse
+import time
+
+import numpy as np
+
+from toolkit import arguments, cli, train_data, train_loop, training
+from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.errors import FacenetError
+from toolkit.input_pipeline import Augmentation, ImageBatches
+from toolkit.losses import triplet_loss
+from toolkit.session import new_session
+from toolkit.tf_compat import tf
+from toolkit.triplets import sample_people, select_triplet_indices
+
+SUMMARY_EVERY_N_STEPS = 100
+# Consecutive sampling rounds without any triplet after which an epoch is cut short.
+MAX_EMPTY_ROUNDS = 100
+
+
+class TripletGraph:
+    """The tensors of the triplet training graph (built by ``build_graph``)."""
+
+
+def build_graph(args, network):
+    """Input pipelines, network, triplet loss and the train op, in the default graph."""
+    g = TripletGraph()
+    size = args.image_size
+    g.global_step = tf.Variable(0, trainable=False, name='global_step')
+    g.learning_rate_input = tf.placeholder(tf.float32, name='learning_rate')
+    g.phase_train = tf.placeholder(tf.bool, name='phase_train')
+    # Triplets must stay whole: never skip an unreadable image here.
+    g.batches = ImageBatches(size, args.batch_size, Augmentation(args.random_crop, args.random_flip),
+                             4, seed=args.seed, name='train_data')
+    g.eval_batches = ImageBatches(size, args.lfw_batch_size, Augmentation(), 4, name='eval_data')
+    images = tf.placeholder_with_default(g.batches.images, [None, size, size, 3], name='image_batch')
+    g.images = tf.identity(images, 'input')  # batch x size x size x 3
+    g.labels = tf.placeholder_with_default(g.batches.labels, [None], name='label_batch')
+
+    prelogits, _ = network.inference(g.images, args.keep_probability, phase_train=g.phase_train,
+                                     bottleneck_layer_size=args.embedding_size,
+                                     weight_decay=args.weight_decay)
+    g.embeddings = tf.nn.l2_normalize(prelogits, 1, 1e-10, name='embeddings')
+    # Batches hold whole triplets: rows (3k, 3k+1, 3k+2) are (anchor, positive, negative).
+    anchor, positive, negative = tf.unstack(
+        tf.reshape(g.embeddings, [-1, 3, args.embedding_size]), 3, 1)
+    g.triplet_loss = triplet_loss(anchor, positive, negative, args.alpha)
+    g.learning_rate = training.decayed_learning_rate(
+        g.learning_rate_input, g.global_step, args.learning_rate_decay_epochs, args.epoch_size,
+        args.learning_rate_decay_factor)
+    regularization_losses = tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)
+    g.total_loss = tf.add_n([g.triplet_loss] + regularization_losses, name='total_loss')
+    update_variables = training.model_variables_to_train(training.parse_scopes(args.trainable_scopes))
+    g.train_op = training.build_train_op(
+        g.total_loss, [g.triplet_loss], g.global_step, args.optimizer, g.learning_rate,
+        args.moving_average_decay, update_variables)
+    g.saved_variables = tf.trainable_variables()
+    g.saver = tf.train.Saver(g.saved_variables, max_to_keep=3)
+    g.summary_op = tf.summary.merge_all()
+    return g
+
+
+def embed_sample(args, sess, g, image_paths):
+    """Embeddings of the sampled images, in order (training mode, as in the classic code)."""
+    g.batches.start(sess, image_paths, np.arange(len(image_paths)))
+    emb_array = np.zeros((len(image_paths), args.embedding_size))
+    while True:
+        try:
+            emb, lab = sess.run([g.embeddings, g.labels], {g.phase_train: True})
+        except tf.errors.OutOfRangeError:
+            return emb_array
+        emb_array[lab, :] = emb
+
+
+def train_on_triplets(args, sess, g, triplet_paths, lr, epoch, batch_number, summary_writer, stop):
+    """Train on the selected triplets' batches; returns ``(batch number, per-batch losses)``."""
+    g.batches.start(sess, triplet_paths, np.arange(len(triplet_paths)))
+    feed_dict = {g.learning_rate_input: lr, g.phase_train: True}
+    fetches = {'loss': g.total_loss, 'train': g.train_op, 'step': g.global_step}
+    losses = []
+    while batch_number < args.epoch_size and not stop.requested:
+        start_time = time.time()
+        with_summary = batch_number % SUMMARY_EVERY_N_STEPS == 0
+        try:
+            out = sess.run(dict(fetches, summary=g.summary_op) if with_summary else fetches,
+                           feed_dict)
+        except tf.errors.OutOfRangeError:
+            break
+        duration = time.time() - start_time
+        if with_summary:
+            summary_writer.add_summary(out['summary'], out['step'])
+            training.add_summary_values(summary_writer, out['step'], {'time/step': duration})
+        batch_number += 1
+        losses.append(out['loss'])
+        print('Epoch: [%d][%d/%d]\tTime %.3f\tLoss %2.3f'
+              % (epoch, batch_number, args.epoch_size, duration, out['loss']))
+    return batch_number, losses
+
+
+def train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, rng):
+    """Sample people, select triplets, train on them; until --epoch_size batches are done."""
+    batch_number = 0
+    empty_rounds = 0
+    while batch_number < args.epoch_size and not stop.requested:
+        image_paths, num_per_class = sample_people(train_set, args.people_per_batch,
+                                                   args.images_per_person, rng)
+        print('Running forward pass on sampled images: ', end='')
+        start_time = time.time()
+        emb_array = embed_sample(args, sess, g, image_paths)
+        print('%.3f' % (time.time() - start_time))
+        print('Selecting suitable triplets for training')
+        triplets, nrof_pairs = select_triplet_indices(emb_array, num_per_class, args.alpha, rng)
+        selection_time = time.time() - start_time
+        print('(nrof_random_negs, nrof_triplets) = (%d, %d): time=%.3f seconds'
+              % (nrof_pairs, len(triplets), selection_time))
+        if len(triplets) == 0:
+            empty_rounds += 1
+            if empty_rounds >= MAX_EMPTY_ROUNDS:
+                print('No triplet violates the margin in %d rounds: ending epoch %d early'
+                      % (empty_rounds, epoch))
+                break
+            continue
+        empty_rounds = 0
+        triplet_paths = [image_paths[i] for i in triplets.reshape(-1)]
+        batch_number, losses = train_on_triplets(args, sess, g, triplet_paths, lr, epoch,
+                                                 batch_number, summary_writer, stop)
+        summary = tf.Summary()
+        for loss in losses:
+            summary.value.add(tag='loss', simple_value=loss)
+        summary.value.add(tag='time/selection', simple_value=selection_time)
+        summary_writer.add_summary(summary, sess.run(g.global_step))
+
+
+def check_inputs(args):
+    """Everything a user can get wrong, checked before any output is written."""
+    if args.batch_size % 3 != 0:
+        raise FacenetError('--batch_size must be a multiple of 3 (whole triplets), got %d'
+                           % args.batch_size)
+    network = training.import_network(args.model_def)
+    training.check_model_accepts_image_size(network, args.model_def, args.image_size)
+    schedule = train_loop.read_schedule(args)
+    if args.pretrained_model:
+        resolve_checkpoint(args.pretrained_model)
+    train_set = train_data.load_training_set(args.data_dir)
+    train_data.require_classes(train_set, args.data_dir)
+    if not any(len(image_class) >= 2 for image_class in train_set):
+        raise FacenetError('--data_dir %s has no person with two images: no triplet can be formed'
+                           % args.data_dir)
+    train_data.require_image_size(train_set, args.image_size, args.random_crop)
+    return network, schedule, train_set
+
+
+def run_training(args, argv=None):
+    """Check the inputs, then train; returns the model directory."""
+    network, schedule, train_set = check_inputs(args)
+    rng = np.random.RandomState(args.seed)
+    lfw_pairs = train_loop.read_lfw(args)
+    run = train_loop.prepare_run(args, __file__, argv)
+    with tf.Graph().as_default():
+        tf.set_random_seed(args.seed)
+        g = build_graph(args, network)
+        lfw_evaluator = None
+        if lfw_pairs:
+            lfw_evaluator = train_loop.LfwEvaluator(
+                g.eval_batches, g.images, g.phase_train, g.embeddings, *lfw_pairs,
+                args.lfw_nrof_folds, args.lfw_distance_metric, args.lfw_subtract_mean,
+                args.lfw_use_flipped_images)
+        with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(tf.local_variables_initializer())
+            if args.pretrained_model:
+                train_loop.restore_pretrained(sess, args.pretrained_model, g.saved_variables)
+            summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
+            writer = CheckpointWriter(g.saver, run.model_dir, run.subdir)
+            try:
+                with StopRequest() as stop:
+                    for epoch in range(args.max_nrof_epochs):
+                        lr = train_loop.epoch_learning_rate(args, schedule, epoch)
+                        if lr <= 0:
+                            print('The learning rate schedule ends at epoch %d: training done' % epoch)
+                            break
+                        train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, rng)
+                        step = sess.run(g.global_step)
+                        train_loop.save_checkpoint(sess, writer, summary_writer, step)
+                        if lfw_evaluator:
+                            lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)
+                        if stop.requested:
+                            print('Stopped after epoch %d as requested' % epoch)
+                            break
+            finally:
+                summary_writer.close()
+    return run.model_dir
+
+
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(
+        description='Train a face recognizer with the triplet loss.',
+        parents=[arguments.training_args('models.inception_resnet_v2'), arguments.gpu_args(),
+                 arguments.image_size_args(160), arguments.seed_args(666),
+                 arguments.lfw_args(prefix='lfw_')])
+    parser.add_argument('--people_per_batch', type=arguments.positive_int, default=45,
+                        help='Number of people per batch.')
+    parser.add_argument('--images_per_person', type=arguments.positive_int, default=40,
+                        help='Number of images per person.')
+    parser.add_argument('--alpha', type=float, default=0.2,
+                        help='Positive to negative triplet distance margin.')
+    return parser.parse_args(argv)
+
+
+def main(args):
+    run_training(args)
+
+
+if __name__ == '__main__':
+    cli.run(main, parse_arguments)

@@ -1,0 +1,137 @@
+"""train_tripletloss: people sampling, vectorized triplet selection, a short run."""
+import os
+import time
+
+import numpy as np
+import pytest
+
+import train_tripletloss
+from test_train_softmax import event_tags, make_image_folders, make_lfw, only_subdir
+from toolkit.data import ImageClass
+from toolkit.errors import FacenetError
+from toolkit.triplets import sample_people, select_triplet_indices, select_triplets
+
+
+def classic_selection(embeddings, nrof_images_per_class, alpha):
+    """The classic loop, returning for every anchor-positive pair its candidate negatives."""
+    candidates = []
+    start = 0
+    for count in nrof_images_per_class:
+        for j in range(1, count):
+            a = start + j - 1
+            neg = np.sum(np.square(embeddings[a] - embeddings), 1)
+            for pair in range(j, count):
+                p = start + pair
+                pos = np.sum(np.square(embeddings[a] - embeddings[p]))
+                neg[start:start + count] = np.nan
+                with np.errstate(invalid='ignore'):
+                    candidates.append((a, p, set(np.where(neg - pos < alpha)[0])))
+        start += count
+    return candidates
+
+
+def test_selection_matches_the_classic_rule():
+    rng = np.random.RandomState(0)
+    num_per_class = [4, 3, 1, 5]
+    emb = rng.randn(sum(num_per_class), 8)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    alpha = 0.3
+    triplets, nrof_pairs = select_triplet_indices(emb, num_per_class, alpha, np.random.RandomState(1))
+    reference = classic_selection(emb, num_per_class, alpha)
+    assert nrof_pairs == len(reference) == 6 + 3 + 0 + 10
+    expected = {(a, p): negs for a, p, negs in reference if negs}
+    assert len(triplets) == len(expected)
+    for a, p, n in triplets:
+        assert n in expected[(a, p)]
+
+
+def test_selection_draws_negatives_uniformly():
+    emb = np.array([[0.0], [0.0], [0.1], [0.2], [5.0]])  # class 0: rows 0-1; class 1: rows 2-4
+    counts = np.zeros(5)
+    rng = np.random.RandomState(2)
+    for _ in range(400):
+        triplets, _ = select_triplet_indices(emb, [2, 3], 0.5, rng)
+        for a, p, n in triplets:
+            if (a, p) == (0, 1):
+                counts[n] += 1
+    assert counts[4] == 0  # farther than the margin
+    assert 150 < counts[2] < 250 and 150 < counts[3] < 250
+
+
+def test_selection_is_fast_for_the_classic_batch():
+    rng = np.random.RandomState(3)
+    emb = rng.randn(45 * 40, 128)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    paths = ['img%d' % i for i in range(len(emb))]
+    start = time.time()
+    triplets, nrof_pairs, nrof_triplets = select_triplets(emb, [40] * 45, paths, 0.2, rng)
+    assert time.time() - start < 5.0
+    assert nrof_pairs == 45 * 40 * 39 // 2 and nrof_triplets == len(triplets) > 0
+    assert all(a[3:] != n[3:] for a, _, n in triplets[:10])
+
+
+def test_sample_people_groups_images_by_person():
+    dataset = [ImageClass('p%d' % c, ['p%d/%d' % (c, i) for i in range(n)])
+               for c, n in enumerate([5, 2, 7, 3])]
+    paths, num_per_class = sample_people(dataset, 3, 4, np.random.RandomState(0))
+    assert len(paths) == 12 and sum(num_per_class) == 12
+    start = 0
+    for count in num_per_class:
+        group = paths[start:start + count]
+        assert len({p.split('/')[0] for p in group}) == 1 and len(set(group)) == count
+        start += count
+    paths, num_per_class = sample_people(dataset, 10, 10, np.random.RandomState(0))
+    assert len(paths) == 17  # every image once when the people run out
+
+
+def test_classic_defaults():
+    args = train_tripletloss.parse_arguments([])
+    assert (args.batch_size, args.image_size, args.people_per_batch, args.images_per_person) == (90, 160, 45, 40)
+    assert (args.epoch_size, args.alpha, args.embedding_size, args.keep_probability) == (1000, 0.2, 128, 1.0)
+    assert (args.optimizer, args.learning_rate, args.moving_average_decay) == ('ADAGRAD', 0.1, 0.9999)
+    assert args.model_def == 'models.inception_resnet_v2' and args.lfw_nrof_folds == 10
+
+
+def test_short_run(tmp_path, capsys):
+    data_dir = make_image_folders(tmp_path / 'data', 4, 4)
+    lfw_dir, pairs = make_lfw(tmp_path)
+    args = train_tripletloss.parse_arguments([
+        '--data_dir', data_dir, '--model_def', 'models.dummy', '--image_size', '20',
+        '--batch_size', '6', '--epoch_size', '4', '--max_nrof_epochs', '2', '--embedding_size', '8',
+        '--people_per_batch', '4', '--images_per_person', '3', '--alpha', '2.0',
+        '--random_flip', '--optimizer', 'MOM', '--weight_decay', '1e-4',
+        '--lfw_dir', lfw_dir, '--lfw_pairs', pairs, '--lfw_nrof_folds', '2',
+        '--logs_base_dir', str(tmp_path / 'logs'), '--models_base_dir', str(tmp_path / 'models')])
+    model_dir = train_tripletloss.run_training(args)
+    subdir = os.path.basename(model_dir)
+    assert os.path.isfile(os.path.join(model_dir, 'model-%s.meta' % subdir))
+    assert os.path.isfile(os.path.join(model_dir, 'model-%s.ckpt-8.index' % subdir))
+    log_dir = only_subdir(tmp_path / 'logs')
+    assert len(open(os.path.join(log_dir, 'lfw_result.txt')).readlines()) == 2
+    tags = event_tags(log_dir)
+    for tag in ('loss', 'time/selection', 'total_loss', 'learning_rate', 'lfw/accuracy'):
+        assert tag in tags, tag
+    out = capsys.readouterr().out
+    # alpha 2 exceeds any distance between unit vectors: every pair gets a triplet.
+    assert '(nrof_random_negs, nrof_triplets) = (12, 12)' in out
+    assert 'Epoch: [1][4/4]' in out
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--batch_size', '10'], 'multiple of 3'),
+    (['--model_def', 'models.inception_resnet_v2', '--image_size', '60'], 'too small'),
+])
+def test_bad_flags(tmp_path, extra, message):
+    data_dir = make_image_folders(tmp_path / 'data', 2, 3)
+    args = train_tripletloss.parse_arguments(['--data_dir', data_dir, '--model_def', 'models.dummy',
+                                              '--logs_base_dir', str(tmp_path / 'logs'), *extra])
+    with pytest.raises(FacenetError, match=message):
+        train_tripletloss.run_training(args)
+    assert not os.path.exists(tmp_path / 'logs')
+
+
+def test_people_with_single_images_are_refused(tmp_path):
+    data_dir = make_image_folders(tmp_path / 'data', 3, 1)
+    args = train_tripletloss.parse_arguments(['--data_dir', data_dir, '--model_def', 'models.dummy'])
+    with pytest.raises(FacenetError, match='no person with two images'):
+        train_tripletloss.run_training(args)

@@ -17,6 +17,10 @@ VAL_THRESHOLDS = np.arange(0, 4, 0.001)
 FAR_TARGET = 1e-3
 IMAGE_EXTENSIONS = ('png', 'jpg')
 
+Metrics = collections.namedtuple(
+    'Metrics', ['tpr', 'fpr', 'accuracy', 'val', 'val_std', 'far', 'auc', 'eer'])
+Metrics.__doc__ = """The outputs of ``evaluate`` plus the area under the ROC curve and the EER."""
+
 PairPaths = collections.namedtuple('PairPaths', ['paths', 'issame', 'nrof_skipped_pairs'])
 PairPaths.__doc__ = """Image paths of the pairs found on disk.
 
@@ -43,6 +47,23 @@ def evaluate(embeddings, actual_issame, nrof_folds=10, distance_metric=0, subtra
         VAL_THRESHOLDS, embeddings1, embeddings2, actual_issame, FAR_TARGET, nrof_folds=nrof_folds,
         distance_metric=distance_metric, subtract_mean=subtract_mean)
     return tpr, fpr, accuracy, val, val_std, far
+
+
+def evaluate_metrics(embeddings, actual_issame, nrof_folds=10, distance_metric=0,
+                     subtract_mean=False):
+    """``evaluate`` with the area under the ROC curve and the equal error rate, as a Metrics."""
+    tpr, fpr, accuracy, val, val_std, far = evaluate(
+        embeddings, actual_issame, nrof_folds, distance_metric, subtract_mean)
+    return Metrics(tpr, fpr, accuracy, float(val), float(val_std), float(far),
+                   evaluation.area_under_curve(fpr, tpr), evaluation.equal_error_rate(fpr, tpr))
+
+
+def metrics_lines(metrics):
+    """The classic validate_on_lfw result lines (accuracy, validation rate, AUC, EER)."""
+    return ['Accuracy: %2.5f+-%2.5f' % (np.mean(metrics.accuracy), np.std(metrics.accuracy)),
+            'Validation rate: %2.5f+-%2.5f @ FAR=%2.5f' % (metrics.val, metrics.val_std, metrics.far),
+            'Area Under Curve (AUC): %1.3f' % metrics.auc,
+            'Equal Error Rate (EER): %1.3f' % metrics.eer]
 
 
 def _is_header(fields):
@@ -81,7 +102,7 @@ def read_pairs(pairs_filename):
             continue
         if not _is_pair(fields):
             raise FacenetError('%s line %d: expected "name i j" or "name1 i name2 j", got "%s"'
-                               % (pairs_filename, line_number, line.strip()))
+                               % (pairs_filename, line_number, ' '.join(fields)))
         pairs.append(fields)
     return pairs
 

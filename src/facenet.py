@@ -20,6 +20,11 @@ from toolkit.model_io import (  # noqa: F401,E402
     get_model_filenames, get_model_tensors, inference_feed, load_model)
 
 
+# Image grids (the VAE reconstructions) and dataset filtering by distance to class centre.
+from toolkit.plotting import put_images_on_grid  # noqa: F401,E402
+from toolkit.filtering import filter_dataset  # noqa: F401,E402
+
+
 def list_variables(filename):
     """Sorted names of the variables stored in a checkpoint."""
     from toolkit.model_io import checkpoint_variables

@@ -12,16 +12,13 @@ it is complete.
 """
 import argparse
 import os
-import sys
 import time
 
 from toolkit import cli, filtering
 from toolkit.arguments import image_size_args, positive_int, standardization_args
 from toolkit.data import fixed_standardization, get_dataset, get_image_paths_and_labels, load_data
+from toolkit.embedding import Embedder
 from toolkit.errors import FacenetError
-from toolkit.model_io import expected_image_size, get_model_tensors, inference_feed, load_model
-from toolkit.session import new_session
-from toolkit.tf_compat import tf
 
 
 def load_images(paths, image_size, use_fixed_image_standardization):
@@ -31,24 +28,15 @@ def load_images(paths, image_size, use_fixed_image_standardization):
     return fixed_standardization(images) if use_fixed_image_standardization else images
 
 
-def check_image_size(tensors, image_size):
-    required = expected_image_size(tensors)
-    if required is not None and required != (image_size, image_size):
-        raise FacenetError('the model takes %dx%d images but --image_size is %d'
-                           % (required[1], required[0], image_size))
-
-
 def calculate_distances(args, image_list, label_list):
     """Embed the dataset with the model and return each image's distance to its class centre."""
-    with tf.Graph().as_default(), new_session() as sess:
-        load_model(args.model_file, session=sess, image_size=args.image_size)
-        tensors = get_model_tensors()
-        check_image_size(tensors, args.image_size)
+    with Embedder(os.path.expanduser(args.model_file), image_size=args.image_size) as embedder:
+        embedder.check_image_size(args.image_size, args.image_size)
         start_time = time.time()
 
         def embed(paths):
             images = load_images(paths, args.image_size, args.use_fixed_image_standardization)
-            return sess.run(tensors.embeddings, feed_dict=inference_feed(tensors, images))
+            return embedder.embed(images, args.batch_size)
 
         def progress(nrof_done, nrof_images):
             print('%d/%d images embedded (%.1f s)'

@@ -2,11 +2,14 @@
 file, and filter_dataset as train_softmax uses it."""
 import os
 import shutil
+import sys
 
 import h5py
 import numpy as np
 import pytest
 from PIL import Image
+
+from conftest import shared_path
 
 import calculate_filtering_metrics
 from toolkit import cli
@@ -192,7 +195,7 @@ def test_script_errors_are_one_line(tmp_path, colour_model, capsys):
     for argv, message in [
             ([data_dir, str(tmp_path / 'missing.pb'), output], 'model not found'),
             ([str(tmp_path / 'nowhere'), colour_model, output], 'dataset directory not found'),
-            ([data_dir, colour_model, output], 'the model takes 32x32 images but --image_size is 160')]:
+            ([data_dir, colour_model, output], 'the model takes 32x32 images, got 160x160 (set --image_size 32)')]:
         with pytest.raises(SystemExit) as exit_info:
             cli.run(calculate_filtering_metrics.main, calculate_filtering_metrics.parse_arguments,
                     argv)
@@ -200,3 +203,34 @@ def test_script_errors_are_one_line(tmp_path, colour_model, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith('error: ') and message in err and '\n' not in err
     assert not os.path.exists(output)
+
+
+def test_real_model_finds_a_mislabelled_lfw_face(tmp_path, model_128, capsys):
+    """With the pretrained 128-d model, a Tony Blair photo filed under Colin Powell is the
+    image farthest from its class centre, and a 95th-percentile filter drops it."""
+    lfw_dir = shared_path('data', 'lfw', 'images_deepfunneled')
+    data_dir = tmp_path / 'faces'
+    files = {'Colin_Powell': [('Colin_Powell', n) for n in range(1, 6)] + [('Tony_Blair', 7)],
+             'Serena_Williams': [('Serena_Williams', n) for n in range(1, 6)],
+             'Tony_Blair': [('Tony_Blair', n) for n in range(1, 6)]}
+    for folder, images in files.items():
+        (data_dir / folder).mkdir(parents=True)
+        for name, number in images:
+            with Image.open(os.path.join(lfw_dir, name, '%s_%04d.jpg' % (name, number))) as image:
+                # The deep-funneled faces sit in the middle: a centre crop is a usable alignment.
+                image.crop((45, 45, 205, 205)).save(
+                    str(data_dir / folder / ('%s_%04d.png' % (name, number))))
+    filename = str(tmp_path / 'filtering.h5')
+    args = calculate_filtering_metrics.parse_arguments([str(data_dir), model_128, filename])
+    assert calculate_filtering_metrics.main(args) == 0
+    metrics = read_filtering_metrics(filename)
+    distances = metrics.distance_to_center
+    colin = metrics.label_list == 0
+    farthest = metrics.image_list[int(np.argmax(np.where(colin, distances, -1)))]
+    assert os.path.basename(farthest) == 'Tony_Blair_0007.png'
+    others = distances[np.array([not p.endswith('Tony_Blair_0007.png') for p in metrics.image_list])]
+    assert distances.max() > others.max()
+    kept = filter_dataset(get_dataset(str(data_dir)), filename, 95.0, 0)
+    assert [len(cls) for cls in kept] == [5, 5, 5]
+    print('distance of the mislabelled face %.3f, largest other %.3f'
+          % (distances.max(), others.max()), file=sys.stderr)

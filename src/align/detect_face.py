@@ -153,7 +153,8 @@ def _conv(inputs, kernel_size, channels_out, name):
 def _prelu(inputs, name):
     with tf.variable_scope(name):
         alpha = _variable('alpha', [int(inputs.get_shape()[-1])])
-        return tf.nn.relu(inputs) + tf.multiply(alpha, -tf.nn.relu(-inputs))
+        # The classic relu(x) - alpha * relu(-x), exactly, in fewer passes over the tensor.
+        return tf.where(inputs >= 0, inputs, alpha * inputs)
 
 
 def _max_pool(inputs, size, stride, name, padding='SAME'):

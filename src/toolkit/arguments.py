@@ -147,3 +147,17 @@ def training_args(model_def='models.inception_resnet_v1'):
                         help='Path to the data directory containing aligned LFW face patches '
                              '(evaluation on LFW after each epoch when set).')
     return parser
+
+
+def boolean(text):
+    """argparse type for classic ``type=bool`` flags given a value: true/false, yes/no, 1/0.
+
+    The classic scripts used ``type=bool``, which turned any non-empty text, even "False",
+    into True; this keeps ``--flag True`` working and makes ``--flag False`` mean False.
+    """
+    value = text.strip().lower()
+    if value in ('1', 'true', 't', 'yes', 'y'):
+        return True
+    if value in ('0', 'false', 'f', 'no', 'n'):
+        return False
+    raise argparse.ArgumentTypeError('expected True or False, got %s' % text)

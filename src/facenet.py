@@ -29,3 +29,10 @@ def list_variables(filename):
     """Sorted names of the variables stored in a checkpoint."""
     from toolkit.model_io import checkpoint_variables
     return sorted(checkpoint_variables(filename))
+
+
+# Input-pipeline control flags, learning-rate schedule files and the classic losses.
+from toolkit.control_flags import (  # noqa: F401,E402
+    FIXED_STANDARDIZATION, FLIP, RANDOM_CROP, RANDOM_FLIP, RANDOM_ROTATE, get_control_flag)
+from toolkit.learning_rate import get_learning_rate_from_file  # noqa: F401,E402
+from toolkit.losses import center_loss, triplet_loss  # noqa: F401,E402

@@ -1,0 +1,225 @@
+"""align.detect_face: weights, network layout, box arithmetic, and fidelity to the classic detector."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import LFW_DIR, shared_path
+from toolkit.data import read_rgb_image
+from toolkit.errors import FacenetError
+from toolkit.tf_compat import tf
+from align import detect_face
+
+MINSIZE = 20
+THRESHOLD = [0.6, 0.7, 0.7]
+FACTOR = 0.709
+
+
+@pytest.fixture(scope='module')
+def nets():
+    graph = tf.Graph()
+    with tf.Session(graph=graph) as sess:
+        yield detect_face.create_mtcnn(sess, None)
+
+
+def _lfw_image(relative_path):
+    return read_rgb_image(os.path.join(shared_path('data', 'lfw', 'images_deepfunneled'),
+                                       relative_path))
+
+
+# -- weights and graph ----------------------------------------------------------------------
+
+def test_package_weights_equal_the_classic_npy_files():
+    classic = detect_face.load_classic_weights(shared_path('data', 'mtcnn'))
+    package = detect_face.load_package_weights()
+    assert sorted(classic) == sorted(package) == ['onet', 'pnet', 'rnet']
+    for net in classic:
+        assert sorted(classic[net]) == sorted(package[net])
+        for layer, params in classic[net].items():
+            assert sorted(params) == sorted(package[net][layer])
+            for param, value in params.items():
+                np.testing.assert_array_equal(package[net][layer][param], value,
+                                              err_msg='%s/%s/%s' % (net, layer, param))
+
+
+def test_classic_layer_names_shapes_and_output_tensors():
+    with tf.Graph().as_default() as graph, tf.Session() as sess:
+        detect_face.create_mtcnn(sess, None)
+        shapes = {v.op.name: v.shape.as_list() for v in tf.global_variables()}
+        for name in ('pnet/conv4-2/BiasAdd:0', 'pnet/prob1:0', 'rnet/conv5-2/conv5-2:0',
+                     'rnet/prob1:0', 'onet/conv6-2/conv6-2:0', 'onet/conv6-3/conv6-3:0',
+                     'onet/prob1:0', 'pnet/input:0', 'rnet/input:0', 'onet/input:0'):
+            graph.get_tensor_by_name(name)
+    assert len(shapes) == 13 + 16 + 21
+    assert shapes['pnet/conv1/weights'] == [3, 3, 3, 10]
+    assert shapes['pnet/PReLU3/alpha'] == [32]
+    assert shapes['pnet/conv4-1/weights'] == [1, 1, 32, 2]
+    assert shapes['rnet/conv4/weights'] == [576, 128]
+    assert shapes['rnet/prelu4/alpha'] == [128]
+    assert shapes['onet/conv5/weights'] == [1152, 256]
+    assert shapes['onet/conv6-3/biases'] == [10]
+
+
+def test_output_shapes(nets):
+    pnet, rnet, onet = nets
+    regression, prob = pnet(np.zeros((2, 40, 30, 3), np.float32))
+    assert regression.shape == (2, 15, 10, 4) and prob.shape == (2, 15, 10, 2)
+    np.testing.assert_allclose(prob.sum(axis=3), 1.0, rtol=1e-6)
+    regression, prob = rnet(np.zeros((3, 24, 24, 3), np.float32))
+    assert regression.shape == (3, 4) and prob.shape == (3, 2)
+    regression, landmarks, prob = onet(np.zeros((1, 48, 48, 3), np.float32))
+    assert (regression.shape, landmarks.shape, prob.shape) == ((1, 4), (1, 10), (1, 2))
+
+
+def test_bad_model_folder(tmp_path):
+    with pytest.raises(FacenetError, match='det1.npy'):
+        detect_face.load_weights(str(tmp_path))
+    (tmp_path / 'det1.npy').write_bytes(b'not numpy')
+    with pytest.raises(FacenetError, match='cannot read'):
+        detect_face.load_classic_weights(str(tmp_path))
+
+
+def test_classic_npy_folder_gives_the_same_detections(nets):
+    img = _lfw_image('AJ_Cook/AJ_Cook_0001.jpg')
+    with tf.Graph().as_default(), tf.Session() as sess:
+        classic_nets = detect_face.create_mtcnn(sess, shared_path('data', 'mtcnn'))
+        boxes, points = detect_face.detect_face(img, MINSIZE, *classic_nets, THRESHOLD, FACTOR)
+    expected_boxes, expected_points = detect_face.detect_face(img, MINSIZE, *nets, THRESHOLD,
+                                                              FACTOR)
+    np.testing.assert_allclose(boxes, expected_boxes, atol=1e-4)
+    np.testing.assert_allclose(points, expected_points, atol=1e-4)
+
+
+# -- box arithmetic -------------------------------------------------------------------------
+
+def test_pyramid_scales():
+    scales = detect_face.pyramid_scales(250, 250, 20, 0.709)
+    assert len(scales) == 8
+    np.testing.assert_allclose(scales[:3], [0.6, 0.6 * 0.709, 0.6 * 0.709 ** 2])
+    assert 250 * scales[-1] >= 12 > 250 * scales[-1] * 0.709
+    assert detect_face.pyramid_scales(11, 400, 12, 0.709) == []
+    assert detect_face.scaled_size(250, 200, 0.6) == (150, 120)
+
+
+def test_nms_union_and_min():
+    boxes = np.array([[0, 0, 9, 9, 0.9],      # area 100
+                      [2, 2, 11, 11, 0.8],    # IoU with the first: 64 / 136
+                      [0, 0, 3, 3, 0.95],     # inside the first: IoU 0.16, Min overlap 1
+                      [50, 50, 60, 60, 0.5]])
+    assert detect_face.nms(boxes, 0.5, 'Union').tolist() == [2, 0, 1, 3]
+    assert detect_face.nms(boxes, 0.4, 'Union').tolist() == [2, 0, 3]
+    assert detect_face.nms(boxes, 0.5, 'Min').tolist() == [2, 1, 3]
+    assert detect_face.nms(np.empty((0, 5)), 0.5).size == 0
+
+
+def test_bbreg_rerec_and_pnet_bbreg():
+    boxes = np.array([[10.0, 20.0, 29.0, 59.0, 0.9]])   # 20 x 40 pixels
+    moved = detect_face.bbreg(boxes, np.array([[0.1, -0.05, 0.5, 0.25]]))
+    np.testing.assert_allclose(moved, [[12.0, 18.0, 39.0, 69.0, 0.9]])
+    square = detect_face.rerec(boxes)
+    np.testing.assert_allclose(square, [[0.0, 20.0, 39.0, 59.0, 0.9]])
+    stage_one = np.array([[10.0, 20.0, 30.0, 60.0, 0.7, 0.1, 0.0, -0.1, 0.5]])
+    np.testing.assert_allclose(detect_face.pnet_bbreg(stage_one), [[12.0, 20.0, 28.0, 80.0, 0.7]])
+
+
+def test_pad_clips_boxes_to_the_image():
+    boxes = np.array([[-4.0, 3.0, 5.0, 12.0], [91.0, 95.0, 110.0, 114.0]])
+    dy, edy, dx, edx, y, ey, x, ex, tmpw, tmph = detect_face.pad(boxes, 100, 105)
+    assert tmpw.tolist() == [10, 20] and tmph.tolist() == [10, 20]
+    assert (x.tolist(), ex.tolist(), dx.tolist(), edx.tolist()) == ([1, 91], [5, 100], [6, 1], [10, 10])
+    assert (y.tolist(), ey.tolist(), dy.tolist(), edy.tolist()) == ([3, 95], [12, 105], [1, 1], [10, 11])
+
+
+def test_crop_patches_pads_outside_with_zeros():
+    img = np.full((20, 30, 3), 200, np.float32)
+    boxes = np.array([[-9.0, 1.0, 10.0, 20.0],   # left half outside the image
+                      [5.0, 5.0, 4.0, 9.0],      # zero width: dropped
+                      [40.0, 1.0, 49.0, 10.0]])  # entirely outside: all zeros
+    patches, usable = detect_face.crop_patches(img, boxes, 4)
+    assert usable.tolist() == [True, False, True]
+    np.testing.assert_array_equal(patches[0][:, :2], 0)
+    np.testing.assert_array_equal(patches[0][:, 2:], 200)
+    np.testing.assert_array_equal(patches[2], 0)
+
+
+def test_generate_bounding_boxes_and_the_lone_candidate_quirk():
+    score = np.zeros((4, 3), np.float32)     # transposed layout: W' x H'
+    regression = np.arange(4 * 3 * 4, dtype=np.float32).reshape(4, 3, 4) / 100
+    score[1, 2] = 0.9
+    score[3, 0] = 0.7
+    boxes = detect_face.generate_bounding_boxes(score, regression, 0.5, 0.6)
+    # cell (x=1, y=2): x1 = fix((2*1+1)/0.5) = 6, y1 = 10, x2 = fix((2+12)/0.5) = 28, y2 = 32
+    np.testing.assert_allclose(boxes[0, :5], [6, 10, 28, 32, 0.9], rtol=1e-6)
+    np.testing.assert_allclose(boxes[0, 5:], regression[1, 2], rtol=1e-6)
+    np.testing.assert_allclose(boxes[1, :4], [14, 2, 36, 24])
+    score[3, 0] = 0.0
+    lone = detect_face.generate_bounding_boxes(score, regression, 0.5, 0.6)
+    assert lone.shape == (1, 9)
+    np.testing.assert_allclose(lone[0, 5:], regression[2, 2], rtol=1e-6)  # row 4-1-1
+    assert detect_face.generate_bounding_boxes(score * 0, regression, 0.5, 0.6).shape == (0, 9)
+
+
+# -- detection -------------------------------------------------------------------------------
+
+def _reference():
+    with open(shared_path('reference', 'mtcnn_detections.json')) as handle:
+        return json.load(handle)
+
+
+def test_fidelity_to_the_classic_detector(nets):
+    reference = _reference()
+    images = [_lfw_image(entry['image']) for entry in reference]
+    results = detect_face.detect_faces(images, MINSIZE, *nets, THRESHOLD, FACTOR)
+    box_errors, point_errors = [], []
+    for entry, (boxes, points) in zip(reference, results):
+        expected_boxes = np.array(entry['boxes']).reshape(-1, 5)
+        expected_points = np.array(entry['points']).reshape(-1, 10)
+        assert boxes.shape[0] == expected_boxes.shape[0], entry['image']
+        assert points.shape == (10, boxes.shape[0])
+        box_errors.extend(np.abs(boxes[:, :4] - expected_boxes[:, :4]).max(axis=1))
+        point_errors.extend(np.abs(points.T - expected_points).max(axis=1))
+        np.testing.assert_allclose(boxes[:, 4], expected_boxes[:, 4], atol=1e-3)
+    box_errors, point_errors = np.array(box_errors), np.array(point_errors)
+    assert len(box_errors) >= 133
+    assert np.mean(box_errors <= 1) >= 0.99 and box_errors.max() <= 3
+    assert np.mean(point_errors <= 1) >= 0.99 and point_errors.max() <= 3
+    assert np.median(box_errors) < 1e-3   # in practice the same numbers
+
+
+def test_batched_detection_equals_image_by_image(nets):
+    paths = [entry['image'] for entry in _reference()[:12]]
+    images = [_lfw_image(path) for path in paths]
+    # Different sizes, so that pyramid levels are grouped and split across P-Net runs.
+    images[3] = cv2.resize(images[3], (320, 300), interpolation=cv2.INTER_LINEAR)
+    images[7] = cv2.resize(images[7], (200, 180), interpolation=cv2.INTER_LINEAR)
+    images.append(np.zeros((8, 8, 3), np.uint8))
+    batched = detect_face.detect_faces(images, MINSIZE, *nets, THRESHOLD, FACTOR,
+                                       max_pnet_pixels=60000)
+    assert len(batched) == len(images)
+    for img, (boxes, points) in zip(images, batched):
+        single_boxes, single_points = detect_face.detect_face(img, MINSIZE, *nets, THRESHOLD,
+                                                              FACTOR)
+        np.testing.assert_allclose(boxes, single_boxes, atol=1e-3)
+        np.testing.assert_allclose(points, single_points, atol=1e-3)
+    assert sum(len(boxes) for boxes, _ in batched) >= 12
+
+
+def test_no_face_tiny_image_and_bulk(nets):
+    boxes, points = detect_face.detect_face(np.zeros((5, 5, 3), np.uint8), MINSIZE, *nets,
+                                            THRESHOLD, FACTOR)
+    assert boxes.shape == (0, 5) and points.shape == (10, 0)
+    boxes, points = detect_face.detect_face(np.full((120, 100, 3), 128, np.uint8), MINSIZE,
+                                            *nets, THRESHOLD, FACTOR)
+    assert boxes.shape == (0, 5) and points.shape == (10, 0)
+    face = _lfw_image('AJ_Cook/AJ_Cook_0001.jpg')
+    bulk = detect_face.bulk_detect_face([face, np.full((250, 250, 3), 128, np.uint8)], 0.1,
+                                        *nets, THRESHOLD, FACTOR)
+    assert bulk[1] is None
+    # The smallest face is 0.1 x 250 = 25 pixels.
+    boxes, points = bulk[0]
+    expected_boxes, _ = detect_face.detect_face(face, 25, *nets, THRESHOLD, FACTOR)
+    np.testing.assert_allclose(boxes, expected_boxes, atol=1e-3)
+    assert points.shape == (10, 1)
+    assert detect_face.detect_faces([], MINSIZE, *nets, THRESHOLD, FACTOR) == []

@@ -38,9 +38,7 @@ def print_distance_matrix(paths, distances):
         print('%1d: %s' % (i, path))
     print('')
     print('Distance matrix')
-    print('    ' + ''.join('    %1d     ' % i for i in range(len(paths))))
-    for i, row in enumerate(distances):
-        print('%1d  ' % i + ''.join('  %1.4f  ' % distance for distance in row))
+    print('\n'.join(faces.distance_matrix_lines(distances)))
 
 
 def parse_arguments(argv):

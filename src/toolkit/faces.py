@@ -133,53 +133,110 @@ def standardize(images, fixed_standardization=False):
 
 
 class AlignedImages:
-    """Result of ``align_image_files``: patches of the images where a face was found.
+    """Face patches read from image files, and the files that gave none.
 
     Attributes:
-        images: N x image_size x image_size x 3 uint8 patches (one face per kept image).
+        images: N x image_size x image_size x 3 uint8 patches (one face per kept file).
         paths: the N image paths the patches come from.
-        failures: ``(path, reason)`` for every image skipped (unreadable, no face).
+        indices: position of each kept path in the list that was read.
+        failures: ``(path, reason)`` for every file skipped (unreadable, no face, too small).
     """
 
-    def __init__(self, images, paths, failures):
+    def __init__(self, images, paths, indices, failures):
         self.images = images
         self.paths = paths
+        self.indices = indices
         self.failures = failures
 
 
-def align_image_files(detector, paths, image_size, margin, progress=None):
-    """Detect the main face of each image file and cut its aligned patch.
+def read_aligned_patch(path, image_size):
+    """An already aligned face image, centre-cropped to image_size (as the classic load_data).
 
-    A file that cannot be read or holds no face is recorded in ``failures`` and skipped;
-    the batch goes on.
+    Raises:
+        FacenetError: unreadable, or smaller than image_size.
+    """
+    img = data.crop(data.read_rgb_image(path), False, image_size)
+    if img.shape[:2] != (image_size, image_size):
+        raise FacenetError('image %s is %dx%d, not at least %dx%d (--image_size)'
+                           % (path, img.shape[1], img.shape[0], image_size, image_size))
+    return img
+
+
+def read_face_patches(paths, image_size, detector=None, margin=0, progress=None):
+    """One face patch per image file; files that fail are recorded and skipped.
 
     Args:
-        detector: a FaceDetector.
         paths: image file paths.
-        image_size, margin: patch size and margin (see ``FaceDetector.find_faces``).
+        image_size: side of the patches.
+        detector: a FaceDetector to align raw photos (the main face of each), or None when
+            the files are aligned faces already (centre crop).
+        margin: margin of the crop around a detected face.
         progress: optional ``callback(nrof_done, nrof_paths)``.
 
     Returns:
         AlignedImages.
     """
-    patches, kept, failures = [], [], []
-    for count, path in enumerate(paths, 1):
+    patches, kept, indices, failures = [], [], [], []
+    for index, path in enumerate(paths):
         try:
-            faces = detector.find_faces(data.read_rgb_image(path), margin, image_size,
-                                        main_face_only=True)
+            if detector is None:
+                patch = read_aligned_patch(path, image_size)
+            else:
+                found = detector.find_faces(data.read_rgb_image(path), margin, image_size,
+                                            main_face_only=True)
+                patch = found[0].image if found else None
+                if patch is None:
+                    failures.append((path, 'no face detected'))
         except FacenetError as error:
             failures.append((path, str(error)))
-            faces = None
-        if faces == []:
-            failures.append((path, 'no face detected'))
-        if faces:
-            patches.append(faces[0].image)
+            patch = None
+        if patch is not None:
+            patches.append(patch)
             kept.append(path)
+            indices.append(index)
         if progress:
-            progress(count, len(paths))
+            progress(index + 1, len(paths))
     images = (np.stack(patches) if patches
               else np.zeros((0, image_size, image_size, 3), np.uint8))
-    return AlignedImages(images, kept, failures)
+    return AlignedImages(images, kept, indices, failures)
+
+
+def align_image_files(detector, paths, image_size, margin, progress=None):
+    """Detect the main face of each image file and cut its patch (see read_face_patches)."""
+    return read_face_patches(paths, image_size, detector, margin, progress)
+
+
+def embed_image_files(embedder, paths, image_size, batch_size, fixed_standardization=False,
+                      detector=None, margin=0, report=None):
+    """Embeddings of the faces in image files, read and embedded batch by batch.
+
+    Args:
+        embedder: an ``embedding.Embedder``.
+        paths: image files (aligned faces, or raw photos when ``detector`` is given).
+        image_size, batch_size, fixed_standardization: model input settings.
+        detector, margin: see ``read_face_patches``.
+        report: optional ``callback(batch_number, nrof_batches, failures_of_batch)``.
+
+    Returns:
+        ``(embeddings, indices, failures)``: K x D embeddings of the K readable images,
+        their positions in ``paths``, and ``(path, reason)`` of the others.
+    """
+    paths = list(paths)
+    nrof_batches = -(-len(paths) // batch_size)
+    embeddings = np.zeros((0, embedder.embedding_size), np.float32)
+    chunks, indices, failures = [embeddings], [], []
+    for batch in range(nrof_batches):
+        start = batch * batch_size
+        aligned = read_face_patches(paths[start:start + batch_size], image_size, detector,
+                                    margin)
+        if len(aligned.images):
+            chunks.append(embedder.embed(standardize(aligned.images, fixed_standardization),
+                                         batch_size))
+        indices += [start + i for i in aligned.indices]
+        failures += aligned.failures
+        if report:
+            report(batch + 1, nrof_batches, aligned.failures)
+    return np.concatenate(chunks), np.array(indices, dtype=np.int64), failures
 
 
 def embed_faces(embedder, faces, fixed_standardization=False, batch_size=100):
@@ -191,6 +248,14 @@ def embed_faces(embedder, faces, fixed_standardization=False, batch_size=100):
     for face, embedding in zip(faces, embeddings):
         face.embedding = embedding
     return embeddings
+
+
+def distance_matrix_lines(distances):
+    """The classic distance-matrix printout (header of column numbers, one row per image)."""
+    lines = ['    ' + ''.join('    %1d     ' % i for i in range(len(distances)))]
+    for i, row in enumerate(distances):
+        lines.append('%1d  ' % i + ''.join('  %1.4f  ' % distance for distance in row))
+    return lines
 
 
 def distance_matrix(embeddings):

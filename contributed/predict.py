@@ -1,0 +1,71 @@
+"""Detect, align, embed and classify every face in each image with a classifier.py file.
+
+    python contributed/predict.py IMAGE [IMAGE ...] MODEL CLASSIFIER_FILE [--margin 44]
+
+For each image prints ``people in image PATH :`` and one ``name: probability`` line per
+face, as the classic script. Differences: an image that cannot be read or shows no face is
+reported and the batch goes on (the classic script crashed); ``--probability_threshold`` and
+``--distance_threshold`` report ``Unknown`` for people the classifier does not know;
+``--use_fixed_image_standardization`` for models trained with it (e.g. 20180408-102900).
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                'src'))
+
+from face import Recognition  # noqa: E402
+from toolkit import arguments, cli, data  # noqa: E402
+from toolkit.errors import FacenetError  # noqa: E402
+
+
+def main(args):
+    with Recognition(args.model, args.classifier_filename, args.probability_threshold,
+                     args.distance_threshold, args.image_size, args.margin,
+                     args.gpu_memory_fraction,
+                     args.use_fixed_image_standardization) as recognition:
+        print('Loaded classifier model from file "%s"\n' % args.classifier_filename)
+        for path in args.image_files:
+            print('\npeople in image %s :' % path)
+            try:
+                found = recognition.identify(data.read_rgb_image(path))
+            except FacenetError as error:
+                print('error: %s' % error)
+                continue
+            if not found:
+                print('no face found')
+            for face in found:
+                print(describe(face))
+
+
+def describe(face):
+    """``name: probability`` (the distance instead when no probability is known)."""
+    if face.probability is not None:
+        return '%s: %.3f' % (face.name, face.probability)
+    return '%s: distance %.3f' % (face.name, face.distance)
+
+
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        parents=[arguments.image_size_args(160), arguments.seed_args(666),
+                 arguments.margin_args(44), arguments.gpu_args(),
+                 arguments.standardization_args()])
+    parser.add_argument('image_files', type=str, nargs='+', help='Path(s) of the image(s)')
+    parser.add_argument('model', type=str,
+                        help='Could be either a directory containing the meta_file and '
+                             'ckpt_file or a model protobuf (.pb) file')
+    parser.add_argument('classifier_filename',
+                        help='Classifier model file name as a pickle (.pkl) file, written by '
+                             'classifier.py TRAIN.')
+    parser.add_argument('--probability_threshold', type=arguments.fraction, default=None,
+                        help='Report Unknown when the best class has a lower probability.')
+    parser.add_argument('--distance_threshold', type=float, default=None,
+                        help='Report Unknown when a face is farther than this from every '
+                             'training image of its best class.')
+    return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    cli.run(main, parse_arguments)

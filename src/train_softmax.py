@@ -66,9 +66,7 @@ def build_graph(args, network, nrof_classes):
     g.images = tf.identity(images, 'input')  # batch x size x size x 3
     g.labels = tf.placeholder_with_default(g.train_batches.labels, [None], name='label_batch')
 
-    g.prelogits, _ = network.inference(g.images, args.keep_probability, phase_train=g.phase_train,
-                                       bottleneck_layer_size=args.embedding_size,
-                                       weight_decay=args.weight_decay)
+    g.prelogits = training.build_network(network, args.model_def, g.images, args, g.phase_train)
     logits = Layers(g.phase_train, args.weight_decay).fully_connected(
         g.prelogits, nrof_classes, scope='Logits', normalize=False)  # batch x nrof_classes
     g.embeddings = tf.nn.l2_normalize(g.prelogits, 1, 1e-10, name='embeddings')
@@ -176,9 +174,12 @@ def load_splits(args):
 
 
 def run_training(args, argv=None):
-    """Check the inputs, then train; returns the model directory."""
+    """Check the inputs and build the graph, then create the run folders and train.
+
+    Returns:
+        The model directory.
+    """
     network = training.import_network(args.model_def)
-    training.check_model_accepts_image_size(network, args.model_def, args.image_size)
     schedule = train_loop.read_schedule(args)
     if args.pretrained_model:
         resolve_checkpoint(args.pretrained_model)
@@ -186,14 +187,8 @@ def run_training(args, argv=None):
     random.seed(args.seed)
     train_set, val_set = load_splits(args)
     lfw_pairs = train_loop.read_lfw(args)
-    run = train_loop.prepare_run(args, __file__, argv)
-
     image_list, label_list = data.get_image_paths_and_labels(train_set)
     val_image_list, val_label_list = data.get_image_paths_and_labels(val_set)
-    print('Number of classes in training set: %d' % len(train_set))
-    print('Number of examples in training set: %d' % len(image_list))
-    print('Number of classes in validation set: %d' % len(val_set))
-    print('Number of examples in validation set: %d' % len(val_image_list))
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         print('Building training graph')
@@ -204,6 +199,11 @@ def run_training(args, argv=None):
                 g.eval_batches, g.images, g.phase_train, g.embeddings, *lfw_pairs,
                 args.lfw_nrof_folds, args.lfw_distance_metric, args.lfw_subtract_mean,
                 args.lfw_use_flipped_images)
+        run = train_loop.prepare_run(args, __file__, argv)
+        print('Number of classes in training set: %d' % len(train_set))
+        print('Number of examples in training set: %d' % len(image_list))
+        print('Number of classes in validation set: %d' % len(val_set))
+        print('Number of examples in validation set: %d' % len(val_image_list))
         with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())

@@ -49,9 +49,7 @@ def build_graph(args, network):
     g.images = tf.identity(images, 'input')  # batch x size x size x 3
     g.labels = tf.placeholder_with_default(g.batches.labels, [None], name='label_batch')
 
-    prelogits, _ = network.inference(g.images, args.keep_probability, phase_train=g.phase_train,
-                                     bottleneck_layer_size=args.embedding_size,
-                                     weight_decay=args.weight_decay)
+    prelogits = training.build_network(network, args.model_def, g.images, args, g.phase_train)
     g.embeddings = tf.nn.l2_normalize(prelogits, 1, 1e-10, name='embeddings')
     # Batches hold whole triplets: rows (3k, 3k+1, 3k+2) are (anchor, positive, negative).
     anchor, positive, negative = tf.unstack(
@@ -149,7 +147,6 @@ def check_inputs(args):
         raise FacenetError('--batch_size must be a multiple of 3 (whole triplets), got %d'
                            % args.batch_size)
     network = training.import_network(args.model_def)
-    training.check_model_accepts_image_size(network, args.model_def, args.image_size)
     schedule = train_loop.read_schedule(args)
     if args.pretrained_model:
         resolve_checkpoint(args.pretrained_model)
@@ -163,11 +160,14 @@ def check_inputs(args):
 
 
 def run_training(args, argv=None):
-    """Check the inputs, then train; returns the model directory."""
+    """Check the inputs and build the graph, then create the run folders and train.
+
+    Returns:
+        The model directory.
+    """
     network, schedule, train_set = check_inputs(args)
     rng = np.random.RandomState(args.seed)
     lfw_pairs = train_loop.read_lfw(args)
-    run = train_loop.prepare_run(args, __file__, argv)
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         g = build_graph(args, network)
@@ -177,6 +177,7 @@ def run_training(args, argv=None):
                 g.eval_batches, g.images, g.phase_train, g.embeddings, *lfw_pairs,
                 args.lfw_nrof_folds, args.lfw_distance_metric, args.lfw_subtract_mean,
                 args.lfw_use_flipped_images)
+        run = train_loop.prepare_run(args, __file__, argv)
         with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())

@@ -130,16 +130,22 @@ def import_network(model_def):
     return network
 
 
-def check_model_accepts_image_size(network, model_def, image_size):
-    """Build the network in a scratch graph to fail early on a too small --image_size."""
-    with tf.Graph().as_default():
-        images = tf.placeholder(tf.float32, [1, image_size, image_size, 3])
-        try:
-            network.inference(images, 1.0, phase_train=False, bottleneck_layer_size=8)
-        except ValueError as error:
-            if 'Negative dimension' not in str(error) and 'must be at least' not in str(error):
-                raise
-            raise FacenetError('--image_size %d is too small for %s' % (image_size, model_def)) from None
+def build_network(network, model_def, images, args, phase_train):
+    """``network.inference`` with the training flags; a too small --image_size is a FacenetError.
+
+    Returns:
+        N x --embedding_size prelogits.
+    """
+    try:
+        prelogits, _ = network.inference(images, args.keep_probability, phase_train=phase_train,
+                                         bottleneck_layer_size=args.embedding_size,
+                                         weight_decay=args.weight_decay)
+    except ValueError as error:
+        if 'Negative dimension' not in str(error):
+            raise
+        raise FacenetError('--image_size %d is too small for %s'
+                           % (images.get_shape()[1], model_def)) from None
+    return prelogits
 
 
 def create_run_dirs(logs_base_dir, models_base_dir, now=None):

@@ -200,12 +200,24 @@ def test_attribute_vectors_and_modified_faces(trained_vae, capsys):
 def test_vae_scripts_reject_bad_input(tmp_path, trained_vae, capsys):
     root, _, model_dir = trained_vae
     faces = str(root / 'faces')
+    broken = tmp_path / 'broken'
+    broken.mkdir()
+    (broken / '000001.png').write_text('not an image')
+    annotations = tmp_path / 'list_attr.txt'
+    annotations.write_text('1\nSmiling\n000001.png 1\n')
+    empty = tmp_path / 'empty'
+    empty.mkdir()
     cases = [
+        (calculate_attribute_vectors, ['generative.models.dfc_vae', model_dir, str(broken),
+                                       str(annotations), str(tmp_path / 'out.h5'),
+                                       '--latent_var_size', '16'],
+         'cannot read an input image (is every file in the data directory a readable image?): '
+         'Unknown image file format'),
         (train_vae, ['generative.models.nope', faces, 'models.inception_resnet_v1', 'x'],
          'cannot import VAE definition "generative.models.nope"'),
         (train_vae, ['generative.models.dfc_vae', faces, 'models.inception_resnet_v1',
                      str(tmp_path / 'missing')], 'pretrained model checkpoint not found'),
-        (train_vae, ['generative.models.dfc_vae', str(tmp_path), 'models.inception_resnet_v1',
+        (train_vae, ['generative.models.dfc_vae', str(empty), 'models.inception_resnet_v1',
                      'x', '--reconstruction_loss_type', 'PLAIN'], 'no images found'),
         (calculate_attribute_vectors, ['generative.models.dfc_vae', str(tmp_path / 'none'),
                                        faces, 'a.txt', 'out.h5'], 'VAE checkpoint not found'),
@@ -220,6 +232,7 @@ def test_vae_scripts_reject_bad_input(tmp_path, trained_vae, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith('error: ') and message in err and '\n' not in err, err
     assert not os.path.exists(str(tmp_path / 'vae'))
+    assert not os.path.exists(str(tmp_path / 'out.h5'))
 
 
 def test_unknown_loss_feature_is_reported(tmp_path, trained_vae):

@@ -77,7 +77,7 @@ def encode_images(args, vae, image_list, vae_checkpoint):
             nrof_done = 0
             while True:
                 try:
-                    mean_, indices_ = sess.run([mean, indices])
+                    mean_, indices_ = vae_lib.run_input(sess, [mean, indices])
                 except tf.errors.OutOfRangeError:
                     break
                 latent_vars[indices_] = mean_

@@ -129,7 +129,7 @@ def train(args, sess, graph, model_dir):
     for step in range(1, args.max_nrof_steps + 1):
         start_time = time.time()
         save_state = step % args.save_every_n_steps == 0 or step == args.max_nrof_steps
-        results = sess.run(fetches + ([graph.reconstructed] if save_state else []))
+        results = vae_lib.run_input(sess, fetches + ([graph.reconstructed] if save_state else []))
         _, total_loss, rec_loss, kl_loss, learning_rate = results[:5]
         for key, value in zip(LOG_KEYS, (total_loss, rec_loss, kl_loss, learning_rate)):
             log[key].append(value)

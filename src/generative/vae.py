@@ -227,6 +227,22 @@ def image_batches(image_paths, image_size, batch_size, seed=None, training=True)
     return (images, None) if training else (images, indices)
 
 
+def run_input(session, fetches, feed_dict=None):
+    """``session.run`` that turns an unreadable image file into a FacenetError."""
+    try:
+        return session.run(fetches, feed_dict=feed_dict)
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+        raise FacenetError('cannot read an input image (is every file in the data directory '
+                           'a readable image?): %s' % _op_error_reason(error)) from None
+
+
+def _op_error_reason(error):
+    """The reason of a TensorFlow op error without its graph-execution boilerplate."""
+    lines = [line.strip() for line in error.message.splitlines()
+             if line.strip() and not line.startswith(('\t', 'Graph execution error'))]
+    return lines[0].rsplit(': ', 1)[-1] if lines else error.message
+
+
 # -- CelebA attributes ----------------------------------------------------------------------
 
 def read_celeba_attributes(filename):

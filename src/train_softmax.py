@@ -75,7 +75,7 @@ def build_graph(args, network, nrof_classes):
     tf.add_to_collection(tf.GraphKeys.REGULARIZATION_LOSSES,
                          g.prelogits_norm * args.prelogits_norm_loss_factor)
     g.center_loss, update_centers = center_loss(g.prelogits, g.labels, args.center_loss_alfa,
-                                                nrof_classes)
+                                                nrof_classes, update_with_loss=False)
     tf.add_to_collection(tf.GraphKeys.REGULARIZATION_LOSSES, g.center_loss * args.center_loss_factor)
 
     g.learning_rate = training.decayed_learning_rate(

@@ -1,5 +1,6 @@
 """Training losses: triplet loss value, center loss and its center update, prelogits norm."""
 import numpy as np
+import pytest
 
 from toolkit import losses
 from toolkit.tf_compat import tf
@@ -58,15 +59,22 @@ def test_center_loss_moves_centers_towards_class_means():
     assert step_loss < 1e-3
 
 
-def test_center_loss_single_update_formula():
+@pytest.mark.parametrize('update_with_loss', [True, False])
+def test_center_loss_single_update_formula(update_with_loss):
     with tf.Graph().as_default():
         features = tf.constant([[2.0, 4.0]])
-        _, update = losses.center_loss(features, tf.constant([1]), 0.75, 2)
+        loss, update = losses.center_loss(features, tf.constant([1]), 0.75, 2, update_with_loss)
+        centers = tf.global_variables()[0]
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
-            centers = sess.run(update)
-    # c <- c - (1 - alfa) * (c - x) = 0.25 * x for a zero center.
-    np.testing.assert_allclose(centers, [[0.0, 0.0], [0.5, 1.0]])
+            assert sess.run(loss) == 10.0  # mean of (2^2, 4^2) against the zero center
+            after_loss = sess.run(centers)
+            np.testing.assert_allclose(sess.run(update), [[0.0, 0.0], [0.5, 1.0]] if not
+                                       update_with_loss else [[0.0, 0.0], [0.875, 1.75]])
+    # c <- c - (1 - alfa) * (c - x) = 0.25 * x for a zero center; the classic API updates
+    # whenever the loss is evaluated, the training scripts' mode only with the update op.
+    np.testing.assert_allclose(after_loss, [[0.0, 0.0], [0.5, 1.0]] if update_with_loss
+                               else [[0.0, 0.0], [0.0, 0.0]])
 
 
 def test_prelogits_norm_and_softmax_pieces():

@@ -21,27 +21,37 @@ def triplet_loss(anchor, positive, negative, alpha):
         return tf.reduce_mean(tf.maximum(basic_loss, 0.0), 0)
 
 
-def center_loss(features, labels, alfa, nrof_classes):
+def center_loss(features, labels, alfa, nrof_classes, update_with_loss=True):
     """Center loss (Wen et al., ECCV 2016): mean squared distance of features to their centers.
 
-    The centers are a non-trainable ``centers`` variable (nrof_classes x D). The returned
-    update op moves the centers of the batch's classes towards their features,
-    ``c <- c - (1 - alfa) * (c - x)``, after the loss has read them; run it with the
-    training step only (the classic graph also ran it on validation batches).
+    The centers are a non-trainable ``centers`` variable (nrof_classes x D). The update moves
+    the centers of the batch's classes towards their features, ``c <- c - (1 - alfa) * (c - x)``;
+    the loss always uses the centers as they were before this update.
+
+    Args:
+        features: N x D tensor; labels: N class indices.
+        alfa: center update rate (1 keeps the centers fixed).
+        nrof_classes: number of centers.
+        update_with_loss: evaluating the loss also updates the centers (the classic API).
+            The training scripts pass False and run the update with the training step only,
+            so that validation batches do not move the centers.
 
     Returns:
-        ``(loss, update_centers)``: scalar tensor; op returning the updated centers.
+        ``(loss, updated_centers)``: scalar tensor; the centers after the update (running it
+        performs the update).
     """
     nrof_features = features.get_shape()[1]
     centers = tf.get_variable('centers', [nrof_classes, nrof_features], dtype=tf.float32,
                               initializer=tf.constant_initializer(0), trainable=False)
     labels = tf.reshape(labels, [-1])
-    centers_batch = tf.gather(centers, labels)  # N x D
-    loss = tf.reduce_mean(tf.square(features - centers_batch))
+    centers_batch = tf.gather(centers, labels)  # N x D, read before the update
     diff = (1 - alfa) * (centers_batch - features)
-    with tf.control_dependencies([loss]):
-        update_centers = tf.scatter_sub(centers, labels, tf.stop_gradient(diff))
-    return loss, update_centers
+    updated_centers = tf.scatter_sub(centers, labels, tf.stop_gradient(diff))
+    loss = tf.reduce_mean(tf.square(features - centers_batch))
+    if update_with_loss:
+        with tf.control_dependencies([updated_centers]):
+            loss = tf.identity(loss)
+    return loss, updated_centers
 
 
 def prelogits_norm(prelogits, p):

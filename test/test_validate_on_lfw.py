@@ -9,7 +9,7 @@ from PIL import Image
 
 import validate_on_lfw
 from conftest import LFW_DIR, shared_path
-from toolkit import cli, data, model_io, pipeline
+from toolkit import cli, data, model_io, pipeline, roc_plot
 from toolkit.errors import FacenetError
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
@@ -131,6 +131,7 @@ def test_embedder_batch_size_need_not_divide_and_is_reusable(identity_session, t
                                   whole)
     assert progress == [(1, 3), (2, 3), (3, 3)]
     np.testing.assert_array_equal(embedder.embed(paths[5:9]), whole[5:9])
+    assert embedder.embed([]).shape == (0, CROP * CROP * 3)
 
 
 def test_embedder_names_an_unreadable_image(identity_session, tiny_lfw, tmp_path):
@@ -140,6 +141,30 @@ def test_embedder_names_an_unreadable_image(identity_session, tiny_lfw, tmp_path
     paths = _images(tiny_lfw)[:4] + [str(broken)]
     with pytest.raises(FacenetError, match='broken.png'):
         pipeline.embed_image_paths(sess, tensors, paths, 2, CROP)
+
+
+# -- the ROC plot --------------------------------------------------------------------------------
+
+def test_roc_plot_draws_the_curve_where_the_rates_are(tmp_path):
+    path = str(tmp_path / 'roc.png')
+    # A perfect classifier: up the left edge, then along the top.
+    roc_plot.write_roc_curve(path, [0.0, 0.0, 1.0], [0.0, 1.0, 1.0], 'perfect')
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert('RGB')).astype(int)
+    assert pixels.shape == (roc_plot.HEIGHT, roc_plot.WIDTH, 3)
+    curve = np.all(np.abs(pixels - roc_plot.CURVE_COLOR) < 40, axis=2)
+    (left, right), (bottom, top) = roc_plot._to_pixels([0.0, 1.0], [0.0, 1.0])
+    x_mid, y_mid = int((left + right) / 2), int((bottom + top) / 2)
+    assert curve[int(top), x_mid - 5:x_mid + 5].any()  # along the top at FPR 0.5
+    assert curve[y_mid, int(left) - 2:int(left) + 3].any()  # up the left edge at TPR 0.5
+    assert not curve[y_mid, x_mid - 5:x_mid + 5].any()  # nothing in the middle
+    assert os.listdir(tmp_path) == ['roc.png']
+
+
+def test_roc_plot_rejects_unknown_extension(tmp_path):
+    with pytest.raises(FacenetError, match='cannot write a plot as ".txt"'):
+        roc_plot.write_roc_curve(str(tmp_path / 'roc.txt'), [0, 1], [0, 1])
+    assert os.listdir(tmp_path) == []
 
 
 # -- the script --------------------------------------------------------------------------------
@@ -255,3 +280,54 @@ def test_bad_inputs_exit_1_with_one_line(models, tiny_lfw, tmp_path, capsys, pro
     assert expected in err
     assert len(err.strip().splitlines()) == 1
     assert not os.path.exists(tmp_path / 'roc.xyz')
+
+
+# -- a published model on the reference faces ------------------------------------------------
+
+@pytest.fixture(scope='module')
+def aligned_faces(tmp_path_factory):
+    """The 16 aligned LFW faces of the forward-pass reference (8 people x 2) as PNG files,
+    and a pairs file: each person's two images, and image 1 against the next person's image 2."""
+    reference = np.load(shared_path('reference', 'inception_resnet_v1_forward.npz'))
+    root = tmp_path_factory.mktemp('aligned')
+    paths = []
+    for image, relative in zip(reference['images'], reference['paths']):
+        path = root / 'lfw' / str(relative)
+        os.makedirs(path.parent, exist_ok=True)
+        Image.fromarray(image).save(path)
+        paths.append(str(path))
+    names = sorted(os.listdir(root / 'lfw'))
+    lines = ['2\t8']
+    for k, name in enumerate(names):
+        lines.append('%s\t1\t2' % name)
+        lines.append('%s\t1\t%s\t2' % (name, names[(k + 1) % len(names)]))
+    (root / 'pairs.txt').write_text('\n'.join(lines) + '\n')
+    return paths, dict(reference), str(root / 'lfw'), str(root / 'pairs.txt')
+
+
+def test_pretrained_model_embeddings_match_reference(model_128, aligned_faces):
+    paths, reference, _, _ = aligned_faces
+    with tf.Graph().as_default():
+        with new_session() as sess:
+            model_io.load_model(model_128, session=sess)
+            tensors = model_io.get_model_tensors()
+            prewhitened = pipeline.embed_image_paths(sess, tensors, paths, 5, 160, flipped=True)
+            fixed = pipeline.embed_image_paths(sess, tensors, paths[:4], 16, 160,
+                                               fixed_standardization=True)
+    np.testing.assert_allclose(prewhitened[:, :128], reference['embeddings_prewhiten'], atol=2e-5)
+    np.testing.assert_allclose(fixed, reference['embeddings_fixed_standardization'][:4], atol=2e-5)
+    # The mirror image is a different input but the same face.
+    cosine = np.sum(prewhitened[:, :128] * prewhitened[:, 128:], axis=1)
+    assert np.all(cosine > 0.8)
+
+
+def test_pretrained_model_separates_the_reference_faces(model_128, aligned_faces, capsys):
+    _, _, lfw_dir, pairs = aligned_faces
+    code, out, err = _run([lfw_dir, model_128, '--lfw_pairs', pairs, '--lfw_nrof_folds', '2',
+                           '--lfw_batch_size', '10', '--use_flipped_images',
+                           '--distance_metric', '1', '--subtract_mean'], capsys)
+    assert code == 0, err
+    # 8 pairs per fold: one threshold learnt on the other fold may misplace a pair.
+    accuracy = float(re.search(r'^Accuracy: (\d\.\d{5})\+-', out, re.M).group(1))
+    assert accuracy >= 0.875
+    assert 'Area Under Curve (AUC): 1.000\n' in out

@@ -52,7 +52,6 @@ class PathEmbedder:
         self.sess = sess
         self.tensors = tensors
         self.batch_size = batch_size
-        self.embedding_size = int(tensors.embeddings.get_shape()[1])
         with sess.graph.as_default():
             self._reader = ImageBatches(image_size, batch_size,
                                         Augmentation(fixed_standardization=fixed_standardization),
@@ -75,20 +74,24 @@ class PathEmbedder:
         """
         paths = list(paths)
         nrof_flips = 2 if flipped else 1
-        # Each image followed by its mirror image, so both land in the same batch.
-        reader_paths = np.repeat(np.array(paths, dtype=object), nrof_flips).tolist()
+        # Each image followed by its mirror image, in the classic script's order.
+        reader_paths = [path for path in paths for _ in range(nrof_flips)]
         flips = [i % nrof_flips == 1 for i in range(len(reader_paths))]
         nrof_batches = -(-len(reader_paths) // self.batch_size)
-        embeddings = np.zeros((len(reader_paths), self.embedding_size), np.float32)
         self._reader.start(self.sess, reader_paths, flips=flips)
+        batches = []
         for batch_index in range(nrof_batches):
             start = batch_index * self.batch_size
             images = self._next_images(reader_paths[start:start + self.batch_size])
-            embeddings[start:start + len(images)] = self.sess.run(
-                self.tensors.embeddings, inference_feed(self.tensors, images))
+            batches.append(self.sess.run(self.tensors.embeddings,
+                                         inference_feed(self.tensors, images)))
             if progress:
                 progress(batch_index + 1, nrof_batches)
-        return embeddings.reshape(len(paths), nrof_flips * self.embedding_size)
+        if not batches:
+            embedding_size = self.tensors.embeddings.get_shape().as_list()[-1] or 0
+            return np.zeros((0, nrof_flips * embedding_size), np.float32)
+        embeddings = np.concatenate(batches).astype(np.float32, copy=False)
+        return embeddings.reshape(len(paths), nrof_flips * embeddings.shape[1])
 
     def _next_images(self, batch_paths):
         """The next standardized batch; FacenetError naming an unreadable file."""

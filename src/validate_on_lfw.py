@@ -29,11 +29,12 @@ def main(args):
     found = lfw.find_pair_paths(os.path.expanduser(args.lfw_dir), pairs)
     if found.nrof_skipped_pairs > 0:
         print('Skipped %d image pairs' % found.nrof_skipped_pairs)
-    if len(found.issame) < max(args.lfw_nrof_folds, 2):
+    if args.lfw_nrof_folds < 2:
+        raise FacenetError('--lfw_nrof_folds must be at least 2, got %d' % args.lfw_nrof_folds)
+    if len(found.issame) < args.lfw_nrof_folds:
         raise FacenetError('%d of the %d pairs in %s have both images in %s; %d folds need at '
                            'least %d' % (len(found.issame), len(pairs), args.lfw_pairs,
-                                         args.lfw_dir, args.lfw_nrof_folds,
-                                         max(args.lfw_nrof_folds, 2)))
+                                         args.lfw_dir, args.lfw_nrof_folds, args.lfw_nrof_folds))
     embeddings, seconds = compute_embeddings(args, found.paths)
     metrics = lfw.evaluate_metrics(embeddings, found.issame, nrof_folds=args.lfw_nrof_folds,
                                    distance_metric=args.distance_metric,

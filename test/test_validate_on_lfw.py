@@ -252,16 +252,15 @@ def test_real_lfw_images_centre_cropped(models, tmp_path, capsys):
     ('headless', 'error: the model has no "embeddings" tensor'),
     ('model', 'error: model not found: '),
     ('folds', 'error: 20 of the 20 pairs'),
+    ('one_fold', 'error: --lfw_nrof_folds must be at least 2, got 1'),
     ('plot', 'error: cannot write a plot as ".xyz"'),
 ])
 def test_bad_inputs_exit_1_with_one_line(models, tiny_lfw, tmp_path, capsys, problem, expected):
     lfw_dir, pairs = tiny_lfw
-    argv = {'lfw_dir': str(tmp_path / 'missing'), 'model': models['pooled'], 'pairs': pairs,
+    argv = {'lfw_dir': lfw_dir, 'model': models['pooled'], 'pairs': pairs,
             'extra': ['--image_size', '32', '--lfw_nrof_folds', '5']}
     if problem == 'lfw_dir':
         argv['lfw_dir'] = str(tmp_path / 'missing')
-    else:
-        argv['lfw_dir'] = lfw_dir
     if problem == 'pairs':
         bad = tmp_path / 'bad_pairs.txt'
         bad.write_text('10\t300\nPerson_0\t1\t2\nPerson_0\tx\t2\n')
@@ -272,6 +271,8 @@ def test_bad_inputs_exit_1_with_one_line(models, tiny_lfw, tmp_path, capsys, pro
         argv['model'] = str(tmp_path / 'no_model')
     if problem == 'folds':
         argv['extra'] = ['--image_size', '32', '--lfw_nrof_folds', '30']
+    if problem == 'one_fold':
+        argv['extra'] = ['--image_size', '32', '--lfw_nrof_folds', '1']
     if problem == 'plot':
         argv['extra'] += ['--roc_plot', str(tmp_path / 'roc.xyz')]
     code, out, err = _run([argv['lfw_dir'], argv['model'], '--lfw_pairs', argv['pairs']]

@@ -156,15 +156,13 @@ def test_save_and_restore_give_identical_outputs(tmp_path):
     model_dir = train_softmax.run_training(run_args(tmp_path, data_dir, '--max_nrof_epochs', '1'))
     images = np.random.RandomState(3).randn(4, 20, 20, 3).astype(np.float32)
     first = _embeddings_from_checkpoint(model_dir, images)
-    # The saved metagraph holds the training graph: run its inference path on the same input.
+    # model_io loads the run folder (metagraph + newest checkpoint) like the other scripts do.
+    from toolkit import model_io
     with tf.Graph().as_default():
         with tf.Session() as sess:
-            saver = tf.train.import_meta_graph(glob.glob(os.path.join(model_dir, '*.meta'))[0])
-            saver.restore(sess, tf.train.latest_checkpoint(model_dir))
-            graph = sess.graph
-            embeddings = sess.run(graph.get_tensor_by_name('embeddings:0'), {
-                graph.get_tensor_by_name('input:0'): images,
-                graph.get_tensor_by_name('phase_train:0'): False})
+            model_io.load_model(model_dir, session=sess)
+            tensors = model_io.get_model_tensors()
+            embeddings = sess.run(tensors.embeddings, model_io.inference_feed(tensors, images))
     np.testing.assert_allclose(embeddings, first / np.linalg.norm(first, axis=1, keepdims=True),
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(first, _embeddings_from_checkpoint(model_dir, images))

@@ -1,0 +1,104 @@
+"""Time a forward pass against a full training step of train_softmax's graph on CPU.
+
+Batch 90 of 160 x 160 images through Inception-ResNet-v1, in one process: the forward pass
+(inference mode, and training mode) and the complete training step (forward, backward,
+optimizer, moving averages, center-loss update) of the graph train_softmax builds, with the
+images fed so that only the network is timed; then the same step reading its batches from
+the tf.data pipeline (JPEG decode, random crop and flip), and the pipeline alone.
+Measurements alternate between the kinds so that load from other processes hits all alike;
+the median of --repeats runs is reported.
+
+    python tmp/bench_train_step.py [--repeats 3] [--nrof_classes 1000]
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'src'))
+
+import train_softmax  # noqa: E402
+from toolkit import training  # noqa: E402
+from toolkit.tf_compat import tf  # noqa: E402
+
+
+def make_jpeg_folders(root, nrof_classes, nrof_images, size=182):
+    rng = np.random.RandomState(0)
+    paths, labels = [], []
+    for c in range(nrof_classes):
+        folder = os.path.join(root, 'c%04d' % c)
+        os.makedirs(folder)
+        for i in range(nrof_images):
+            path = os.path.join(folder, '%d.jpg' % i)
+            Image.fromarray(rng.randint(0, 255, (size, size, 3), dtype=np.uint8)).save(path)
+            paths.append(path)
+            labels.append(c)
+    return paths, labels
+
+
+def timed(function, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.time()
+        function()
+        times.append(time.time() - start)
+    return times
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--batch_size', type=int, default=90)
+    parser.add_argument('--nrof_classes', type=int, default=1000)
+    parser.add_argument('--optimizer', default='ADAM')
+    bench = parser.parse_args(argv)
+
+    args = train_softmax.parse_arguments([
+        '--batch_size', str(bench.batch_size), '--image_size', '160', '--optimizer', bench.optimizer,
+        '--keep_probability', '0.8', '--weight_decay', '5e-4', '--embedding_size', '512',
+        '--prelogits_norm_loss_factor', '5e-4', '--center_loss_factor', '0.01',
+        '--random_crop', '--random_flip', '--use_fixed_image_standardization'])
+    network = training.import_network(args.model_def)
+    rng = np.random.RandomState(1)
+    images = rng.uniform(-1, 1, (bench.batch_size, 160, 160, 3)).astype(np.float32)
+    labels = rng.randint(0, bench.nrof_classes, bench.batch_size)
+    with tempfile.TemporaryDirectory() as folder, tf.Graph().as_default():
+        paths, path_labels = make_jpeg_folders(folder, 10, 20)
+        start = time.time()
+        g = train_softmax.build_graph(args, network, bench.nrof_classes)
+        print('graph built in %.1f s (%d ops)' % (time.time() - start,
+                                                   len(tf.get_default_graph().get_operations())))
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            g.train_batches.start(sess, paths, path_labels)
+            fed = {g.images: images, g.labels: labels, g.learning_rate_input: 0.01}
+            kinds = {
+                'forward (inference mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: False}),
+                'forward (training mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: True}),
+                'training step (fed batch)': lambda: sess.run(g.train_op, dict(fed, **{g.phase_train: True})),
+                'training step (tf.data pipeline)': lambda: sess.run(g.train_op, {g.learning_rate_input: 0.01, g.phase_train: True}),
+                'input pipeline alone (one batch)': lambda: sess.run(g.train_batches.images),
+            }
+            for run in kinds.values():  # warm-up
+                run()
+            results = {name: [] for name in kinds}
+            for _ in range(bench.repeats):
+                for name, run in kinds.items():
+                    results[name] += timed(run, 1)
+    medians = {name: float(np.median(values)) for name, values in results.items()}
+    for name, value in medians.items():
+        print('%-36s %7.2f s  (runs: %s)' % (name, value, ', '.join('%.2f' % v for v in results[name])))
+    forward = medians['forward (inference mode)']
+    print('training step / forward pass (inference mode): %.2fx' % (medians['training step (fed batch)'] / forward))
+    print('training step / forward pass (training mode):  %.2fx'
+          % (medians['training step (fed batch)'] / medians['forward (training mode)']))
+    print('pipeline step / fed step: %.2fx'
+          % (medians['training step (tf.data pipeline)'] / medians['training step (fed batch)']))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])

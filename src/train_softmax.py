@@ -32,6 +32,7 @@ import numpy as np
 
 from toolkit import arguments, cli, data, train_data, train_loop, training
 from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.filtering import filter_dataset
 from toolkit.input_pipeline import Augmentation, ImageBatches
 from toolkit.layers import Layers
 from toolkit.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
@@ -159,7 +160,6 @@ def load_splits(args):
     """The training and validation sets, checked before anything is written."""
     dataset = train_data.load_training_set(args.data_dir)
     if args.filter_filename:
-        from toolkit.filtering import filter_dataset
         dataset = filter_dataset(dataset, os.path.expanduser(args.filter_filename),
                                  args.filter_percentile, args.filter_min_nrof_images_per_class)
     train_data.require_classes(dataset, args.data_dir)

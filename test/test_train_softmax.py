@@ -246,3 +246,20 @@ def test_finetune_pretrained_20170512_on_lfw_identities(tmp_path, model_128, cap
     for name in ('InceptionResnetV1/Bottleneck/weights', 'InceptionResnetV1/Conv2d_1a_3x3/weights'):
         np.testing.assert_array_equal(tuned.get_tensor(name), pretrained.get_tensor(name))
     assert tuned.get_tensor('Logits/weights').shape == (128, 3)
+
+
+def test_filter_and_validation_split_of_several_data_dirs(tmp_path):
+    from toolkit.filtering import write_filtering_metrics
+    first = make_image_folders(tmp_path / 'a', 2, 5)
+    second = make_image_folders(tmp_path / 'b', 1, 5, names=['other'])
+    image_list = [os.path.join(first, 'class00', 'class00_%04d.png' % i) for i in range(1, 6)]
+    distances = np.array([0.1, 0.2, 0.1, 0.15, 9.0])
+    metrics = str(tmp_path / 'metrics.h5')
+    write_filtering_metrics(metrics, ['class00'], image_list, np.zeros(5, int), distances)
+    args = run_args(tmp_path, first + ':' + second, '--filter_filename', metrics,
+                    '--filter_percentile', '90', '--validation_set_split_ratio', '0.2')
+    train_set, val_set = train_softmax.load_splits(args)
+    assert [c.name for c in train_set] == ['class00', 'class01', 'other']
+    assert [len(c) for c in train_set] == [3, 4, 4] and [len(c) for c in val_set] == [1, 1, 1]
+    kept = train_set[0].image_paths + val_set[0].image_paths
+    assert image_list[4] not in kept and len(kept) == 4

@@ -19,7 +19,7 @@ from toolkit.errors import FacenetError
 def main(args):
     print('Creating networks and loading parameters')
     with faces.FaceDetector(args.gpu_memory_fraction) as detector:
-        aligned = faces.align_image_files(detector, args.image_files, args.image_size,
+        aligned = faces.read_face_patches(args.image_files, args.image_size, detector,
                                           args.margin)
     for path, reason in aligned.failures:
         print("can't use %s: %s" % (path, reason))

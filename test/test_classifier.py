@@ -17,7 +17,7 @@ SPLIT_FLAGS = ['--use_split_dataset', '--min_nrof_images_per_class', '8',
                '--nrof_train_images_per_class', '5']
 
 
-# -- pure helpers -------------------------------------------------------------------------------
+# -- pure helpers ---------------------------------------------------------------------------------
 
 def test_split_per_class_matches_the_classic_global_seed_shuffle():
     dataset = [ImageClass('a', ['a%d' % i for i in range(12)]),
@@ -90,7 +90,7 @@ def test_training_needs_two_classes_with_two_images():
         identification.train_svc(np.eye(4), [0, 0, 0, 1])
 
 
-# -- the script on real faces -----------------------------------------------------------------------
+# -- the script on real faces ---------------------------------------------------------------------
 
 def run(capsys, *argv):
     classifier.main(classifier.parse_arguments([str(arg) for arg in argv]))

@@ -54,13 +54,14 @@ def test_identifier_names_nearest_added_person_or_unknown():
 
 
 def test_export_embeddings_boolean_flag():
-    assert export_embeddings.parse_arguments(['m', 'd', '--is_aligned', 'False']).is_aligned is False
-    assert export_embeddings.parse_arguments(['m', 'd']).is_aligned is True
+    parse = export_embeddings.parse_arguments
+    assert parse(['m', 'd', '--is_aligned', 'False']).is_aligned is False
+    assert parse(['m', 'd']).is_aligned is True
     with pytest.raises(SystemExit):
-        export_embeddings.parse_arguments(['m', 'd', '--is_aligned', 'maybe'])
+        parse(['m', 'd', '--is_aligned', 'maybe'])
 
 
-# -- scripts on real faces ---------------------------------------------------------------------------
+# -- scripts on real faces ------------------------------------------------------------------------
 
 @pytest.fixture(scope='module')
 def represented(model_128, tmp_path_factory):
@@ -148,7 +149,8 @@ def test_clustering_copies_each_person_to_one_folder(model_128, tmp_path):
     known_dir, unknown_dir = lfw_faces.aligned_lfw()
     faces_dir = tmp_path / 'faces'
     faces_dir.mkdir()
-    for folder in (os.path.join(known_dir, 'Tony_Blair'), os.path.join(known_dir, 'Serena_Williams'),
+    for folder in (os.path.join(known_dir, 'Tony_Blair'),
+                   os.path.join(known_dir, 'Serena_Williams'),
                    os.path.join(unknown_dir, lfw_faces.UNKNOWN_PERSON)):
         for name in sorted(os.listdir(folder))[:4]:
             shutil.copy(os.path.join(folder, name), faces_dir)
@@ -167,7 +169,7 @@ def test_clustering_needs_two_images(tmp_path):
             ['--model_dir', 'm', '--input', str(tmp_path), '--output', str(tmp_path / 'o')]))
 
 
-# -- real-time recognition on a video file ------------------------------------------------------------
+# -- real-time recognition on a video file --------------------------------------------------------
 
 def write_video(path, frames, fps=10):
     height, width = frames[0].shape[:2]

@@ -201,11 +201,6 @@ def read_face_patches(paths, image_size, detector=None, margin=0, progress=None)
     return AlignedImages(images, kept, indices, failures)
 
 
-def align_image_files(detector, paths, image_size, margin, progress=None):
-    """Detect the main face of each image file and cut its patch (see read_face_patches)."""
-    return read_face_patches(paths, image_size, detector, margin, progress)
-
-
 def embed_image_files(embedder, paths, image_size, batch_size, fixed_standardization=False,
                       detector=None, margin=0, report=None):
     """Embeddings of the faces in image files, read and embedded batch by batch.

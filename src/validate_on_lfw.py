@@ -14,7 +14,8 @@ import sys
 import time
 
 import lfw
-from toolkit import arguments, cli, model_io, pipeline, roc_plot
+from toolkit import arguments, cli, pipeline, roc_plot
+from toolkit.inference import load_inference_model
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_open
 from toolkit.session import new_session
@@ -55,8 +56,7 @@ def compute_embeddings(args, paths):
     """Load the model and embed ``paths`` (two per pair). Returns (embeddings, seconds)."""
     with tf.Graph().as_default():
         with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
-            model_io.load_model(args.model, session=sess, image_size=args.image_size)
-            tensors = model_io.get_model_tensors()
+            tensors = load_inference_model(args.model, image_size=args.image_size)
             embedder = pipeline.PathEmbedder(sess, tensors, args.image_size, args.lfw_batch_size,
                                              args.use_fixed_image_standardization)
             print('Runnning forward pass on LFW images')

@@ -2,6 +2,7 @@
 import numpy as np
 
 from toolkit import model_io
+from toolkit.inference import load_inference_model
 from toolkit.errors import FacenetError
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
@@ -19,15 +20,17 @@ class Embedder:
         model: anything ``model_io.load_model`` accepts.
         gpu_memory_fraction: per-process GPU memory cap for the session.
         image_size: input size used when a checkpoint's graph is rebuilt from code.
+        optimize: rewrite the frozen graph for speed (``toolkit.inference``).
     """
 
-    def __init__(self, model, gpu_memory_fraction=1.0, image_size=model_io.DEFAULT_IMAGE_SIZE):
+    def __init__(self, model, gpu_memory_fraction=1.0, image_size=model_io.DEFAULT_IMAGE_SIZE,
+                 optimize=True):
         self.graph = tf.Graph()
         self.session = new_session(self.graph, gpu_memory_fraction)
         try:
-            with self.graph.as_default(), self.session.as_default():
-                model_io.load_model(model, session=self.session, image_size=image_size)
-                self.tensors = model_io.get_model_tensors(self.graph)
+            with self.graph.as_default():
+                self.tensors = load_inference_model(model, image_size=image_size,
+                                                    optimize=optimize)
         except BaseException:
             self.session.close()
             raise

@@ -45,10 +45,15 @@ def freeze_session(sess, output_path, output_nodes=FROZEN_OUTPUT_NODES):
     """Freeze the session's graph (variables become constants) into ``output_path``."""
     graph_def = sess.graph.as_graph_def()
     frozen = tf.graph_util.convert_variables_to_constants(sess, graph_def, list(output_nodes))
+    write_graph_def(frozen, output_path)
+    return len(frozen.node)
+
+
+def write_graph_def(graph_def, output_path):
+    """Serialize a GraphDef to ``output_path`` atomically."""
     with atomic_path(output_path) as tmp_path:
         with open(tmp_path, 'wb') as handle:
-            handle.write(frozen.SerializeToString())
-    return len(frozen.node)
+            handle.write(graph_def.SerializeToString())
 
 
 def save_checkpoint_folder(sess, saver, model_dir, model_name, step):
@@ -117,18 +122,27 @@ def export_weights(weights, output_dir, model_name, model_def='models.inception_
     publish_folder(build, output_dir)
 
 
-def freeze_checkpoint(model_dir, output_file, image_size=model_io.DEFAULT_IMAGE_SIZE):
-    """Freeze the checkpoint in ``model_dir`` (classic or ours) into a ``.pb`` file.
-
-    The network is rebuilt from code for inference and its variables restored by name, so
-    classic ``.meta`` files that this TensorFlow cannot import freeze as well.
-    """
-    _, ckpt_file = model_io.get_model_filenames(os.path.expanduser(model_dir))
-    ckpt_path = os.path.join(os.path.expanduser(model_dir), ckpt_file)
+def frozen_checkpoint_graph_def(ckpt_path, image_size=model_io.DEFAULT_IMAGE_SIZE):
+    """Rebuild a checkpoint's network for inference and return it frozen (a GraphDef)."""
     with tf.Graph().as_default():
         model_def, embedding_size = model_io.checkpoint_network(ckpt_path)
         build_export_graph(model_def, embedding_size, image_size)
         saver = model_io.restoring_saver(ckpt_path)
         with tf.Session() as sess:
             saver.restore(sess, ckpt_path)
-            return freeze_session(sess, os.path.expanduser(output_file))
+            return tf.graph_util.convert_variables_to_constants(
+                sess, sess.graph.as_graph_def(), list(FROZEN_OUTPUT_NODES))
+
+
+def freeze_checkpoint(model_dir, output_file, image_size=model_io.DEFAULT_IMAGE_SIZE):
+    """Freeze the checkpoint in ``model_dir`` (classic or ours) into a ``.pb`` file.
+
+    The network is rebuilt from code for inference and its variables restored by name, so
+    classic ``.meta`` files that this TensorFlow cannot import freeze as well.
+    Returns the number of nodes written.
+    """
+    _, ckpt_file = model_io.get_model_filenames(os.path.expanduser(model_dir))
+    ckpt_path = os.path.join(os.path.expanduser(model_dir), ckpt_file)
+    graph_def = frozen_checkpoint_graph_def(ckpt_path, image_size)
+    write_graph_def(graph_def, os.path.expanduser(output_file))
+    return len(graph_def.node)

@@ -278,6 +278,9 @@ def inference_feed(tensors, images=None):
 def expected_image_size(tensors):
     """The (height, width) the model's input requires, or None when any size goes."""
     shape = tensors.images.get_shape()
-    if shape.ndims != 4 or shape[1] is None or shape[2] is None:
+    if shape.ndims != 4:
         return None
-    return int(shape[1]), int(shape[2])
+    height, width = shape.as_list()[1:3]
+    if height is None or width is None:
+        return None
+    return height, width

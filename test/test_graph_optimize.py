@@ -1,0 +1,73 @@
+"""The inference rewrites keep the embeddings and remove the ops they promise to remove."""
+import collections
+
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from toolkit import data, graph_optimize, inference
+from toolkit.tf_compat import tf
+
+
+def _run(graph_def, images):
+    with tf.Graph().as_default():
+        tf.import_graph_def(graph_def, name='')
+        with tf.Session() as sess:
+            return sess.run('embeddings:0', {'input:0': images})
+
+
+def _op_counts(graph_def):
+    return collections.Counter(node.op for node in graph_def.node)
+
+
+@pytest.fixture(scope='module')
+def faces():
+    reference = np.load(shared_path('reference', 'inception_resnet_v1_forward.npz'))
+    return reference, np.stack([data.prewhiten(image) for image in reference['images'][:5]])
+
+
+def test_rewrites_keep_the_embeddings(model_128, faces):
+    reference, images = faces
+    original = inference.frozen_graph_def(model_128)
+    folded, nrof_folded = graph_optimize.fold_batch_norms(original)
+    scaled, nrof_scaled = graph_optimize.fold_output_scales(folded)
+    merged, nrof_merged = graph_optimize.merge_sibling_convolutions(scaled)
+    # 111 convolutions (not the bottleneck's dense layer), 21 residual scales, and the
+    # first 1x1 convolutions sharing an input: 3 in each block35, 2 in each block17 and
+    # block8, 3 in Mixed_7a (50 convolutions in 22 groups).
+    assert (nrof_folded, nrof_scaled, nrof_merged) == (111, 21, 50)
+    counts = _op_counts(merged)
+    assert counts['FusedBatchNormV3'] == 1 and counts['Mul'] == 1
+    assert counts["Conv2D"] == _op_counts(original)["Conv2D"] - 50 + 22  # 22 merged groups
+    expected = reference['embeddings_prewhiten'][:5]
+    for graph_def in (original, folded, scaled, merged):
+        assert np.abs(_run(graph_def, images) - expected).max() < 1e-5
+
+
+def test_batch_folded_frozen_graph_is_left_as_is_where_nothing_matches(model_512):
+    original = inference.frozen_graph_def(model_512)
+    _, nrof_folded = graph_optimize.fold_batch_norms(original)
+    assert nrof_folded == 0  # its batch norms were folded when it was published
+    _, nrof_merged = graph_optimize.merge_sibling_convolutions(original)
+    assert nrof_merged == 50
+
+
+def test_merge_keeps_node_names_consumers_use():
+    with tf.Graph().as_default() as graph:
+        images = tf.placeholder(tf.float32, [None, 5, 5, 4], name='input')
+        rng = np.random.RandomState(0)
+        outputs = []
+        for i, width in enumerate((3, 2)):
+            kernel = tf.constant(rng.randn(1, 1, 4, width).astype(np.float32))
+            bias = tf.constant(rng.randn(width).astype(np.float32))
+            net = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(images, kernel, 1, 'SAME'), bias),
+                             name='branch_%d' % i)
+            outputs.append(net)
+        tf.concat(outputs, 3, name='embeddings')
+        graph_def = graph.as_graph_def()
+    merged, count = graph_optimize.merge_sibling_convolutions(graph_def)
+    assert count == 2 and _op_counts(merged)['Conv2D'] == 1
+    names = {node.name for node in merged.node}
+    assert {'branch_0', 'branch_1'} <= names
+    x = np.random.RandomState(1).rand(2, 5, 5, 4).astype(np.float32)
+    assert np.abs(_run(graph_def, x) - _run(merged, x)).max() < 1e-5

@@ -6,7 +6,7 @@
 Without --aligned_dir, every person with at least 40 images of ../shared LFW is aligned
 (160 x 160, margin 32, as the recipe's align_dataset_mtcnn call) into WORK_DIR/lfw_160.
 Then: classifier.py TRAIN/CLASSIFY --min_nrof_images_per_class 40
---nrof_train_images_per_class 35 --use_split_dataset.
+--nrof_train_images_per_class 35 --use_split_dataset (and CLASSIFY --nearest_neighbor).
 """
 import argparse
 import contextlib
@@ -51,9 +51,9 @@ def align_people(output_dir):
     print('no face: %s' % missing)
 
 
-def run_classifier(args, mode, data_dir, pkl):
+def run_classifier(args, mode, data_dir, pkl, *extra):
     argv = [mode, data_dir, args.model, pkl, '--use_split_dataset',
-            '--min_nrof_images_per_class', '40', '--nrof_train_images_per_class', '35']
+            '--min_nrof_images_per_class', '40', '--nrof_train_images_per_class', '35'] + list(extra)
     if args.use_fixed_image_standardization:
         argv.append('--use_fixed_image_standardization')
     out = io.StringIO()
@@ -61,8 +61,8 @@ def run_classifier(args, mode, data_dir, pkl):
     with contextlib.redirect_stdout(out):
         classifier.main(classifier.parse_arguments(argv))
     lines = out.getvalue().splitlines()
-    print('\n'.join(lines[:4] + ['...'] + lines[-3:]))
-    print('%s took %.0f s' % (mode, time.time() - start))
+    print('\n'.join(lines[:4] + ['...'] + lines[-4:]))
+    print('%s %s took %.0f s' % (mode, ' '.join(extra), time.time() - start))
 
 
 def main():
@@ -71,6 +71,8 @@ def main():
     parser.add_argument('--aligned_dir')
     parser.add_argument('--work_dir', default='/tmp/facenet_bench_classifier')
     parser.add_argument('--use_fixed_image_standardization', action='store_true')
+    parser.add_argument('--nearest_neighbor', action='store_true',
+                        help='also CLASSIFY with --nearest_neighbor (top-1/top-5 accuracy)')
     args = parser.parse_args()
     aligned = args.aligned_dir
     if not aligned:
@@ -80,6 +82,8 @@ def main():
         args.model.rstrip('/')))
     run_classifier(args, 'TRAIN', aligned, pkl)
     run_classifier(args, 'CLASSIFY', aligned, pkl)
+    if args.nearest_neighbor:
+        run_classifier(args, 'CLASSIFY', aligned, pkl, '--nearest_neighbor')
 
 
 if __name__ == '__main__':

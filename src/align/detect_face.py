@@ -42,7 +42,8 @@ ONET_SIZE = 48
 # Upper bound on the pixels of one P-Net run (batch x height x width): about 200 MB of
 # activations, whatever the image sizes.
 MAX_PNET_PIXELS = 2000000
-MAX_CROPS_PER_RUN = 4096
+MAX_CROPS_PER_RUN = 1024
+NMS_MATRIX_SIZE = 256
 
 CLASSIC_WEIGHT_FILES = {'pnet': 'det1.npy', 'rnet': 'det2.npy', 'onet': 'det3.npy'}
 
@@ -323,8 +324,24 @@ def generate_bounding_boxes(score_map, regression_map, scale, threshold):
     return np.hstack([top_left, bottom_right, score, offsets])
 
 
+def _overlaps(corners, area, i, j, method):
+    """Overlap of boxes ``i`` with boxes ``j`` (index arrays, broadcast against each other)."""
+    x1, y1, x2, y2 = corners
+    width = np.maximum(0.0, np.minimum(x2[i], x2[j]) - np.maximum(x1[i], x1[j]) + 1)
+    height = np.maximum(0.0, np.minimum(y2[i], y2[j]) - np.maximum(y1[i], y1[j]) + 1)
+    inter = width * height
+    if method == 'Min':
+        return inter / np.minimum(area[i], area[j])
+    return inter / (area[i] + area[j] - inter)
+
+
 def nms(boxes, threshold, method='Union'):
     """Greedy non-maximum suppression; boxes n x >=5 (x1, y1, x2, y2, score).
+
+    The best remaining box is kept and every box overlapping it by more than ``threshold``
+    dropped, until none is left: the classic algorithm, with its tie order. Up to
+    NMS_MATRIX_SIZE boxes all overlaps are computed at once, which is faster than one
+    numpy pass per kept box and gives the same picks.
 
     Args:
         method: 'Union' (overlap = intersection over union) or 'Min' (over the smaller box).
@@ -334,22 +351,22 @@ def nms(boxes, threshold, method='Union'):
     """
     if boxes.shape[0] == 0:
         return np.empty(0, dtype=np.intp)
-    x1, y1, x2, y2, score = (boxes[:, i] for i in range(5))
-    area = (x2 - x1 + 1) * (y2 - y1 + 1)
-    order = np.argsort(score)
+    corners = [boxes[:, i] for i in range(4)]
+    area = (corners[2] - corners[0] + 1) * (corners[3] - corners[1] + 1)
+    order = np.argsort(boxes[:, 4])[::-1]
     pick = []
-    while order.size > 0:
-        best = order[-1]
-        pick.append(best)
-        rest = order[:-1]
-        width = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + 1)
-        height = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + 1)
-        inter = width * height
-        if method == 'Min':
-            overlap = inter / np.minimum(area[best], area[rest])
-        else:
-            overlap = inter / (area[best] + area[rest] - inter)
-        order = rest[overlap <= threshold]
+    if order.size <= NMS_MATRIX_SIZE:
+        suppresses = _overlaps(corners, area, order[:, None], order[None, :], method) > threshold
+        removed = np.zeros(order.size, dtype=bool)
+        for k in range(order.size):
+            if not removed[k]:
+                pick.append(order[k])
+                removed |= suppresses[k]
+    else:
+        while order.size > 0:
+            pick.append(order[0])
+            rest = order[1:]
+            order = rest[_overlaps(corners, area, order[0], rest, method) <= threshold]
     return np.asarray(pick, dtype=np.intp)
 
 

@@ -114,6 +114,19 @@ def test_nms_union_and_min():
     assert detect_face.nms(np.empty((0, 5)), 0.5).size == 0
 
 
+@pytest.mark.parametrize('method', ['Union', 'Min'])
+def test_nms_matrix_and_loop_paths_agree(monkeypatch, method):
+    rng = np.random.RandomState(3)
+    corners = rng.uniform(0, 200, (600, 2))
+    sizes = rng.uniform(5, 60, (600, 1))
+    boxes = np.hstack([corners, corners + sizes, rng.uniform(0, 1, (600, 1))])
+    loop = detect_face.nms(boxes, 0.5, method)             # 600 > NMS_MATRIX_SIZE
+    monkeypatch.setattr(detect_face, 'NMS_MATRIX_SIZE', 1000)
+    matrix = detect_face.nms(boxes, 0.5, method)
+    assert 20 < len(loop) < 600
+    np.testing.assert_array_equal(loop, matrix)
+
+
 def test_bbreg_rerec_and_pnet_bbreg():
     boxes = np.array([[10.0, 20.0, 29.0, 59.0, 0.9]])   # 20 x 40 pixels
     moved = detect_face.bbreg(boxes, np.array([[0.1, -0.05, 0.5, 0.25]]))

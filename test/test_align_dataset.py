@@ -1,0 +1,246 @@
+"""align_dataset_mtcnn.py: classic crops and outputs, bad files, parallel runs, killed runs."""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, shared_path
+from toolkit.faces import FaceDetector
+from align import claims, detect_face
+from align import align_dataset_mtcnn
+
+SCRIPT = os.path.join(ROOT, 'src', 'align', 'align_dataset_mtcnn.py')
+PEOPLE = ['Aaron_Peirsol', 'Abdullah_Gul', 'Ai_Sugiyama', 'Alan_Ball']
+
+
+def _lfw_path(name):
+    person = name.rsplit('_', 1)[0]
+    return os.path.join(shared_path('data', 'lfw', 'images_deepfunneled'), person, name + '.jpg')
+
+
+def _copy_lfw(input_dir, names):
+    """Copy LFW images into ``input_dir/<person>/``; returns their (person, name) pairs."""
+    copied = []
+    for name in names:
+        person = name.rsplit('_', 1)[0]
+        os.makedirs(os.path.join(input_dir, person), exist_ok=True)
+        shutil.copy(_lfw_path(name), os.path.join(input_dir, person, name + '.jpg'))
+        copied.append((person, name))
+    return copied
+
+
+def _align(capsys, *argv):
+    status = align_dataset_mtcnn.main(align_dataset_mtcnn.parse_arguments([str(a) for a in argv]))
+    assert status == 0
+    return capsys.readouterr().out
+
+
+def _bounding_box_lines(output_dir):
+    lines = []
+    for path in glob.glob(os.path.join(output_dir, 'bounding_boxes_*.txt')):
+        with open(path) as handle:
+            lines.extend(line.split() for line in handle if line.strip())
+    return lines
+
+
+def test_classic_defaults_and_flags():
+    args = align_dataset_mtcnn.parse_arguments(['in', 'out'])
+    assert (args.input_dir, args.output_dir, args.image_size, args.margin) == ('in', 'out', 182, 44)
+    assert (args.random_order, args.detect_multiple_faces, args.gpu_memory_fraction) == (False, False, 1.0)
+    assert args.batch_size == 32
+    parse = align_dataset_mtcnn.parse_arguments
+    assert parse(['in', 'out', '--detect_multiple_faces', 'True']).detect_multiple_faces is True
+    assert parse(['in', 'out', '--detect_multiple_faces', 'False']).detect_multiple_faces is False
+    assert parse(['in', 'out', '--detect_multiple_faces']).detect_multiple_faces is True
+    with pytest.raises(SystemExit):
+        parse(['in', 'out', '--gpu_memory_fraction', '1.5'])
+
+
+def test_classic_crop_geometry_outputs_and_session_config(tmp_path, capsys, monkeypatch):
+    input_dir, output_dir = tmp_path / 'raw', tmp_path / 'aligned'
+    images = _copy_lfw(input_dir, ['Aaron_Peirsol_0001', 'Abdullah_Gul_0003', 'Alan_Ball_0002'])
+    detectors = []
+
+    class RecordingDetector(FaceDetector):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            detectors.append(self)
+
+    monkeypatch.setattr(align_dataset_mtcnn, 'FaceDetector', RecordingDetector)
+    out = _align(capsys, input_dir, output_dir, '--image_size', 160, '--margin', 32,
+                 '--gpu_memory_fraction', 0.25)
+    assert 'Total number of images: 3' in out
+    assert 'Number of successfully aligned images: 3' in out
+    assert os.path.isfile(output_dir / 'revision_info.txt')
+    config = detectors[0].session._config
+    assert config.gpu_options.per_process_gpu_memory_fraction == pytest.approx(0.25)
+
+    boxes_files = glob.glob(str(output_dir / 'bounding_boxes_*.txt'))
+    assert len(boxes_files) == 1 and len(os.path.basename(boxes_files[0])) == len('bounding_boxes_12345.txt')
+    lines = {line[0]: [int(v) for v in line[1:]] for line in _bounding_box_lines(output_dir)}
+    with FaceDetector() as detector:
+        for person, name in images:
+            img = np.asarray(Image.open(_lfw_path(name)).convert('RGB'))
+            boxes, _ = detect_face.detect_face(img, 20, detector.pnet, detector.rnet,
+                                               detector.onet, [0.6, 0.7, 0.7], 0.709)
+            assert boxes.shape[0] == 1
+            # The classic script's arithmetic, spelled out.
+            det = boxes[0, 0:4]
+            bb = np.zeros(4, dtype=np.int32)
+            bb[0] = np.maximum(det[0] - 32 / 2, 0)
+            bb[1] = np.maximum(det[1] - 32 / 2, 0)
+            bb[2] = np.minimum(det[2] + 32 / 2, img.shape[1])
+            bb[3] = np.minimum(det[3] + 32 / 2, img.shape[0])
+            expected = np.asarray(Image.fromarray(img[bb[1]:bb[3], bb[0]:bb[2], :])
+                                  .resize((160, 160), Image.BILINEAR))
+            output_path = str(output_dir / person / (name + '.png'))
+            assert lines[output_path] == bb.tolist()
+            np.testing.assert_array_equal(np.asarray(Image.open(output_path)), expected)
+
+
+def _save_variants(folder, source):
+    """One LFW face in every awkward format, plus files that are no images at all."""
+    os.makedirs(folder, exist_ok=True)
+    img = Image.open(source)
+    img.convert('L').save(os.path.join(folder, 'gray.png'))
+    img.convert('RGBA').save(os.path.join(folder, 'rgba.png'))
+    img.convert('CMYK').save(os.path.join(folder, 'cmyk.jpg'))
+    gray16 = np.asarray(img.convert('L'), dtype=np.uint16) * 257
+    Image.fromarray(gray16).save(os.path.join(folder, 'deep16.png'))
+    Image.new('RGB', (8, 8), (200, 150, 120)).save(os.path.join(folder, 'tiny.png'))
+    with open(source, 'rb') as handle:
+        jpeg = handle.read()
+    with open(os.path.join(folder, 'truncated.jpg'), 'wb') as handle:
+        handle.write(jpeg[:len(jpeg) // 3])
+    with open(os.path.join(folder, 'text.jpg'), 'w') as handle:
+        handle.write('not an image\n')
+    with open(os.path.join(folder, '.DS_Store'), 'wb') as handle:
+        handle.write(b'\x00\x00\x00\x01Bud1')
+    with open(os.path.join(folder, 'notes.txt'), 'w') as handle:
+        handle.write('a text file\n')
+    pair = np.hstack([np.asarray(img.convert('RGB')),
+                      np.asarray(Image.open(_lfw_path('Abdullah_Gul_0003')).convert('RGB'))])
+    Image.fromarray(pair).save(os.path.join(folder, 'pair.png'))
+
+
+def test_bad_files_and_multiple_faces(tmp_path, capsys):
+    input_dir, output_dir = tmp_path / 'raw', tmp_path / 'aligned'
+    _save_variants(str(input_dir / 'odd'), _lfw_path('Aaron_Peirsol_0001'))
+    out = _align(capsys, input_dir, output_dir)
+    assert 'Total number of images: 8' in out      # .DS_Store and notes.txt are not images
+    assert 'Number of successfully aligned images: 5' in out
+    for name in ('gray', 'rgba', 'cmyk', 'deep16', 'pair'):
+        with Image.open(output_dir / 'odd' / (name + '.png')) as aligned:
+            assert (aligned.size, aligned.mode) == ((182, 182), 'RGB')
+    assert 'Unable to align "%s"' % (input_dir / 'odd' / 'tiny.png') in out
+    for name in ('truncated.jpg', 'text.jpg'):
+        assert '%s: cannot read image' % (input_dir / 'odd' / name) in out
+    assert sorted(os.listdir(output_dir / 'odd')) == sorted(
+        ['gray.png', 'rgba.png', 'cmyk.png', 'deep16.png', 'pair.png'])
+    # The pair keeps its main face (the larger, more central one); --detect_multiple_faces
+    # writes both.
+    multiple_dir = tmp_path / 'multiple'
+    out = _align(capsys, input_dir, multiple_dir, '--detect_multiple_faces', 'True')
+    assert 'Number of successfully aligned images: 6' in out
+    assert os.path.isfile(multiple_dir / 'odd' / 'pair_0.png')
+    assert os.path.isfile(multiple_dir / 'odd' / 'pair_1.png')
+    assert not os.path.exists(multiple_dir / 'odd' / 'pair.png')
+    lines = _bounding_box_lines(str(multiple_dir))
+    assert [line[0] for line in lines].count(str(multiple_dir / 'odd' / 'tiny.png')) == 1
+
+
+def test_two_parallel_processes_align_each_image_once(tmp_path):
+    input_dir, output_dir = tmp_path / 'raw', tmp_path / 'aligned'
+    names = ['Aaron_Peirsol_0001', 'Aaron_Peirsol_0002', 'Aaron_Peirsol_0003',
+             'Abdullah_Gul_0001', 'Abdullah_Gul_0002', 'Ai_Sugiyama_0001', 'Ai_Sugiyama_0002',
+             'Alan_Ball_0001']
+    images = _copy_lfw(input_dir, names)
+    command = [sys.executable, SCRIPT, str(input_dir), str(output_dir), '--random_order',
+               '--batch_size', '2']
+    processes = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=600) for process in processes]
+    for process, (out, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-3000:]
+        assert 'Total number of images: 8' in out
+    aligned = [int(out.split('Number of successfully aligned images: ')[1].split()[0])
+               for out, _ in outputs]
+    assert sum(aligned) == 8
+    expected = sorted(str(output_dir / person / (name + '.png')) for person, name in images)
+    lines = _bounding_box_lines(str(output_dir))
+    assert len(glob.glob(str(output_dir / 'bounding_boxes_*.txt'))) == 2
+    assert sorted(line[0] for line in lines) == expected   # each image listed exactly once
+    assert sorted(glob.glob(str(output_dir / '*' / '*.png'))) == expected
+    assert not glob.glob(str(output_dir / '*' / '.*'))     # no temporary files left
+    store = claims.ImageClaims(str(output_dir))
+    assert all(store.is_done(person, name) for person, name in images)
+
+
+KILLED_WRITER = '''
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from align import claims
+from toolkit.fileio import atomic_path
+claim = claims.ImageClaims(sys.argv[2]).claim('Abdullah_Gul', 'Abdullah_Gul_0001')
+assert claim is not None
+with atomic_path(os.path.join(sys.argv[2], 'Abdullah_Gul', 'Abdullah_Gul_0001.png')) as tmp:
+    with open(tmp, 'wb') as handle:
+        handle.write(b'half a PNG')
+    os._exit(9)   # killed: no cleanup, no done marker
+'''
+
+
+def test_killed_run_resumes_and_live_claims_are_respected(tmp_path, capsys):
+    input_dir, output_dir = tmp_path / 'raw', tmp_path / 'aligned'
+    _copy_lfw(input_dir, ['Abdullah_Gul_0001', 'Abdullah_Gul_0002', 'Ai_Sugiyama_0001'])
+    killed = subprocess.run([sys.executable, '-c', KILLED_WRITER, os.path.join(ROOT, 'src'),
+                             str(output_dir)], capture_output=True, text=True)
+    assert killed.returncode == 9, killed.stderr
+    leftovers = glob.glob(str(output_dir / 'Abdullah_Gul' / '.Abdullah_Gul_0001.*.tmp.png'))
+    assert len(leftovers) == 1
+    store = claims.ImageClaims(str(output_dir))
+    live = store.claim('Ai_Sugiyama', 'Ai_Sugiyama_0001')   # "another process" at work
+    assert live is not None and not live.stale
+    out = _align(capsys, input_dir, output_dir)
+    assert 'Number of successfully aligned images: 2' in out
+    assert 'Images aligned earlier or by another process: 1' in out
+    assert not os.path.exists(leftovers[0])
+    assert sorted(os.listdir(output_dir / 'Abdullah_Gul')) == ['Abdullah_Gul_0001.png',
+                                                              'Abdullah_Gul_0002.png']
+    with Image.open(output_dir / 'Abdullah_Gul' / 'Abdullah_Gul_0001.png') as aligned:
+        assert aligned.size == (182, 182)
+    assert not os.path.exists(output_dir / 'Ai_Sugiyama' / 'Ai_Sugiyama_0001.png')
+    live.release()
+    out = _align(capsys, input_dir, output_dir)
+    assert 'Number of successfully aligned images: 1' in out
+    assert 'Images aligned earlier or by another process: 2' in out
+    assert os.path.isfile(output_dir / 'Ai_Sugiyama' / 'Ai_Sugiyama_0001.png')
+    names = sorted(line[0] for line in _bounding_box_lines(str(output_dir)))
+    assert len(names) == len(set(names)) == 3
+
+
+def test_claims_are_exclusive_and_done_is_final(tmp_path):
+    store = claims.ImageClaims(str(tmp_path))
+    first = store.claim('person', 'image')
+    assert first is not None and store.claim('person', 'image') is None
+    first.finish('1 faces')
+    assert store.is_done('person', 'image') and store.claim('person', 'image') is None
+    other = store.claim('person', 'other')
+    other.release()
+    again = store.claim('person', 'other')
+    assert again is not None and again.stale
+    again.finish('0 faces')
+
+
+def test_remove_partial_outputs_touches_only_that_image(tmp_path):
+    names = ['.img.abcd1234.tmp.png', '.img_1.x_y_z123.tmp.png', '.img10.abcd1234.tmp.png',
+             'img.png', '.other.abcd1234.tmp.png']
+    for name in names:
+        (tmp_path / name).write_bytes(b'x')
+    assert claims.remove_partial_outputs(str(tmp_path), 'img') == 2
+    assert sorted(os.listdir(tmp_path)) == sorted(names[2:])

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, shared_path
+from toolkit.errors import FacenetError
 from toolkit.faces import FaceDetector
 from align import claims, detect_face
 from align import align_dataset_mtcnn
@@ -59,6 +60,13 @@ def test_classic_defaults_and_flags():
     assert parse(['in', 'out', '--detect_multiple_faces']).detect_multiple_faces is True
     with pytest.raises(SystemExit):
         parse(['in', 'out', '--gpu_memory_fraction', '1.5'])
+
+
+def test_missing_input_dir_is_a_clear_error(tmp_path):
+    args = align_dataset_mtcnn.parse_arguments([str(tmp_path / 'absent'), str(tmp_path / 'out')])
+    with pytest.raises(FacenetError, match='dataset directory not found'):
+        align_dataset_mtcnn.main(args)
+    assert not os.path.exists(tmp_path / 'out')
 
 
 def test_classic_crop_geometry_outputs_and_session_config(tmp_path, capsys, monkeypatch):

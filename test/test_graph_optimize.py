@@ -71,3 +71,17 @@ def test_merge_keeps_node_names_consumers_use():
     assert {'branch_0', 'branch_1'} <= names
     x = np.random.RandomState(1).rand(2, 5, 5, 4).astype(np.float32)
     assert np.abs(_run(graph_def, x) - _run(merged, x)).max() < 1e-5
+
+
+def test_remove_identities_keeps_outputs_and_values():
+    with tf.Graph().as_default() as graph:
+        x = tf.placeholder(tf.float32, [None, 3], name='input')
+        inner = tf.identity(tf.identity(x * 2.0), name='inner')
+        tf.identity(inner + 1.0, name='embeddings')
+        graph_def = graph.as_graph_def()
+    cleaned, count = graph_optimize.remove_identities(graph_def)
+    assert count == 2  # the add and 'inner' itself now read x * 2 directly
+    names = {node.name for node in cleaned.node}
+    assert 'inner' not in names and 'embeddings' in names
+    value = np.array([[1.0, 2.0, 3.0]], np.float32)
+    assert np.array_equal(_run(cleaned, value), value * 2 + 1)

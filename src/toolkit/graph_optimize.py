@@ -224,6 +224,39 @@ def _copy(graph_def):
     return copy
 
 
+def remove_identities(graph_def):
+    """Connect the consumers of inner Identity nodes to their inputs.
+
+    Identity nodes left by freezing (``.../read``) and by the rewrites above can stand
+    between ops that TensorFlow would otherwise fuse (convolution, bias, residual add, relu).
+    Identities that are graph outputs keep their names. Returns the new GraphDef and the
+    number of inputs reconnected.
+    """
+    outputs = _output_names(graph_def)
+    graph_def = _copy(graph_def)
+    kept = set(outputs)
+    forward = {node.name: node.input[0] for node in graph_def.node
+               if node.op == 'Identity' and node.name not in kept and len(node.input) == 1
+               and not node.input[0].startswith('^')}
+
+    def resolve(tensor_name):
+        seen = 0
+        while not tensor_name.startswith('^') and _node_name(tensor_name) in forward \
+                and tensor_name.split(':')[-1] in (tensor_name, '0') and seen < len(forward):
+            tensor_name = forward[_node_name(tensor_name)]
+            seen += 1
+        return tensor_name
+
+    removed = 0
+    for node in graph_def.node:
+        for index, name in enumerate(node.input):
+            target = resolve(name)
+            if target != name:
+                node.input[index] = target
+                removed += 1
+    return _prune(graph_def, outputs), removed
+
+
 def _output_names(graph_def):
     """Nodes nothing consumes (the graph's outputs, and unused inputs)."""
     graph = _Graph(graph_def)
@@ -254,4 +287,5 @@ def optimize_for_inference(graph_def):
     graph_def, _ = fold_batch_norms(graph_def)
     graph_def, _ = fold_output_scales(graph_def)
     graph_def, _ = merge_sibling_convolutions(graph_def)
+    graph_def, _ = remove_identities(graph_def)
     return graph_def

@@ -81,9 +81,17 @@ def faces_to_write(boxes, image_shape, detect_multiple_faces):
 
 
 def save_png(path, image):
-    """Write an RGB uint8 array as a PNG that appears at ``path`` only once complete."""
-    with atomic_path(path) as tmp_path:
-        Image.fromarray(image).save(tmp_path, format='PNG', compress_level=PNG_COMPRESS_LEVEL)
+    """Write an RGB uint8 array as a PNG that appears at ``path`` only once complete.
+
+    Raises:
+        FacenetError: the file cannot be written (disk full, no permission).
+    """
+    try:
+        with atomic_path(path) as tmp_path:
+            Image.fromarray(image).save(tmp_path, format='PNG',
+                                        compress_level=PNG_COMPRESS_LEVEL)
+    except OSError as error:
+        raise FacenetError('cannot write %s: %s' % (path, error)) from None
 
 
 class DatasetAligner:

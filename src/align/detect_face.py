@@ -440,7 +440,7 @@ def crop_patches(img, boxes, size):
     """Crop integral ``boxes`` from ``img`` (zero padded outside it) and resize to ``size``.
 
     Args:
-        img: H x W x 3 float32 image.
+        img: H x W x 3 image (uint8 or float); each crop is resized in float32.
         boxes: n x >=4 integral boxes, 1-based inclusive coordinates.
 
     Returns:
@@ -454,7 +454,7 @@ def crop_patches(img, boxes, size):
     for k in np.flatnonzero(usable):
         source = img[y[k] - 1:ey[k], x[k] - 1:ex[k]]
         if source.shape[:2] == (tmph[k], tmpw[k]):
-            patch = source  # the box lies inside the image
+            patch = source.astype(np.float32)  # the box lies inside the image
         else:
             patch = np.zeros((tmph[k], tmpw[k], 3), dtype=np.float32)
             target = patch[max(dy[k] - 1, 0):max(edy[k], 0), max(dx[k] - 1, 0):max(edx[k], 0)]
@@ -512,10 +512,10 @@ def _stage_one(images, minsizes, pnet, threshold, factor, max_pixels):
     return candidates
 
 
-def _crop_all(float_images, boxes_per_image, size):
+def _crop_all(images, boxes_per_image, size):
     """Patches of every image's boxes in one array, plus each image's usable-box mask."""
     patches, masks = [], []
-    for img, boxes in zip(float_images, boxes_per_image):
+    for img, boxes in zip(images, boxes_per_image):
         image_patches, usable = crop_patches(img, boxes, size)
         patches.append(image_patches)
         masks.append(usable)
@@ -527,11 +527,11 @@ def _split(array, boxes_per_image):
     return np.split(array, bounds)
 
 
-def _stage_two(float_images, candidates, rnet, threshold):
+def _stage_two(images, candidates, rnet, threshold):
     """R-Net on every candidate of every image in one batch; refined squares per image."""
     if sum(len(boxes) for boxes in candidates) == 0:
         return candidates
-    patches, masks = _crop_all(float_images, candidates, RNET_SIZE)
+    patches, masks = _crop_all(images, candidates, RNET_SIZE)
     regression, prob = _run_in_chunks(rnet, _network_input(patches))
     refined = []
     for boxes, usable, reg, score in zip(candidates, masks, _split(regression, candidates),
@@ -545,13 +545,13 @@ def _stage_two(float_images, candidates, rnet, threshold):
     return refined
 
 
-def _stage_three(float_images, candidates, onet, threshold):
+def _stage_three(images, candidates, onet, threshold):
     """O-Net on every candidate in one batch; final boxes (n x 5) and landmarks (10 x n)."""
     empty = (np.empty((0, 5)), np.empty((10, 0), dtype=np.float32))
     if sum(len(boxes) for boxes in candidates) == 0:
         return [empty for _ in candidates]
     candidates = [np.fix(boxes[:, 0:4]) for boxes in candidates]
-    patches, masks = _crop_all(float_images, candidates, ONET_SIZE)
+    patches, masks = _crop_all(images, candidates, ONET_SIZE)
     regression, landmarks, prob = _run_in_chunks(onet, _network_input(patches))
     results = []
     for boxes, usable, reg, marks, score in zip(
@@ -595,9 +595,8 @@ def detect_faces(images, minsizes, pnet, rnet, onet, threshold, factor,
     if not images:
         return []
     candidates = _stage_one(images, minsizes, pnet, threshold[0], factor, max_pnet_pixels)
-    float_images = [img.astype(np.float32) for img in images]
-    candidates = _stage_two(float_images, candidates, rnet, threshold[1])
-    return _stage_three(float_images, candidates, onet, threshold[2])
+    candidates = _stage_two(images, candidates, rnet, threshold[1])
+    return _stage_three(images, candidates, onet, threshold[2])
 
 
 def detect_face(img, minsize, pnet, rnet, onet, threshold, factor):

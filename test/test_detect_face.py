@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import LFW_DIR, shared_path
+from conftest import shared_path
 from toolkit.data import read_rgb_image
 from toolkit.errors import FacenetError
 from toolkit.tf_compat import tf

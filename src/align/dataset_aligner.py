@@ -7,12 +7,13 @@ kept) and one line per image to the process's bounding-box file, as the classic 
 Images are claimed one by one (``align.claims``) so that any number of processes can work on
 one output folder and a killed run resumes where it stopped; PNGs are written under a
 temporary name and renamed, so a reader never sees half a file. Faces are detected
-``batch_size`` images at a time with ``detect_face.detect_faces``.
+``batch_size`` images at a time with ``detect_face.detect_faces``, by worker threads that
+overlap one batch's network runs with another's file and box work.
 """
 import os
 import random
-from collections import Counter
 import threading
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from PIL import Image

@@ -114,7 +114,7 @@ def load_package_weights(weights_dir=None):
 
 
 def load_classic_weights(model_dir):
-    """The classic ``det1.npy``..``det3.npy`` of ``model_dir`` as ``{net: {layer: {param: array}}}``."""
+    """The classic ``det1.npy``..``det3.npy`` of ``model_dir`` as ``{net: {layer: {param}}}``."""
     weights = {}
     for net, filename in CLASSIC_WEIGHT_FILES.items():
         path = os.path.join(os.path.expanduser(model_dir), filename)
@@ -479,7 +479,7 @@ def _run_in_chunks(net, inputs, chunk_size=MAX_CROPS_PER_RUN):
 # -- the detector -------------------------------------------------------------------------------
 
 def _pnet_jobs(images, minsizes, factor):
-    """Group the pyramid levels of all images by resized shape: {(hs, ws): [(image, level, scale)]}."""
+    """Pyramid levels of all images grouped by size: ``{(hs, ws): [(image, level, scale)]}``."""
     jobs = defaultdict(list)
     for index, (img, minsize) in enumerate(zip(images, minsizes)):
         height, width = img.shape[:2]

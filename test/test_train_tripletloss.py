@@ -119,7 +119,7 @@ def test_short_run(tmp_path, capsys):
 
 @pytest.mark.parametrize('extra, message', [
     (['--batch_size', '10'], 'multiple of 3'),
-    (['--model_def', 'models.inception_resnet_v2', '--image_size', '60'], 'too small'),
+    (['--model_def', 'models.squeezenet', '--image_size', '24'], 'too small'),
 ])
 def test_bad_flags(tmp_path, extra, message):
     data_dir = make_image_folders(tmp_path / 'data', 2, 3)

@@ -263,3 +263,20 @@ def test_filter_and_validation_split_of_several_data_dirs(tmp_path):
     assert [len(c) for c in train_set] == [3, 4, 4] and [len(c) for c in val_set] == [1, 1, 1]
     kept = train_set[0].image_paths + val_set[0].image_paths
     assert image_list[4] not in kept and len(kept) == 4
+
+
+def test_stop_request_saves_a_restorable_checkpoint_and_stops(tmp_path, monkeypatch, capsys):
+    class RequestedAtOnce(train_softmax.StopRequest):
+        """As if Ctrl-C came during the first step."""
+        requested = property(lambda self: True, lambda self, value: None)
+
+    monkeypatch.setattr(train_softmax, 'StopRequest', RequestedAtOnce)
+    data_dir = make_image_folders(tmp_path / 'data', 2, 4)
+    model_dir = train_softmax.run_training(run_args(tmp_path, data_dir, '--max_nrof_epochs', '3'))
+    assert 'Stopped after epoch 1 as requested' in capsys.readouterr().out
+    assert sorted(n for n in os.listdir(model_dir) if n.endswith('.index'))[-1].endswith('ckpt-1.index')
+    assert not [n for n in os.listdir(model_dir) if n.startswith('.')]
+    images = np.zeros((1, 20, 20, 3), np.float32)
+    assert np.all(np.isfinite(_embeddings_from_checkpoint(model_dir, images)))
+    with h5py.File(os.path.join(only_subdir(tmp_path / 'logs'), 'stat.h5'), 'r') as stat:
+        assert np.count_nonzero(stat['loss'][:]) == 1  # one step, then save and stop

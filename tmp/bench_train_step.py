@@ -6,7 +6,8 @@ optimizer, moving averages, center-loss update) of the graph train_softmax build
 images fed so that only the network is timed; then the same step reading its batches from
 the tf.data pipeline (JPEG decode, random crop and flip), and the pipeline alone.
 Measurements alternate between the kinds so that load from other processes hits all alike;
-the median of --repeats runs is reported.
+the median of --repeats runs is reported. Importing train_softmax turns TensorFlow's oneDNN
+kernels on, as the training scripts do (TF_ENABLE_ONEDNN_OPTS=0 compares without them).
 
     python tmp/bench_train_step.py [--repeats 3] [--nrof_classes 1000]
 """
@@ -49,12 +50,36 @@ def timed(function, repeats):
     return times
 
 
+def profile_step(sess, fetch, feed_dict, top=15):
+    """Run once with a full trace and print the op types taking the most time."""
+    options = tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE)
+    metadata = tf.RunMetadata()
+    sess.run(fetch, feed_dict, options=options, run_metadata=metadata)
+    by_type = {}
+    by_scope = {}
+    for device in metadata.step_stats.dev_stats:
+        for node in device.node_stats:
+            micros = node.op_end_rel_micros - node.op_start_rel_micros
+            op_type = node.timeline_label.split('(')[0].split('=')[-1].strip() or node.node_name
+            by_type[op_type] = by_type.get(op_type, 0) + micros
+            scope = node.node_name.split('/')[0]
+            by_scope[scope] = by_scope.get(scope, 0) + micros
+    total = sum(by_type.values())
+    print('op time (summed over threads): %.2f s' % (total / 1e6))
+    for title, table in (('by op type', by_type), ('by top-level scope', by_scope)):
+        print(title + ':')
+        for name, micros in sorted(table.items(), key=lambda item: -item[1])[:top]:
+            print('  %-40s %6.2f s  %5.1f%%' % (name, micros / 1e6, 100.0 * micros / total))
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--batch_size', type=int, default=90)
     parser.add_argument('--nrof_classes', type=int, default=1000)
     parser.add_argument('--optimizer', default='ADAM')
+    parser.add_argument('--profile', action='store_true',
+                        help='Also trace one training step and print where its time goes.')
     bench = parser.parse_args(argv)
 
     args = train_softmax.parse_arguments([
@@ -75,11 +100,11 @@ def main(argv):
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             g.train_batches.start(sess, paths, path_labels)
-            fed = {g.images: images, g.labels: labels, g.learning_rate_input: 0.01}
+            fed = {g.images: images, g.labels: labels, g.learning_rate_input: 0.01, g.phase_train: True}
             kinds = {
                 'forward (inference mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: False}),
                 'forward (training mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: True}),
-                'training step (fed batch)': lambda: sess.run(g.train_op, dict(fed, **{g.phase_train: True})),
+                'training step (fed batch)': lambda: sess.run(g.train_op, fed),
                 'training step (tf.data pipeline)': lambda: sess.run(g.train_op, {g.learning_rate_input: 0.01, g.phase_train: True}),
                 'input pipeline alone (one batch)': lambda: sess.run(g.train_batches.images),
             }
@@ -89,6 +114,8 @@ def main(argv):
             for _ in range(bench.repeats):
                 for name, run in kinds.items():
                     results[name] += timed(run, 1)
+            if bench.profile:
+                profile_step(sess, g.train_op, fed)
     medians = {name: float(np.median(values)) for name, values in results.items()}
     for name, value in medians.items():
         print('%-36s %7.2f s  (runs: %s)' % (name, value, ', '.join('%.2f' % v for v in results[name])))
@@ -96,6 +123,8 @@ def main(argv):
     print('training step / forward pass (inference mode): %.2fx' % (medians['training step (fed batch)'] / forward))
     print('training step / forward pass (training mode):  %.2fx'
           % (medians['training step (fed batch)'] / medians['forward (training mode)']))
+    print('training step (tf.data pipeline) / forward pass (inference mode): %.2fx'
+          % (medians['training step (tf.data pipeline)'] / forward))
     print('pipeline step / fed step: %.2fx'
           % (medians['training step (tf.data pipeline)'] / medians['training step (fed batch)']))
 

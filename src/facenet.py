@@ -36,3 +36,6 @@ from toolkit.control_flags import (  # noqa: F401,E402
     FIXED_STANDARDIZATION, FLIP, RANDOM_CROP, RANDOM_FLIP, RANDOM_ROTATE, get_control_flag)
 from toolkit.learning_rate import get_learning_rate_from_file  # noqa: F401,E402
 from toolkit.losses import center_loss, triplet_loss  # noqa: F401,E402
+
+# The classic train op (optimizer step, moving averages of losses and weights).
+from toolkit.training import train  # noqa: F401,E402

@@ -193,3 +193,19 @@ def test_stop_request_turns_sigterm_into_a_flag():
         with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C aborts at once
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_classic_train_over_global_variables():
+    import facenet
+    with tf.Graph().as_default():
+        x, (w1, w2, moving, w3) = _small_graph()
+        global_step = tf.Variable(0, trainable=False)
+        loss = tf.reduce_sum(tf.square(tf.matmul(tf.matmul(tf.matmul(x, w1), w2), w3)))
+        tf.add_to_collection('losses', loss)
+        train_op = facenet.train(loss, global_step, 'ADAGRAD', 0.1, 0.9999, tf.global_variables())
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            before = sess.run(w1)
+            sess.run(train_op, {x: np.ones((2, 4), np.float32)})
+            assert sess.run(global_step) == 1
+            assert not np.array_equal(sess.run(w1), before)

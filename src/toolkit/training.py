@@ -119,6 +119,22 @@ def build_train_op(total_loss, losses, global_step, optimizer, learning_rate,
         return tf.no_op(name='train')
 
 
+def train(total_loss, global_step, optimizer, learning_rate, moving_average_decay,
+          update_gradient_vars, log_histograms=True):
+    """Classic ``facenet.train``: the train op over ``update_gradient_vars``.
+
+    As in the classic code the variable list may be ``tf.global_variables()``: variables that
+    cannot take a gradient (integer counters, batch-norm moving statistics) are left out.
+    The losses in the ``losses`` collection get TensorBoard summaries.
+    """
+    moving = set(tf.get_collection(tf.GraphKeys.MOVING_AVERAGE_VARIABLES))
+    trainable = set(tf.trainable_variables())
+    variables = [v for v in update_gradient_vars
+                 if v in trainable and v not in moving and v.dtype.base_dtype.is_floating]
+    return build_train_op(total_loss, tf.get_collection('losses'), global_step, optimizer,
+                          learning_rate, moving_average_decay, variables, log_histograms)
+
+
 def import_network(model_def):
     """Import the ``--model_def`` module (e.g. ``models.inception_resnet_v1``)."""
     try:

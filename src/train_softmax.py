@@ -30,11 +30,6 @@ import time
 import numpy as np
 
 
-# oneDNN kernels shorten a CPU training step by 25-40% here (tmp/bench_train_step.py);
-# TensorFlow enables them by default only on the newest CPUs.
-# Set before TensorFlow loads; TF_ENABLE_ONEDNN_OPTS=0 in the environment still turns them off.
-os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
-
 from toolkit import arguments, cli, data, train_data, train_loop, training  # noqa: E402
 from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint  # noqa: E402
 from toolkit.filtering import filter_dataset  # noqa: E402

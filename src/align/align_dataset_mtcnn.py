@@ -18,10 +18,6 @@ import sys
 SRC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if SRC_DIR not in sys.path:
     sys.path.insert(0, SRC_DIR)
-# TensorFlow leaves its oneDNN kernels off on CPUs without AVX-512; they run the MTCNN
-# networks about twice as fast. Set before TensorFlow is imported; an explicit
-# TF_ENABLE_ONEDNN_OPTS=0 in the environment still wins.
-os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
 
 import argparse  # noqa: E402
 

@@ -57,7 +57,7 @@ def git_revision(src_path):
 
 def store_revision_info(src_path, output_dir, arg_string):
     """Write ``revision_info.txt`` (command line, versions, git revision and diff) to output_dir."""
-    import tensorflow
+    from toolkit.tf_compat import tf2 as tensorflow
     revision, diff = git_revision(src_path)
     with atomic_open(os.path.join(output_dir, 'revision_info.txt')) as handle:
         handle.write('arguments: %s\n' % arg_string)

@@ -239,3 +239,11 @@ def test_convert_rejects_a_file_that_is_not_keras(tmp_path):
     with pytest.raises(FacenetError, match='cannot read Keras model'):
         pretrained.convert_keras_model(str(bogus), str(tmp_path / 'out'), 'x')
     assert not (tmp_path / 'out').exists()
+
+
+def test_original_download_offline_is_a_clear_error(tmp_path, monkeypatch):
+    # Port 9 (discard) on the loopback address: nothing listens, the connection is refused.
+    monkeypatch.setattr(pretrained, 'ORIGINAL_HOST_URL', 'http://127.0.0.1:9/uc?export=download')
+    with pytest.raises(FacenetError, match='cannot download 20180402-114759'):
+        pretrained.download_original_archive('20180402-114759', str(tmp_path), timeout=5)
+    assert os.listdir(str(tmp_path)) == []

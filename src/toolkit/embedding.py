@@ -48,10 +48,7 @@ class Embedder:
 
     def check_image_size(self, height, width):
         """Raise FacenetError when the model needs another input size."""
-        if self.input_size is not None and (height, width) != self.input_size:
-            raise FacenetError('the model takes %dx%d images, got %dx%d (set --image_size %d)'
-                               % (self.input_size[1], self.input_size[0], width, height,
-                                  self.input_size[0]))
+        model_io.check_image_size(self.tensors, height, width)
 
     def embed(self, images, batch_size=100):
         """Embeddings (N x embedding_size, float32) of standardized images N x H x W x 3."""

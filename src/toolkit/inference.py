@@ -15,18 +15,11 @@ from toolkit.tf_compat import tf
 
 def frozen_graph_def(model, image_size=model_io.DEFAULT_IMAGE_SIZE):
     """The model as a frozen GraphDef: read from a ``.pb`` or frozen from a checkpoint."""
-    model_exp = os.path.expanduser(model)
-    if os.path.isfile(model_exp):
-        return model_io.read_graph_def(model_exp)
-    if not os.path.isdir(model_exp):
-        raise FacenetError('model not found: %s' % model)
-    names = os.listdir(model_exp)
-    pb_files = [name for name in names if name.endswith('.pb')]
-    if not any('.ckpt' in name for name in names) and len(pb_files) == 1:
-        return model_io.read_graph_def(os.path.join(model_exp, pb_files[0]))
-    _, ckpt_file = model_io.get_model_filenames(model_exp)
-    return model_export.frozen_checkpoint_graph_def(os.path.join(model_exp, ckpt_file),
-                                                    image_size)
+    kind, path = model_io.resolve_model(model)
+    if kind == 'graph':
+        return model_io.read_graph_def(path)
+    _, ckpt_file = model_io.get_model_filenames(path)
+    return model_export.frozen_checkpoint_graph_def(os.path.join(path, ckpt_file), image_size)
 
 
 def load_inference_model(model, input_map=None, image_size=model_io.DEFAULT_IMAGE_SIZE,

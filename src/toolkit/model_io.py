@@ -198,6 +198,26 @@ def build_inference_graph(ckpt_path, input_map=None, image_size=DEFAULT_IMAGE_SI
     return restoring_saver(ckpt_path)
 
 
+def resolve_model(model):
+    """``('graph', pb_path)`` or ``('checkpoint', folder)`` for a model argument.
+
+    A folder without checkpoint files but with exactly one ``.pb`` counts as that graph.
+
+    Raises:
+        FacenetError: the path does not exist.
+    """
+    model_exp = os.path.expanduser(model)
+    if os.path.isfile(model_exp):
+        return 'graph', model_exp
+    if not os.path.isdir(model_exp):
+        raise FacenetError('model not found: %s' % model)
+    names = os.listdir(model_exp)
+    pb_files = [name for name in names if name.endswith('.pb')]
+    if not any('.ckpt' in name for name in names) and len(pb_files) == 1:
+        return 'graph', os.path.join(model_exp, pb_files[0])
+    return 'checkpoint', model_exp
+
+
 def load_model(model, input_map=None, session=None, image_size=DEFAULT_IMAGE_SIZE):
     """Load a model into the default graph and restore it into ``session``.
 
@@ -213,23 +233,19 @@ def load_model(model, input_map=None, session=None, image_size=DEFAULT_IMAGE_SIZ
     Raises:
         FacenetError: the model is missing, corrupt, or of an unknown kind.
     """
-    model_exp = os.path.expanduser(model)
-    if os.path.isfile(model_exp):
-        print('Model filename: %s' % model_exp)
-        tf.import_graph_def(read_graph_def(model_exp), input_map=input_map, name='')
+    kind, model_path = resolve_model(model)
+    if kind == 'graph':
+        print('Model filename: %s' % model_path)
+        tf.import_graph_def(read_graph_def(model_path), input_map=input_map, name='')
         return
-    if not os.path.isdir(model_exp):
-        raise FacenetError('model not found: %s' % model)
-    pb_files = [name for name in os.listdir(model_exp) if name.endswith('.pb')]
-    has_checkpoint = any('.ckpt' in name for name in os.listdir(model_exp))
-    if not has_checkpoint and len(pb_files) == 1:
-        return load_model(os.path.join(model_exp, pb_files[0]), input_map, session, image_size)
-    print('Model directory: %s' % model_exp)
-    meta_file, ckpt_file = get_model_filenames(model_exp)
+    print('Model directory: %s' % model_path)
+    meta_file, ckpt_file = get_model_filenames(model_path)
     print('Metagraph file: %s' % meta_file)
     print('Checkpoint file: %s' % ckpt_file)
-    ckpt_path = os.path.join(model_exp, ckpt_file)
-    saver = _import_meta_graph(os.path.join(model_exp, meta_file), input_map) if meta_file else None
+    ckpt_path = os.path.join(model_path, ckpt_file)
+    saver = None
+    if meta_file:
+        saver = _import_meta_graph(os.path.join(model_path, meta_file), input_map)
     if saver is None:
         saver = build_inference_graph(ckpt_path, input_map, image_size)
     session = session or tf.get_default_session()
@@ -273,6 +289,14 @@ def inference_feed(tensors, images=None):
     if tensors.phase_train is not None:
         feed[tensors.phase_train] = False
     return feed
+
+
+def check_image_size(tensors, height, width):
+    """Raise FacenetError when the model's input needs another height and width."""
+    expected = expected_image_size(tensors)
+    if expected is not None and (height, width) != expected:
+        raise FacenetError('the model takes %dx%d images, got %dx%d (set --image_size %d)'
+                           % (expected[1], expected[0], width, height, expected[0]))
 
 
 def expected_image_size(tensors):

@@ -11,21 +11,10 @@ import numpy as np
 from toolkit import data
 from toolkit.errors import FacenetError
 from toolkit.input_pipeline import Augmentation, ImageBatches
-from toolkit.model_io import inference_feed
+from toolkit.model_io import check_image_size, inference_feed
 from toolkit.tf_compat import tf
 
 DEFAULT_NROF_THREADS = 4
-
-
-def _check_image_size(tensors, image_size):
-    """FacenetError when the model's input has a fixed height/width other than image_size."""
-    shape = tensors.images.get_shape()
-    if shape.ndims != 4:
-        return
-    height, width = shape.as_list()[1:3]
-    if (height is not None and height != image_size) or (width is not None and width != image_size):
-        raise FacenetError('the model expects %sx%s images, not --image_size %d'
-                           % (width, height, image_size))
 
 
 class PathEmbedder:
@@ -48,7 +37,7 @@ class PathEmbedder:
 
     def __init__(self, sess, tensors, image_size, batch_size, fixed_standardization=False,
                  nrof_threads=DEFAULT_NROF_THREADS):
-        _check_image_size(tensors, image_size)
+        check_image_size(tensors, image_size, image_size)
         self.sess = sess
         self.tensors = tensors
         self.batch_size = batch_size

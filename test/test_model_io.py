@@ -247,3 +247,18 @@ def test_original_download_offline_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(FacenetError, match='cannot download 20180402-114759'):
         pretrained.download_original_archive('20180402-114759', str(tmp_path), timeout=5)
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_download_script_skips_installed_models_and_extracts_sample_photos(model_128, model_512,
+                                                                          tmp_path, capsys):
+    import download_and_extract
+    from conftest import MODELS_CACHE
+    photos = str(tmp_path / 'photos')
+    download_and_extract.main(download_and_extract.parse_arguments(
+        ['--models_dir', MODELS_CACHE, '--sample_photos', photos]))
+    out = capsys.readouterr().out
+    assert 'Model 20170512-110547 already in' in out and 'Model 20180408-102900 already in' in out
+    people = sorted(os.listdir(photos))
+    assert len(people) == 5 and 'madonna' in people
+    assert sorted(os.listdir(os.path.join(photos, 'madonna')))[0] == 'madonna_1.jpg'
+    assert data.read_rgb_image(os.path.join(photos, 'madonna', 'madonna_1.jpg')).ndim == 3

@@ -7,7 +7,8 @@ import tempfile
 from toolkit.errors import FacenetError
 
 
-def _current_umask():
+def current_umask():
+    """The process umask (read without changing it for longer than a moment)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -27,7 +28,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_current_umask())
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
     finally:
         if os.path.exists(tmp_path):

@@ -54,7 +54,7 @@ def _const_node(name, value):
 
 
 def _set_const(graph, name, value):
-    """Replace the Const behind ``name`` (a fresh node) and return the new node's name."""
+    """Add a Const holding ``value`` (named after ``name``) and return its name."""
     new_name = _node_name(name) + '_folded'
     graph.graph_def.node.extend([_const_node(new_name, value)])
     return new_name

@@ -6,7 +6,7 @@ import tempfile
 
 from toolkit import model_io
 from toolkit.errors import FacenetError
-from toolkit.fileio import atomic_path
+from toolkit.fileio import atomic_path, current_umask
 from toolkit.tf_compat import tf
 
 # Nodes a frozen graph keeps: the classic freeze_graph.py outputs (embeddings, label_batch)
@@ -75,19 +75,13 @@ def publish_folder(build, output_dir):
     try:
         build(tmp_dir)
         _rewrite_checkpoint_state(tmp_dir)
-        os.chmod(tmp_dir, 0o777 & ~_current_umask())
+        os.chmod(tmp_dir, 0o777 & ~current_umask())
         if os.path.isdir(output_dir):
             shutil.rmtree(output_dir)
         os.replace(tmp_dir, output_dir)
     finally:
         if os.path.isdir(tmp_dir):
             shutil.rmtree(tmp_dir)
-
-
-def _current_umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _rewrite_checkpoint_state(model_dir):

@@ -92,15 +92,16 @@ def select_dataset(args):
 
 def compute_embeddings(embedder, paths, args):
     """Embeddings of aligned image files, read ahead by the tf.data pipeline."""
-    reader = PathEmbedder(embedder.session, embedder.tensors, args.image_size, args.batch_size,
-                          args.use_fixed_image_standardization)
+    with embedder.session.graph.as_default():
+        reader = PathEmbedder(embedder.tensors, args.image_size, args.batch_size,
+                              args.use_fixed_image_standardization)
     start = time.time()
 
     def progress(done, total):
         if done == total or done % 10 == 0:
             print('Batch %d of %d (%.1f s)' % (done, total, time.time() - start))
             sys.stdout.flush()
-    return reader.embed(paths, progress=progress)
+    return reader.embed(embedder.session, paths, progress=progress)
 
 
 def train(args, embeddings, labels, class_names):

@@ -193,12 +193,9 @@ def run_training(args, argv=None):
         tf.set_random_seed(args.seed)
         print('Building training graph')
         g = build_graph(args, network, len(train_set))
-        lfw_evaluator = None
-        if lfw_pairs:
-            lfw_evaluator = train_loop.LfwEvaluator(
-                g.eval_batches, g.images, g.phase_train, g.embeddings, *lfw_pairs,
-                args.lfw_nrof_folds, args.lfw_distance_metric, args.lfw_subtract_mean,
-                args.lfw_use_flipped_images)
+        lfw_evaluator = train_loop.build_lfw_evaluator(
+            args, lfw_pairs, g.images, g.embeddings, g.phase_train, args.image_size,
+            args.use_fixed_image_standardization, args.nrof_preprocess_threads)
         run = train_loop.prepare_run(args, __file__, argv)
         print('Number of classes in training set: %d' % len(train_set))
         print('Number of examples in training set: %d' % len(image_list))

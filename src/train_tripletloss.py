@@ -46,7 +46,6 @@ def build_graph(args, network):
     # Triplets must stay whole: never skip an unreadable image here.
     g.batches = ImageBatches(size, args.batch_size, Augmentation(args.random_crop, args.random_flip),
                              4, seed=args.seed, name='train_data')
-    g.eval_batches = ImageBatches(size, args.lfw_batch_size, Augmentation(), 4, name='eval_data')
     images = tf.placeholder_with_default(g.batches.images, [None, size, size, 3], name='image_batch')
     g.images = tf.identity(images, 'input')  # batch x size x size x 3
     g.labels = tf.placeholder_with_default(g.batches.labels, [None], name='label_batch')
@@ -173,12 +172,8 @@ def run_training(args, argv=None):
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         g = build_graph(args, network)
-        lfw_evaluator = None
-        if lfw_pairs:
-            lfw_evaluator = train_loop.LfwEvaluator(
-                g.eval_batches, g.images, g.phase_train, g.embeddings, *lfw_pairs,
-                args.lfw_nrof_folds, args.lfw_distance_metric, args.lfw_subtract_mean,
-                args.lfw_use_flipped_images)
+        lfw_evaluator = train_loop.build_lfw_evaluator(
+            args, lfw_pairs, g.images, g.embeddings, g.phase_train, args.image_size)
         run = train_loop.prepare_run(args, __file__, argv)
         with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             sess.run(tf.global_variables_initializer())

@@ -57,11 +57,12 @@ def compute_embeddings(args, paths):
     with tf.Graph().as_default():
         with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             tensors = load_inference_model(args.model, image_size=args.image_size)
-            embedder = pipeline.PathEmbedder(sess, tensors, args.image_size, args.lfw_batch_size,
+            embedder = pipeline.PathEmbedder(tensors, args.image_size, args.lfw_batch_size,
                                              args.use_fixed_image_standardization)
             print('Runnning forward pass on LFW images')
             start = time.time()
-            embeddings = embedder.embed(paths, args.use_flipped_images, progress=_print_dots)
+            embeddings = embedder.embed(sess, paths, args.use_flipped_images,
+                                        progress=_print_dots)
             seconds = time.time() - start
             print('')
     return embeddings, seconds

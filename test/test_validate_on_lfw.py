@@ -110,8 +110,9 @@ def test_embedder_crops_standardizes_and_flips(identity_session, tiny_lfw, fixed
     sess, tensors = identity_session
     # PNG only: TensorFlow's default JPEG decoding (fast IDCT) differs from Pillow's by a few levels.
     paths = [path for path in _images(tiny_lfw) if path.endswith('.png')][:5]
-    embedder = pipeline.PathEmbedder(sess, tensors, CROP, batch_size=3, fixed_standardization=fixed)
-    embeddings = embedder.embed(paths, flipped=True)
+    with sess.graph.as_default():
+        embedder = pipeline.PathEmbedder(tensors, CROP, batch_size=3, fixed_standardization=fixed)
+    embeddings = embedder.embed(sess, paths, flipped=True)
     size = CROP * CROP * 3
     assert embeddings.shape == (5, 2 * size)
     standardize = data.fixed_standardization if fixed else data.prewhiten
@@ -125,13 +126,28 @@ def test_embedder_batch_size_need_not_divide_and_is_reusable(identity_session, t
     sess, tensors = identity_session
     paths = _images(tiny_lfw)
     whole = pipeline.embed_image_paths(sess, tensors, paths, 100, CROP)
-    embedder = pipeline.PathEmbedder(sess, tensors, CROP, batch_size=7)
+    with sess.graph.as_default():
+        embedder = pipeline.PathEmbedder(tensors, CROP, batch_size=7)
     progress = []
-    np.testing.assert_array_equal(embedder.embed(paths, progress=lambda *a: progress.append(a)),
-                                  whole)
+    np.testing.assert_array_equal(
+        embedder.embed(sess, paths, progress=lambda *a: progress.append(a)), whole)
     assert progress == [(1, 3), (2, 3), (3, 3)]
-    np.testing.assert_array_equal(embedder.embed(paths[5:9]), whole[5:9])
-    assert embedder.embed([]).shape == (0, CROP * CROP * 3)
+    np.testing.assert_array_equal(embedder.embed(sess, paths[5:9]), whole[5:9])
+    assert embedder.embed(sess, []).shape == (0, CROP * CROP * 3)
+
+
+def test_embedder_reads_a_repeated_path_once(identity_session, tiny_lfw):
+    sess, tensors = identity_session
+    paths = _images(tiny_lfw)[:6]
+    with sess.graph.as_default():
+        embedder = pipeline.PathEmbedder(tensors, CROP, batch_size=4)
+    once = embedder.embed(sess, paths, flipped=True)
+    repeated = [paths[i] for i in (3, 0, 3, 5, 1, 2, 4, 0, 3)]
+    progress = []
+    embeddings = embedder.embed(sess, repeated, flipped=True,
+                                progress=lambda *a: progress.append(a))
+    np.testing.assert_array_equal(embeddings, once[[3, 0, 3, 5, 1, 2, 4, 0, 3]])
+    assert progress[-1] == (3, 3)  # 6 distinct images and their mirrors in batches of 4
 
 
 def test_embedder_names_an_unreadable_image(identity_session, tiny_lfw, tmp_path):
@@ -185,7 +201,7 @@ def test_tiny_run_prints_classic_metrics_and_writes_files(models, tiny_lfw, tmp_
     lfw_dir, pairs = tiny_lfw
     plot, results = tmp_path / 'out' / 'roc.png', tmp_path / 'out' / 'results.json'
     code, out, err = _run([lfw_dir, models['pooled'], '--lfw_pairs', pairs, '--image_size', '32',
-                           '--lfw_nrof_folds', '5', '--lfw_batch_size', '7', '--use_flipped_images',
+                           '--lfw_nrof_folds', '5', '--lfw_batch_size', '3', '--use_flipped_images',
                            '--distance_metric', '1', '--roc_plot', str(plot), '--results', str(results)], capsys)
     assert code == 0, err
     assert EXPECTED_TINY in out

@@ -61,11 +61,12 @@ def time_forward_pass(model, paths, batch_sizes, image_size):
                 for _ in range(nrof_runs):
                     sess.run(tensors.embeddings, feed)
                 network_rate = nrof_runs * batch_size / (time.time() - start)
-                embedder = pipeline.PathEmbedder(sess, tensors, image_size, batch_size)
-                embedder.embed(paths[:batch_size])
-                waited = _time_reader_waits(embedder)
+                embedder = pipeline.PathEmbedder(tensors, image_size, batch_size)
+                embedder.embed(sess, paths[:batch_size])
+                waited = _time_reader_waits()
                 start = time.time()
-                embedder.embed(paths[:nrof_runs * batch_size])
+                embedder.embed(sess, paths[:nrof_runs * batch_size])
+                pipeline._next_images = waited.unwrapped
                 seconds = time.time() - start
                 print('batch size %3d: network alone %6.1f images/s, files through the '
                       'pipeline %6.1f images/s (%d images; %.1f%% of the time waiting for '
@@ -74,17 +75,21 @@ def time_forward_pass(model, paths, batch_sizes, image_size):
                 sys.stdout.flush()
 
 
-def _time_reader_waits(embedder):
-    """Wrap embedder._next_images to add up the time spent fetching batches from the reader."""
-    waited = [0.0]
-    next_images = embedder._next_images
+class _ReaderWaits(list):
+    """Seconds spent fetching batches from the reader (in ``self[0]``)."""
 
-    def timed(batch_paths):
+
+def _time_reader_waits():
+    """Wrap pipeline._next_images to add up the time spent fetching batches from the reader."""
+    waited = _ReaderWaits([0.0])
+    waited.unwrapped = next_images = pipeline._next_images
+
+    def timed(*args):
         start = time.time()
-        images = next_images(batch_paths)
+        images = next_images(*args)
         waited[0] += time.time() - start
         return images
-    embedder._next_images = timed
+    pipeline._next_images = timed
     return waited
 
 

@@ -55,12 +55,11 @@ def standardize(image, fixed_standardization):
     return tf.image.per_image_standardization(image)
 
 
-def preprocess(path, flip, image_size, augmentation, seed=None):
+def preprocess(path, image_size, augmentation, seed=None):
     """Decode one image and turn it into a standardized image_size x image_size x 3 tensor.
 
     Args:
         path: scalar string tensor.
-        flip: scalar bool tensor; mirror the image (used for flipped evaluation images).
         image_size: output height and width.
         augmentation: an Augmentation.
     """
@@ -73,7 +72,6 @@ def preprocess(path, flip, image_size, augmentation, seed=None):
         image = tf.image.resize_with_crop_or_pad(image, image_size, image_size)
     if augmentation.random_flip:
         image = tf.image.random_flip_left_right(image, seed=seed)
-    image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
     image = standardize(image, augmentation.fixed_standardization)
     image.set_shape([image_size, image_size, 3])
     return image
@@ -91,6 +89,8 @@ class ImageBatches:
             incomplete batches; otherwise one pass in the given order.
         skip_unreadable: drop images that fail to decode (long training runs) instead of
             failing the step.
+        mirrored: follow each image by its mirror image (flipped evaluation), both from one
+            decode; batches then hold batch_size images, pairs kept together.
         seed: op seed for shuffling and augmentation.
         name: name scope of the placeholders.
 
@@ -100,34 +100,39 @@ class ImageBatches:
     """
 
     def __init__(self, image_size, batch_size, augmentation, nrof_threads,
-                 shuffle_and_repeat=False, skip_unreadable=False, seed=None, name='input_data'):
+                 shuffle_and_repeat=False, skip_unreadable=False, mirrored=False, seed=None,
+                 name='input_data'):
         with tf.name_scope(name):
             self._paths = tf.placeholder(tf.string, [None], name='image_paths')
             self._labels = tf.placeholder(tf.int64, [None], name='labels')
-            self._flips = tf.placeholder(tf.bool, [None], name='flips')
-            dataset = tf.data.Dataset.from_tensor_slices((self._paths, self._labels, self._flips))
+            dataset = tf.data.Dataset.from_tensor_slices((self._paths, self._labels))
             if shuffle_and_repeat:
                 dataset = dataset.shuffle(tf.cast(tf.size(self._paths), tf.int64), seed=seed,
                                           reshuffle_each_iteration=True).repeat()
 
-            def load(path, label, flip):
-                return preprocess(path, flip, image_size, augmentation, seed), label
+            def load(path, label):
+                return preprocess(path, image_size, augmentation, seed), label
 
-            dataset = dataset.map(load, num_parallel_calls=nrof_threads)
+            def load_with_mirror(path, label):
+                image = preprocess(path, image_size, augmentation, seed)
+                return tf.stack([image, tf.image.flip_left_right(image)]), tf.stack([label, label])
+
+            dataset = dataset.map(load_with_mirror if mirrored else load,
+                                  num_parallel_calls=nrof_threads)
             if skip_unreadable:
                 dataset = dataset.ignore_errors(log_warning=True)
+            if mirrored:
+                dataset = dataset.unbatch()
             dataset = dataset.batch(batch_size, drop_remainder=shuffle_and_repeat)
             dataset = dataset.prefetch(PREFETCH_BATCHES)
             self._iterator = tf.data.make_initializable_iterator(dataset)
             self.images, self.labels = self._iterator.get_next()
 
-    def start(self, sess, paths, labels=None, flips=None):
-        """(Re)start the iterator on ``paths`` (labels default to 0, flips to False)."""
-        count = len(paths)
+    def start(self, sess, paths, labels=None):
+        """(Re)start the iterator on ``paths`` (labels default to 0)."""
         sess.run(self._iterator.initializer, {
             self._paths: list(paths),
-            self._labels: [0] * count if labels is None else list(labels),
-            self._flips: [False] * count if flips is None else list(flips)})
+            self._labels: [0] * len(paths) if labels is None else list(labels)})
 
     def batches(self, sess):
         """Yield ``(images, labels)`` numpy batches until the pass ends."""

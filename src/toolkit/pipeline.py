@@ -2,9 +2,11 @@
 
 Decoding, cropping, flipping and standardization run on parallel tf.data calls with batches
 prefetched, so the next batch is ready while the network works on the current one; each
-batch is then fed to the model's ``input`` tensor. (The classic scripts used a FIFO queue
-with queue runners and needed the batch size to divide the number of images; any batch
-size works here, the last batch is simply smaller.)
+batch is then fed to the model's ``input`` tensor. Each distinct file is read once: repeated
+paths (LFW pairs name most images several times) share one embedding, and a mirrored copy
+comes from the same decode. (The classic scripts used a FIFO queue with queue runners,
+embedded every path of every pair, and needed the batch size to divide the number of
+images; any batch size works here, the last batch is simply smaller.)
 """
 import numpy as np
 
@@ -18,16 +20,15 @@ DEFAULT_NROF_THREADS = 4
 
 
 class PathEmbedder:
-    """Embeds lists of image files with a model already loaded into ``sess.graph``.
+    """Embeds lists of image files with a model in the default graph.
 
-    Build one per graph and call ``embed`` as often as needed: the reader's ops are created
-    once, in the constructor.
+    Build one per graph, before the graph is finalized: the readers' ops are created in the
+    constructor. Then call ``embed`` with a session on that graph as often as needed.
 
     Args:
-        sess: session holding the model.
         tensors: the model's ModelTensors (``model_io.get_model_tensors``).
         image_size: images are centre-cropped (or zero-padded) to image_size x image_size.
-        batch_size: images per forward pass.
+        batch_size: images per forward pass (a mirrored copy counts as an image).
         fixed_standardization: ``(x - 127.5) / 128`` instead of per-image prewhitening.
         nrof_threads: parallel decode calls.
 
@@ -35,22 +36,23 @@ class PathEmbedder:
         FacenetError: the model's input needs another image size.
     """
 
-    def __init__(self, sess, tensors, image_size, batch_size, fixed_standardization=False,
+    def __init__(self, tensors, image_size, batch_size, fixed_standardization=False,
                  nrof_threads=DEFAULT_NROF_THREADS):
         check_image_size(tensors, image_size, image_size)
-        self.sess = sess
         self.tensors = tensors
         self.batch_size = batch_size
-        with sess.graph.as_default():
-            self._reader = ImageBatches(image_size, batch_size,
-                                        Augmentation(fixed_standardization=fixed_standardization),
-                                        nrof_threads, name='path_embedder')
+        augmentation = Augmentation(fixed_standardization=fixed_standardization)
+        self._readers = {
+            mirrored: ImageBatches(image_size, batch_size, augmentation, nrof_threads,
+                                   mirrored=mirrored, name='path_embedder')
+            for mirrored in (False, True)}
 
-    def embed(self, paths, flipped=False, progress=None):
+    def embed(self, sess, paths, flipped=False, progress=None):
         """Embeddings of the images at ``paths``, in order.
 
         Args:
-            paths: image file paths.
+            sess: session on the graph holding the model and this embedder.
+            paths: image file paths; a path given several times is read once.
             flipped: also embed each mirrored image and concatenate: row i is
                 ``[embedding(image_i), embedding(mirrored image_i)]`` as in the classic script.
             progress: optional ``callback(nrof_batches_done, nrof_batches)`` after each batch.
@@ -62,18 +64,24 @@ class PathEmbedder:
             FacenetError: an image cannot be read (the message names it).
         """
         paths = list(paths)
+        distinct = list(dict.fromkeys(paths))
+        rows = self._embed_distinct(sess, distinct, flipped, progress)
+        row_of_path = {path: row for row, path in enumerate(distinct)}
+        return rows[[row_of_path[path] for path in paths]]
+
+    def _embed_distinct(self, sess, paths, flipped, progress):
         nrof_flips = 2 if flipped else 1
-        # Each image followed by its mirror image, in the classic script's order.
+        reader = self._readers[flipped]
+        # With flips, each image is followed by its mirror image, in the classic script's order.
         reader_paths = [path for path in paths for _ in range(nrof_flips)]
-        flips = [i % nrof_flips == 1 for i in range(len(reader_paths))]
         nrof_batches = -(-len(reader_paths) // self.batch_size)
-        self._reader.start(self.sess, reader_paths, flips=flips)
+        reader.start(sess, paths)
         batches = []
         for batch_index in range(nrof_batches):
             start = batch_index * self.batch_size
-            images = self._next_images(reader_paths[start:start + self.batch_size])
-            batches.append(self.sess.run(self.tensors.embeddings,
-                                         inference_feed(self.tensors, images)))
+            images = _next_images(sess, reader, reader_paths[start:start + self.batch_size])
+            batches.append(sess.run(self.tensors.embeddings,
+                                    inference_feed(self.tensors, images)))
             if progress:
                 progress(batch_index + 1, nrof_batches)
         if not batches:
@@ -82,24 +90,26 @@ class PathEmbedder:
         embeddings = np.concatenate(batches).astype(np.float32, copy=False)
         return embeddings.reshape(len(paths), nrof_flips * embeddings.shape[1])
 
-    def _next_images(self, batch_paths):
-        """The next standardized batch; FacenetError naming an unreadable file."""
-        try:
-            images, _ = self.sess.run([self._reader.images, self._reader.labels])
-        except tf.errors.OpError as error:
-            for path in batch_paths:
-                data.read_rgb_image(path)  # raises FacenetError naming the bad file
-            raise FacenetError('cannot read an image of %s ... %s: %s'
-                               % (batch_paths[0], batch_paths[-1],
-                                  error.message.splitlines()[0])) from None
-        if len(images) != len(batch_paths):
-            raise FacenetError('image reader returned %d images instead of %d'
-                               % (len(images), len(batch_paths)))
-        return images
+
+def _next_images(sess, reader, batch_paths):
+    """The reader's next standardized batch; FacenetError naming an unreadable file."""
+    try:
+        images, _ = sess.run([reader.images, reader.labels])
+    except tf.errors.OpError as error:
+        for path in batch_paths:
+            data.read_rgb_image(path)  # raises FacenetError naming the bad file
+        raise FacenetError('cannot read an image of %s ... %s: %s'
+                           % (batch_paths[0], batch_paths[-1],
+                              error.message.splitlines()[0])) from None
+    if len(images) != len(batch_paths):
+        raise FacenetError('image reader returned %d images instead of %d'
+                           % (len(images), len(batch_paths)))
+    return images
 
 
 def embed_image_paths(sess, tensors, paths, batch_size, image_size, fixed_standardization=False,
                       flipped=False, progress=None):
-    """One-off ``PathEmbedder(...).embed(paths, flipped, progress)``; see PathEmbedder."""
-    embedder = PathEmbedder(sess, tensors, image_size, batch_size, fixed_standardization)
-    return embedder.embed(paths, flipped, progress)
+    """One-off ``PathEmbedder(...).embed(sess, paths, flipped, progress)``; see PathEmbedder."""
+    with sess.graph.as_default():
+        embedder = PathEmbedder(tensors, image_size, batch_size, fixed_standardization)
+    return embedder.embed(sess, paths, flipped, progress)

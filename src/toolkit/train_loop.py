@@ -10,10 +10,11 @@ import time
 import numpy as np
 
 import lfw
-from toolkit import checkpoints, training
+from toolkit import checkpoints, pipeline, training
 from toolkit.errors import FacenetError
 from toolkit.fileio import store_revision_info, write_arguments_to_file
 from toolkit.learning_rate import learning_rate_for_epoch, read_learning_rate_schedule
+from toolkit.model_io import ModelTensors
 
 RunDirs = collections.namedtuple('RunDirs', ['subdir', 'log_dir', 'model_dir'])
 
@@ -84,22 +85,33 @@ def save_checkpoint(sess, writer, summary_writer, step):
         'time/save_variables': save_time_variables, 'time/save_metagraph': save_time_metagraph})
 
 
+def build_lfw_evaluator(args, lfw_pairs, images, embeddings, phase_train, image_size,
+                        fixed_standardization=False, nrof_threads=pipeline.DEFAULT_NROF_THREADS):
+    """An LfwEvaluator on the training graph for the --lfw_* flags, or None without pairs.
+
+    Builds its reader in the default graph, so call it while the graph is being built.
+    """
+    if not lfw_pairs:
+        return None
+    embedder = pipeline.PathEmbedder(ModelTensors(images, embeddings, phase_train), image_size,
+                                     args.lfw_batch_size, fixed_standardization, nrof_threads)
+    return LfwEvaluator(embedder, *lfw_pairs, args.lfw_nrof_folds, args.lfw_distance_metric,
+                        args.lfw_subtract_mean, args.lfw_use_flipped_images)
+
+
 class LfwEvaluator:
     """Embeds the LFW pair images with the training graph and runs the 10-fold evaluation.
 
     Args:
-        batches: an ImageBatches without augmentation (fixed standardization as in training).
-        images_input, phase_train, embeddings: the model's tensors.
+        embedder: a PathEmbedder on the training graph's input, phase_train and embeddings
+            (standardization as in training).
         paths, issame: from read_lfw.
         nrof_folds, distance_metric, subtract_mean, use_flipped_images: the --lfw_* flags.
     """
 
-    def __init__(self, batches, images_input, phase_train, embeddings, paths, issame, nrof_folds,
-                 distance_metric=0, subtract_mean=False, use_flipped_images=False):
-        self.batches = batches
-        self.images_input = images_input
-        self.phase_train = phase_train
-        self.embeddings = embeddings
+    def __init__(self, embedder, paths, issame, nrof_folds, distance_metric=0,
+                 subtract_mean=False, use_flipped_images=False):
+        self.embedder = embedder
         self.paths = paths
         self.issame = issame
         self.nrof_folds = nrof_folds
@@ -108,20 +120,13 @@ class LfwEvaluator:
         self.use_flipped_images = use_flipped_images
 
     def embed(self, sess):
-        """One row per pair image; flipped copies are concatenated to their originals."""
-        nrof_flips = 2 if self.use_flipped_images else 1
-        paths = np.repeat(np.array(self.paths), nrof_flips)
-        flips = np.arange(len(paths)) % 2 == 1 if self.use_flipped_images else None
-        self.batches.start(sess, paths, np.arange(len(paths)), flips)
-        rows = []
-        for i, (images, _) in enumerate(self.batches.batches(sess)):
-            rows.append(sess.run(self.embeddings, {self.images_input: images,
-                                                   self.phase_train: False}))
-            if i % 10 == 9:
+        """One row per pair image; flipped embeddings are concatenated to their originals."""
+        def print_dots(nrof_batches_done, _nrof_batches):
+            if nrof_batches_done % 10 == 0:
                 print('.', end='', flush=True)
+        embeddings = self.embedder.embed(sess, self.paths, self.use_flipped_images, print_dots)
         print('')
-        emb = np.concatenate(rows)
-        return emb.reshape(len(self.paths), -1)  # flipped rows follow their originals
+        return embeddings
 
     def evaluate(self, sess):
         """Returns ``(mean accuracy, val, val_std, far, seconds)`` and prints them."""

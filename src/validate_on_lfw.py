@@ -76,14 +76,16 @@ def _print_dots(nrof_batches_done, _nrof_batches):
 
 def write_results(path, args, found, metrics, embedding_size, seconds):
     """Write the metrics, the ROC curve and the settings of this run as JSON, atomically."""
+    # Each distinct image (and its mirror image) goes through the network once.
+    nrof_images = len(set(found.paths)) * (2 if args.use_flipped_images else 1)
     results = {
         'settings': vars(args),
         'nrof_pairs': len(found.issame),
         'nrof_skipped_pairs': found.nrof_skipped_pairs,
         'embedding_size': int(embedding_size),
+        'nrof_images_embedded': nrof_images,
         'forward_pass_seconds': round(seconds, 3),
-        'images_per_second': round(len(found.paths) * (2 if args.use_flipped_images else 1)
-                                   / max(seconds, 1e-9), 2),
+        'images_per_second': round(nrof_images / max(seconds, 1e-9), 2),
         'accuracy_mean': float(metrics.accuracy.mean()),
         'accuracy_std': float(metrics.accuracy.std()),
         'accuracy_per_fold': metrics.accuracy.tolist(),

@@ -97,6 +97,34 @@ def test_batch_norm_train_and_inference_behaviour():
     assert not np.allclose(before, after)
 
 
+
+def test_batch_norms_outside_trainable_scopes_are_frozen():
+    """Fine-tuning only some scopes: the other batch norms use and keep their moving statistics."""
+    import models.squeezenet as squeezenet
+    with tf.Graph().as_default():
+        images = tf.placeholder(tf.float32, [None, 32, 32, 3])
+        prelogits, end_points = squeezenet.inference(images, 1.0, True, bottleneck_layer_size=8,
+                                                     trainable_scopes=['SqueezeNet/Bottleneck'])
+        trunk = end_points['fire9']
+        moving = {v.op.name: v for v in tf.global_variables() if 'moving_' in v.op.name}
+        batch = np.random.RandomState(1).randn(4, 32, 32, 3).astype(np.float32)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            before = sess.run(moving)
+            trunk_full, full = sess.run([trunk, prelogits], {images: batch})
+            after = sess.run(moving)
+            trunk_single, single = sess.run([trunk, prelogits], {images: batch[:1]})
+    frozen = [name for name in moving if not name.startswith('SqueezeNet/Bottleneck/')]
+    assert frozen and len(frozen) < len(moving)
+    for name in frozen:
+        np.testing.assert_array_equal(after[name], before[name])
+    assert not np.allclose(after['SqueezeNet/Bottleneck/BatchNorm/moving_mean'],
+                           before['SqueezeNet/Bottleneck/BatchNorm/moving_mean'])
+    # The frozen trunk normalizes with moving statistics, so an image's trunk features ignore
+    # the rest of its batch; the trainable bottleneck still normalizes with batch statistics.
+    np.testing.assert_allclose(trunk_full[:1], trunk_single, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(full[:1], single, atol=1e-4)
+
 def _tiny_run_args(tmp_path, data_dir, model_def, size, *extra):
     return ['--data_dir', data_dir, '--model_def', model_def, '--image_size', str(size),
             '--batch_size', '3', '--epoch_size', '1', '--max_nrof_epochs', '1',

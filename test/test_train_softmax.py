@@ -180,8 +180,9 @@ def test_finetune_across_class_count_with_frozen_trunk(tmp_path, capsys):
     assert 'Restored' in out and 'Not restored' in out and 'Logits/weights' in out
     first = tf.train.load_checkpoint(tf.train.latest_checkpoint(first_model))
     second = tf.train.load_checkpoint(tf.train.latest_checkpoint(second_model))
-    np.testing.assert_array_equal(first.get_tensor('Bottleneck/weights'),
-                                  second.get_tensor('Bottleneck/weights'))  # frozen
+    for name in ('Bottleneck/weights', 'Bottleneck/BatchNorm/moving_mean',
+                 'Bottleneck/BatchNorm/moving_variance'):  # frozen: weights and statistics
+        np.testing.assert_array_equal(first.get_tensor(name), second.get_tensor(name))
     assert first.get_tensor('Logits/weights').shape == (8, 3)
     assert second.get_tensor('Logits/weights').shape == (8, 2)
 
@@ -189,8 +190,8 @@ def test_finetune_across_class_count_with_frozen_trunk(tmp_path, capsys):
     third_model = train_softmax.run_training(run_args(
         tmp_path / 'c', second_dir, '--max_nrof_epochs', '1', '--pretrained_model', second_model))
     third = tf.train.load_checkpoint(tf.train.latest_checkpoint(third_model))
-    assert not np.array_equal(third.get_tensor('Bottleneck/weights'),
-                              second.get_tensor('Bottleneck/weights'))
+    for name in ('Bottleneck/weights', 'Bottleneck/BatchNorm/moving_mean'):
+        assert not np.array_equal(third.get_tensor(name), second.get_tensor(name))
     assert 'Not restored' not in capsys.readouterr().out
 
 
@@ -243,7 +244,9 @@ def test_finetune_pretrained_20170512_on_lfw_identities(tmp_path, model_128, cap
     assert 'Restored' in out and 'Not restored (trained from scratch): Logits/weights' in out
     pretrained = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_128))
     tuned = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
-    for name in ('InceptionResnetV1/Bottleneck/weights', 'InceptionResnetV1/Conv2d_1a_3x3/weights'):
+    for name in ('InceptionResnetV1/Bottleneck/weights', 'InceptionResnetV1/Conv2d_1a_3x3/weights',
+                 'InceptionResnetV1/Conv2d_1a_3x3/BatchNorm/moving_mean',
+                 'InceptionResnetV1/Bottleneck/BatchNorm/moving_variance'):
         np.testing.assert_array_equal(tuned.get_tensor(name), pretrained.get_tensor(name))
     assert tuned.get_tensor('Logits/weights').shape == (128, 3)
 

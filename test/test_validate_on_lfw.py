@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import lfw
 import validate_on_lfw
 from conftest import LFW_DIR, shared_path
 from toolkit import cli, data, model_io, pipeline, roc_plot
@@ -210,6 +211,9 @@ def test_tiny_run_prints_classic_metrics_and_writes_files(models, tiny_lfw, tmp_
     saved = json.loads(results.read_text())
     assert saved['nrof_pairs'] == 20 and saved['nrof_skipped_pairs'] == 0
     assert saved['embedding_size'] == 64  # 32-d embeddings of the image and its mirror
+    distinct = set(lfw.find_pair_paths(lfw_dir, lfw.read_pairs(pairs)).paths)
+    assert len(distinct) < 40  # pairs name some images more than once: each is embedded once
+    assert saved['nrof_images_embedded'] == 2 * len(distinct)
     assert saved['accuracy_per_fold'] == [1.0] * 5
     assert saved['auc'] == pytest.approx(1.0) and saved['eer'] == pytest.approx(0.0, abs=1e-9)
     assert saved['settings']['use_flipped_images'] is True

@@ -6,13 +6,15 @@ from toolkit.tf_compat import tf
 
 
 def inference(images, keep_probability, phase_train=True, bottleneck_layer_size=128,
-              weight_decay=0.0, reuse=None):
+              weight_decay=0.0, reuse=None, trainable_scopes=None):
     """Flatten the images and project them to ``bottleneck_layer_size`` (batch-normalized).
+
+    ``trainable_scopes``: as in ``inception_resnet_v1.inference``.
 
     Returns:
         ``(prelogits, end_points)``: N x bottleneck_layer_size tensor, empty dict.
     """
-    layers = Layers(phase_train, weight_decay)
+    layers = Layers(phase_train, weight_decay, trainable_scopes=trainable_scopes)
     size = int(np.prod(images.get_shape()[1:].as_list()))
     flat = tf.reshape(images, [-1, size])  # N x (H * W * 3)
     with tf.variable_scope(tf.get_variable_scope(), reuse=reuse):

@@ -97,7 +97,7 @@ def reduction_b(layers, net):
 
 
 def inference(images, keep_probability, phase_train=True, bottleneck_layer_size=128,
-              weight_decay=0.0, reuse=None):
+              weight_decay=0.0, reuse=None, trainable_scopes=None):
     """Build the network on ``images`` (N x H x W x 3, standardized).
 
     Args:
@@ -107,11 +107,13 @@ def inference(images, keep_probability, phase_train=True, bottleneck_layer_size=
         bottleneck_layer_size: embedding size (128 or 512 for the published models).
         weight_decay: L2 weight decay on every kernel.
         reuse: reuse the variables of an earlier call.
+        trainable_scopes: when fine-tuning only these scopes, the batch norms elsewhere are
+            frozen (inference mode, moving statistics untouched); see ``Layers``.
 
     Returns:
         ``(prelogits, end_points)``: N x bottleneck_layer_size prelogits, dict of tensors.
     """
-    layers = Layers(phase_train, weight_decay)
+    layers = Layers(phase_train, weight_decay, trainable_scopes=trainable_scopes)
     return inception_resnet_v1(layers, images, keep_probability, bottleneck_layer_size, reuse)
 
 

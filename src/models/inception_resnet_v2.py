@@ -99,13 +99,15 @@ def reduction_b(layers, net):
 
 
 def inference(images, keep_probability, phase_train=True, bottleneck_layer_size=128,
-              weight_decay=0.0, reuse=None):
+              weight_decay=0.0, reuse=None, trainable_scopes=None):
     """Build the network on ``images`` (N x H x W x 3, standardized; at least 75 x 75).
+
+    ``trainable_scopes``: as in ``inception_resnet_v1.inference``.
 
     Returns:
         ``(prelogits, end_points)``: N x bottleneck_layer_size prelogits, dict of tensors.
     """
-    layers = Layers(phase_train, weight_decay)
+    layers = Layers(phase_train, weight_decay, trainable_scopes=trainable_scopes)
     return inception_resnet_v2(layers, images, keep_probability, bottleneck_layer_size, reuse)
 
 

@@ -19,13 +19,15 @@ def fire_module(layers, net, squeeze_depth, expand_depth, scope):
 
 
 def inference(images, keep_probability, phase_train=True, bottleneck_layer_size=128,
-              weight_decay=0.0, reuse=None):
+              weight_decay=0.0, reuse=None, trainable_scopes=None):
     """Build the network on ``images`` (N x H x W x 3, standardized; at least 25 x 25).
+
+    ``trainable_scopes``: as in ``inception_resnet_v1.inference``.
 
     Returns:
         ``(prelogits, end_points)``: N x bottleneck_layer_size prelogits, dict of tensors.
     """
-    layers = Layers(phase_train, weight_decay)
+    layers = Layers(phase_train, weight_decay, trainable_scopes=trainable_scopes)
     end_points = {}
     with tf.variable_scope('SqueezeNet', reuse=reuse):
         # 80 x 80 x 96 for a 160 x 160 input

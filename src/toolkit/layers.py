@@ -5,6 +5,7 @@ Variable names follow slim's conventions (``<scope>/weights``, ``<scope>/biases`
 restore by name. A ``Layers`` object carries what slim's arg_scope used to: the
 training switch, weight decay and batch-norm settings.
 """
+from toolkit.checkpoints import in_scopes
 from toolkit.tf_compat import tf
 
 BATCH_NORM_DECAY = 0.995
@@ -21,15 +22,25 @@ class Layers:
         bn_decay, bn_epsilon: batch-norm moving-average decay and variance epsilon.
         moving_stats_trainable: also put the moving statistics in the trainable collection,
             as the classic models did so that a Saver over trainable variables stores them.
+        trainable_scopes: when given (fine-tuning with ``--trainable_scopes``), batch norms
+            outside these scopes are frozen: they always normalize with their moving
+            statistics and never update them, whatever ``phase_train`` says.
     """
 
     def __init__(self, phase_train, weight_decay=0.0, bn_decay=BATCH_NORM_DECAY,
-                 bn_epsilon=BATCH_NORM_EPSILON, moving_stats_trainable=True):
+                 bn_epsilon=BATCH_NORM_EPSILON, moving_stats_trainable=True,
+                 trainable_scopes=None):
         self.phase_train = phase_train
         self.weight_decay = weight_decay
         self.bn_decay = bn_decay
         self.bn_epsilon = bn_epsilon
         self.moving_stats_trainable = moving_stats_trainable
+        self.trainable_scopes = list(trainable_scopes or [])
+
+    def _frozen(self):
+        """True when the current variable scope lies outside the trainable scopes."""
+        return bool(self.trainable_scopes) and not in_scopes(tf.get_variable_scope().name,
+                                                             self.trainable_scopes)
 
     # -- variables -------------------------------------------------------------------------
     def _weights(self, shape):
@@ -54,7 +65,10 @@ class Layers:
 
     # -- layers ----------------------------------------------------------------------------
     def batch_norm(self, inputs, scope='BatchNorm'):
-        """Batch norm without scale (gamma = 1), moving statistics updated in place."""
+        """Batch norm without scale (gamma = 1), moving statistics updated in place.
+
+        A frozen batch norm (outside ``trainable_scopes``) always runs in inference mode.
+        """
         with tf.variable_scope(scope):
             channels = inputs.get_shape()[-1]
             beta = tf.get_variable('beta', [channels], tf.float32, initializer=tf.zeros_initializer())
@@ -78,7 +92,7 @@ class Layers:
                                                  epsilon=self.bn_epsilon, is_training=False)
                 return y
 
-            outputs = self._switch(training, inference)
+            outputs = inference() if self._frozen() else self._switch(training, inference)
             return tf.reshape(outputs, tf.shape(inputs)) if is_2d else outputs
 
     def conv2d(self, inputs, num_outputs, kernel_size, stride=1, padding='SAME', scope=None,

@@ -5,6 +5,7 @@ averages of the weights), the decayed learning rate, trainable-scope selection f
 fine-tuning, run folders and the ``stat.h5`` statistics file.
 """
 import importlib
+import inspect
 import os
 from datetime import datetime
 
@@ -149,13 +150,24 @@ def import_network(model_def):
 def build_network(network, model_def, images, args, phase_train):
     """``network.inference`` with the training flags; a too small --image_size is a FacenetError.
 
+    With ``--trainable_scopes``, the batch norms outside those scopes are frozen (when the
+    model's ``inference`` takes ``trainable_scopes``, as ours all do).
+
     Returns:
         N x --embedding_size prelogits.
     """
+    options = {}
+    scopes = parse_scopes(args.trainable_scopes)
+    if scopes:
+        if 'trainable_scopes' in inspect.signature(network.inference).parameters:
+            options['trainable_scopes'] = scopes
+        else:
+            print('Note: %s.inference() takes no trainable_scopes, so the batch-norm statistics '
+                  'of frozen scopes keep updating' % model_def)
     try:
         prelogits, _ = network.inference(images, args.keep_probability, phase_train=phase_train,
                                          bottleneck_layer_size=args.embedding_size,
-                                         weight_decay=args.weight_decay)
+                                         weight_decay=args.weight_decay, **options)
     except ValueError as error:
         if 'Negative dimension' not in str(error):
             raise

@@ -8,6 +8,7 @@ to --image_size). Prints images/s of the forward pass for batch sizes 1, 32 and 
 wall time of validate_on_lfw.main on the first --nrof_pairs pairs.
 """
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -22,6 +23,7 @@ import lfw  # noqa: E402
 import validate_on_lfw  # noqa: E402
 from models import inception_resnet_v1  # noqa: E402
 from toolkit import model_io, pipeline  # noqa: E402
+from toolkit.inference import load_inference_model  # noqa: E402
 from toolkit.session import new_session  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
 
@@ -48,8 +50,7 @@ def time_forward_pass(model, paths, batch_sizes, image_size):
     (files decoded by the tf.data reader) for each batch size; a warm-up run is excluded."""
     with tf.Graph().as_default():
         with new_session() as sess:
-            model_io.load_model(model, session=sess, image_size=image_size)
-            tensors = model_io.get_model_tensors()
+            tensors = load_inference_model(model, image_size=image_size)
             for batch_size in batch_sizes:
                 count = max(batch_size * 3, 96) if batch_size > 1 else 24
                 nrof_runs = -(-count // batch_size)
@@ -108,9 +109,10 @@ def time_validate(model, nrof_pairs, image_size, tmp_dir):
     start = time.time()
     validate_on_lfw.main(args)
     seconds = time.time() - start
-    nrof_images = 4 * nrof_pairs
-    print('validate_on_lfw on %d pairs (%d images with flips): %.1f s = %.1f images/s overall'
-          % (nrof_pairs, nrof_images, seconds, nrof_images / seconds))
+    with open(os.path.join(tmp_dir, 'results.json')) as handle:
+        nrof_images = json.load(handle)['nrof_images_embedded']
+    print('validate_on_lfw on %d pairs (%d distinct images and their mirrors): %.1f s = '
+          '%.1f images/s overall' % (nrof_pairs, nrof_images // 2, seconds, nrof_images / seconds))
 
 
 def main():

@@ -95,9 +95,7 @@ def parse_arguments(argv):
         description=__doc__.splitlines()[0],
         parents=[arguments.image_size_args(160), arguments.margin_args(44),
                  arguments.gpu_args(), arguments.standardization_args()])
-    parser.add_argument('model', type=str,
-                        help='Either a directory containing the meta_file and ckpt_file or a '
-                             'model protobuf (.pb) file')
+    arguments.add_model_argument(parser)
     parser.add_argument('data_dir', type=str,
                         help='The directory containing the images to cluster into folders.')
     parser.add_argument('out_dir', type=str,

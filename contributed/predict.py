@@ -53,9 +53,7 @@ def parse_arguments(argv):
                  arguments.margin_args(44), arguments.gpu_args(),
                  arguments.standardization_args()])
     parser.add_argument('image_files', type=str, nargs='+', help='Path(s) of the image(s)')
-    parser.add_argument('model', type=str,
-                        help='Could be either a directory containing the meta_file and '
-                             'ckpt_file or a model protobuf (.pb) file')
+    arguments.add_model_argument(parser)
     parser.add_argument('classifier_filename',
                         help='Classifier model file name as a pickle (.pkl) file, written by '
                              'classifier.py TRAIN.')

@@ -177,9 +177,7 @@ def parse_arguments(argv):
                              'classification model should be used for classification')
     parser.add_argument('data_dir', type=str,
                         help='Path to the data directory containing aligned LFW face patches.')
-    parser.add_argument('model', type=str,
-                        help='Could be either a directory containing the meta_file and '
-                             'ckpt_file or a model protobuf (.pb) file')
+    arguments.add_model_argument(parser)
     parser.add_argument('classifier_filename',
                         help='Classifier model file name as a pickle (.pkl) file. For training '
                              'this is the output and for classification this is an input.')

@@ -46,9 +46,7 @@ def parse_arguments(argv):
         description=__doc__.splitlines()[0],
         parents=[arguments.image_size_args(160), arguments.margin_args(44),
                  arguments.gpu_args(), arguments.standardization_args()])
-    parser.add_argument('model', type=str,
-                        help='Could be either a directory containing the meta_file and '
-                             'ckpt_file or a model protobuf (.pb) file')
+    arguments.add_model_argument(parser)
     parser.add_argument('image_files', type=str, nargs='+', help='Images to compare')
     return parser.parse_args(argv)
 

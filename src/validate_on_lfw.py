@@ -110,9 +110,7 @@ def parse_arguments(argv):
                  arguments.standardization_args(), arguments.gpu_args()])
     parser.add_argument('lfw_dir', type=str,
                         help='Path to the data directory containing aligned LFW face patches.')
-    parser.add_argument('model', type=str,
-                        help='Could be either a directory containing the meta_file and ckpt_file '
-                             'or a model protobuf (.pb) file')
+    arguments.add_model_argument(parser)
     parser.add_argument('--roc_plot', type=str, default=None,
                         help='Write the ROC curve to this image file (e.g. roc.png).')
     parser.add_argument('--results', type=str, default=None,

@@ -97,6 +97,22 @@ def test_freeze_graph_gives_the_checkpoint_embeddings(model_128, reference, tmp_
     assert np.abs(frozen - restored).max() < 1e-5
 
 
+def test_freeze_graph_image_size_sets_the_input_size(model_128, reference, tmp_path):
+    output = str(tmp_path / 'frozen_128px.pb')
+    freeze_graph.main(freeze_graph.parse_arguments([model_128, output, '--image_size', '128']))
+    with tf.Graph().as_default():
+        model_io.load_model(output)
+        tensors = model_io.get_model_tensors()
+        assert model_io.expected_image_size(tensors) == (128, 128)
+        with pytest.raises(FacenetError, match='set --image_size 128'):
+            model_io.check_image_size(tensors, 160, 160)
+        images = _prewhitened(reference['images'][:2, 16:144, 16:144])
+        with tf.Session() as sess:
+            embeddings = sess.run(tensors.embeddings, model_io.inference_feed(tensors, images))
+    assert embeddings.shape == (2, 128)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5)
+
+
 def _break_meta_graph(meta_path):
     """Add a node of an op type this TensorFlow does not know, as old gradient ops do."""
     meta = tf.MetaGraphDef()

@@ -35,6 +35,13 @@ def fraction(text):
     return value
 
 
+def add_model_argument(parser):
+    """Add the classic positional ``model`` where the script's positionals need it."""
+    parser.add_argument('model', type=str,
+                        help='Could be either a directory containing the meta_file and ckpt_file '
+                             'or a model protobuf (.pb) file')
+
+
 def image_size_args(default=160):
     parser = _parent()
     parser.add_argument('--image_size', type=positive_int, default=default,

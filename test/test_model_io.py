@@ -278,3 +278,19 @@ def test_download_script_skips_installed_models_and_extracts_sample_photos(model
     assert len(people) == 5 and 'madonna' in people
     assert sorted(os.listdir(os.path.join(photos, 'madonna')))[0] == 'madonna_1.jpg'
     assert data.read_rgb_image(os.path.join(photos, 'madonna', 'madonna_1.jpg')).ndim == 3
+
+
+def test_download_script_force_rebuilds_an_installed_model(model_512, tmp_path, capsys):
+    import download_and_extract
+    models_dir = tmp_path / 'models'
+    shutil.copytree(model_512, str(models_dir / '20180408-102900'))
+    graph = models_dir / '20180408-102900' / '20180408-102900.pb'
+    graph.write_bytes(b'damaged')
+    download_and_extract.main(download_and_extract.parse_arguments(
+        ['20180408-102900', '--models_dir', str(models_dir)]))
+    assert 'already in' in capsys.readouterr().out and graph.read_bytes() == b'damaged'
+    download_and_extract.main(download_and_extract.parse_arguments(
+        ['20180408-102900', '--models_dir', str(models_dir), '--force']))
+    assert 'Model 20180408-102900 written to' in capsys.readouterr().out
+    rebuilt = model_io.read_graph_def(str(graph))  # parses: the damaged file is gone
+    assert rebuilt == model_io.read_graph_def(os.path.join(model_512, '20180408-102900.pb'))

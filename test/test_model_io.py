@@ -294,3 +294,18 @@ def test_download_script_force_rebuilds_an_installed_model(model_512, tmp_path, 
     assert 'Model 20180408-102900 written to' in capsys.readouterr().out
     rebuilt = model_io.read_graph_def(str(graph))  # parses: the damaged file is gone
     assert rebuilt == model_io.read_graph_def(os.path.join(model_512, '20180408-102900.pb'))
+
+
+def test_converted_checkpoint_switches_batch_norm_on_phase_train(model_128, reference):
+    """Like the classic .meta files: phase_train False is inference, True uses batch statistics."""
+    images = _prewhitened(reference['images'][:4])
+    with tf.Graph().as_default():
+        with tf.Session() as sess:
+            model_io.load_model(model_128, session=sess)
+            tensors = model_io.get_model_tensors()
+            inference = sess.run(tensors.embeddings,
+                                 {tensors.images: images, tensors.phase_train: False})
+            training = sess.run(tensors.embeddings,
+                                {tensors.images: images, tensors.phase_train: True})
+    assert np.abs(inference - reference['embeddings_prewhiten'][:4]).max() < 1e-5
+    assert np.abs(training - inference).max() > 1e-2

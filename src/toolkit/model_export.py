@@ -15,12 +15,20 @@ FROZEN_OUTPUT_NODES = (model_io.EMBEDDINGS_NAME, model_io.LABEL_BATCH_NAME,
                        model_io.PHASE_TRAIN_NAME, model_io.IMAGE_BATCH_NAME, 'batch_size')
 
 
-def build_export_graph(model_def, embedding_size, image_size=model_io.DEFAULT_IMAGE_SIZE):
+def build_export_graph(model_def, embedding_size, image_size=model_io.DEFAULT_IMAGE_SIZE,
+                       phase_switch=False):
     """Build an inference graph with the classic public nodes in the default graph.
 
     Nodes: ``input`` (float placeholder, N x size x size x 3), ``phase_train`` (bool, default
     False), ``batch_size``, ``embeddings`` (L2-normalised prelogits) and ``label_batch`` (an
     int placeholder passed through, kept because classic scripts look it up).
+
+    Args:
+        phase_switch: batch norms switch on ``phase_train`` as in the classic ``.meta`` files.
+            Without it the network is plain inference mode, as a frozen graph needs. (With
+            variables, TensorFlow's oneDNN rewrite turns a plain inference-mode convolution
+            and batch norm into a kernel about 5x slower at batch 1, so checkpoint folders
+            keep the switch.)
 
     Returns:
         A Saver over the network's variables (by their checkpoint names).
@@ -29,13 +37,12 @@ def build_export_graph(model_def, embedding_size, image_size=model_io.DEFAULT_IM
     images = tf.placeholder(tf.float32, [None, image_size, image_size, 3],
                             name=model_io.INPUT_NAME)
     tf.identity(images, name=model_io.IMAGE_BATCH_NAME)
-    tf.placeholder_with_default(False, [], name=model_io.PHASE_TRAIN_NAME)
+    phase_train = tf.placeholder_with_default(False, [], name=model_io.PHASE_TRAIN_NAME)
     tf.placeholder_with_default(tf.constant(0, tf.int32), [], name='batch_size')
     labels = tf.placeholder_with_default(tf.zeros([0], tf.int64), [None], name='labels')
     tf.identity(labels, name=model_io.LABEL_BATCH_NAME)
-    # The network itself runs in inference mode: no cond on phase_train, so the frozen
-    # graph is plain feed-forward.
-    prelogits, _ = network.inference(images, 1.0, phase_train=False,
+    prelogits, _ = network.inference(images, 1.0,
+                                     phase_train=phase_train if phase_switch else False,
                                      bottleneck_layer_size=embedding_size)
     tf.nn.l2_normalize(prelogits, 1, 1e-10, name=model_io.EMBEDDINGS_NAME)
     return tf.train.Saver(tf.global_variables(), max_to_keep=1)
@@ -102,18 +109,26 @@ def export_weights(weights, output_dir, model_name, model_def='models.inception_
         model_name: e.g. ``20170512-110547``; names the files like the published folders.
     """
     def build(tmp_dir):
-        with tf.Graph().as_default():
-            saver = build_export_graph(model_def, embedding_size, image_size)
+        with tf.Graph().as_default():  # checkpoint and .meta, batch norms on phase_train
+            saver = build_export_graph(model_def, embedding_size, image_size, phase_switch=True)
             with tf.Session() as sess:
-                for variable in tf.global_variables():
-                    name = variable.op.name
-                    if name not in weights:
-                        raise FacenetError('weights for %s are missing' % name)
-                    value = weights[name].reshape(variable.shape.as_list())
-                    variable.load(value, sess)
+                _load_weights(sess, weights)
                 save_checkpoint_folder(sess, saver, tmp_dir, model_name, step)
+        with tf.Graph().as_default():  # frozen graph, plain inference mode
+            build_export_graph(model_def, embedding_size, image_size)
+            with tf.Session() as sess:
+                _load_weights(sess, weights)
                 freeze_session(sess, os.path.join(tmp_dir, '%s.pb' % model_name))
     publish_folder(build, output_dir)
+
+
+def _load_weights(sess, weights):
+    """Set every global variable of the session's graph from ``weights`` (name -> array)."""
+    for variable in tf.global_variables():
+        name = variable.op.name
+        if name not in weights:
+            raise FacenetError('weights for %s are missing' % name)
+        variable.load(weights[name].reshape(variable.shape.as_list()), sess)
 
 
 def frozen_checkpoint_graph_def(ckpt_path, image_size=model_io.DEFAULT_IMAGE_SIZE):

@@ -66,6 +66,30 @@ def repeat(layers, net, count, block, scope, **kwargs):
     return net
 
 
+def stem(layers, inputs, end_points):
+    """The first six layers, shared by Inception-ResNet-v1 and -v2: 71 x 71 x 192 for a
+    299 x 299 input. Adds each layer's output to ``end_points``."""
+    # 149 x 149 x 32
+    net = layers.conv2d(inputs, 32, 3, stride=2, padding='VALID', scope='Conv2d_1a_3x3')
+    end_points['Conv2d_1a_3x3'] = net
+    # 147 x 147 x 32
+    net = layers.conv2d(net, 32, 3, padding='VALID', scope='Conv2d_2a_3x3')
+    end_points['Conv2d_2a_3x3'] = net
+    # 147 x 147 x 64
+    net = layers.conv2d(net, 64, 3, scope='Conv2d_2b_3x3')
+    end_points['Conv2d_2b_3x3'] = net
+    # 73 x 73 x 64
+    net = max_pool(net, 3, 2, padding='VALID', scope='MaxPool_3a_3x3')
+    end_points['MaxPool_3a_3x3'] = net
+    # 73 x 73 x 80
+    net = layers.conv2d(net, 80, 1, padding='VALID', scope='Conv2d_3b_1x1')
+    end_points['Conv2d_3b_1x1'] = net
+    # 71 x 71 x 192
+    net = layers.conv2d(net, 192, 3, padding='VALID', scope='Conv2d_4a_3x3')
+    end_points['Conv2d_4a_3x3'] = net
+    return net
+
+
 def reduction_a(layers, net, k, l, m, n):
     """Grid reduction 35 -> 17 (Mixed_6a)."""
     with tf.variable_scope('Branch_0'):
@@ -122,24 +146,7 @@ def inception_resnet_v1(layers, inputs, dropout_keep_prob=0.8, bottleneck_layer_
     """The network body; shape comments are for a 299 x 299 input as in the paper."""
     end_points = {}
     with tf.variable_scope(scope, reuse=reuse):
-        # 149 x 149 x 32
-        net = layers.conv2d(inputs, 32, 3, stride=2, padding='VALID', scope='Conv2d_1a_3x3')
-        end_points['Conv2d_1a_3x3'] = net
-        # 147 x 147 x 32
-        net = layers.conv2d(net, 32, 3, padding='VALID', scope='Conv2d_2a_3x3')
-        end_points['Conv2d_2a_3x3'] = net
-        # 147 x 147 x 64
-        net = layers.conv2d(net, 64, 3, scope='Conv2d_2b_3x3')
-        end_points['Conv2d_2b_3x3'] = net
-        # 73 x 73 x 64
-        net = max_pool(net, 3, 2, padding='VALID', scope='MaxPool_3a_3x3')
-        end_points['MaxPool_3a_3x3'] = net
-        # 73 x 73 x 80
-        net = layers.conv2d(net, 80, 1, padding='VALID', scope='Conv2d_3b_1x1')
-        end_points['Conv2d_3b_1x1'] = net
-        # 71 x 71 x 192
-        net = layers.conv2d(net, 192, 3, padding='VALID', scope='Conv2d_4a_3x3')
-        end_points['Conv2d_4a_3x3'] = net
+        net = stem(layers, inputs, end_points)
         # 35 x 35 x 256
         net = layers.conv2d(net, 256, 3, stride=2, padding='VALID', scope='Conv2d_4b_3x3')
         end_points['Conv2d_4b_3x3'] = net

@@ -14,7 +14,7 @@ import sys
 import time
 
 import lfw
-from toolkit import arguments, cli, pipeline, roc_plot
+from toolkit import arguments, cli, pipeline, plotting
 from toolkit.inference import load_inference_model
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_open
@@ -25,7 +25,7 @@ from toolkit.tf_compat import tf
 def main(args):
     """Embed the LFW pairs, print the classic metrics, write the optional plot and results."""
     if args.roc_plot:
-        roc_plot.image_format(args.roc_plot)  # fail on a bad extension before the long run
+        plotting.plot_format(args.roc_plot)  # fail on a bad extension before the long run
     pairs = lfw.read_pairs(os.path.expanduser(args.lfw_pairs))
     found = lfw.find_pair_paths(os.path.expanduser(args.lfw_dir), pairs)
     if found.nrof_skipped_pairs > 0:
@@ -43,7 +43,7 @@ def main(args):
     for line in lfw.metrics_lines(metrics):
         print(line)
     if args.roc_plot:
-        roc_plot.write_roc_curve(args.roc_plot, metrics.fpr, metrics.tpr,
+        plotting.write_roc_curve(args.roc_plot, metrics.fpr, metrics.tpr,
                                  'ROC curve on LFW (AUC = %1.3f, EER = %1.3f)'
                                  % (metrics.auc, metrics.eer))
         print('ROC curve written to %s' % args.roc_plot)

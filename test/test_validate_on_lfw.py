@@ -10,7 +10,7 @@ from PIL import Image
 import lfw
 import validate_on_lfw
 from conftest import LFW_DIR, shared_path
-from toolkit import cli, data, model_io, pipeline, roc_plot
+from toolkit import cli, data, model_io, pipeline, plotting
 from toolkit.errors import FacenetError
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
@@ -163,24 +163,37 @@ def test_embedder_names_an_unreadable_image(identity_session, tiny_lfw, tmp_path
 # -- the ROC plot --------------------------------------------------------------------------------
 
 def test_roc_plot_draws_the_curve_where_the_rates_are(tmp_path):
+    from matplotlib.colors import to_rgb
     path = str(tmp_path / 'roc.png')
     # A perfect classifier: up the left edge, then along the top.
-    roc_plot.write_roc_curve(path, [0.0, 0.0, 1.0], [0.0, 1.0, 1.0], 'perfect')
+    figure = plotting.roc_curve_figure([0.0, 0.0, 1.0], [0.0, 1.0, 1.0], 'perfect')
+    plotting.save_figure(figure, path)
     with Image.open(path) as image:
         pixels = np.asarray(image.convert('RGB')).astype(int)
-    assert pixels.shape == (roc_plot.HEIGHT, roc_plot.WIDTH, 3)
-    curve = np.all(np.abs(pixels - roc_plot.CURVE_COLOR) < 40, axis=2)
-    (left, right), (bottom, top) = roc_plot._to_pixels([0.0, 1.0], [0.0, 1.0])
-    x_mid, y_mid = int((left + right) / 2), int((bottom + top) / 2)
-    assert curve[int(top), x_mid - 5:x_mid + 5].any()  # along the top at FPR 0.5
-    assert curve[y_mid, int(left) - 2:int(left) + 3].any()  # up the left edge at TPR 0.5
-    assert not curve[y_mid, x_mid - 5:x_mid + 5].any()  # nothing in the middle
+    width, height = figure.canvas.get_width_height()
+    assert pixels.shape == (height, width, 3)
+    axes = figure.axes[0]
+    roc_line = axes.get_lines()[0]
+    curve = np.all(np.abs(pixels - 255 * np.array(to_rgb(roc_line.get_color()))) < 40, axis=2)
+
+    def pixel(fpr, tpr):
+        """Row and column of the image pixel at these rates."""
+        x, y = axes.transData.transform((fpr, tpr))
+        return int(round(height - y)), int(round(x))
+
+    row, column = pixel(0.5, 1.0)
+    assert curve[row - 2:row + 3, column].any()  # along the top at FPR 0.5
+    row, column = pixel(0.0, 0.5)
+    assert curve[row, column - 2:column + 3].any()  # up the left edge at TPR 0.5
+    for rates in ((0.5, 0.5), (0.5, 0.25), (0.75, 0.5)):
+        row, column = pixel(*rates)
+        assert not curve[row - 3:row + 4, column - 3:column + 4].any()  # nothing inside
     assert os.listdir(tmp_path) == ['roc.png']
 
 
 def test_roc_plot_rejects_unknown_extension(tmp_path):
     with pytest.raises(FacenetError, match='cannot write a plot as ".txt"'):
-        roc_plot.write_roc_curve(str(tmp_path / 'roc.txt'), [0, 1], [0, 1])
+        plotting.write_roc_curve(str(tmp_path / 'roc.txt'), [0, 1], [0, 1])
     assert os.listdir(tmp_path) == []
 
 
@@ -207,7 +220,7 @@ def test_tiny_run_prints_classic_metrics_and_writes_files(models, tiny_lfw, tmp_
     assert code == 0, err
     assert EXPECTED_TINY in out
     with Image.open(plot) as image:
-        assert image.format == 'PNG' and image.size == (640, 520)
+        assert image.format == 'PNG' and image.size == (640, 480)
     saved = json.loads(results.read_text())
     assert saved['nrof_pairs'] == 20 and saved['nrof_skipped_pairs'] == 0
     assert saved['embedding_size'] == 64  # 32-d embeddings of the image and its mirror

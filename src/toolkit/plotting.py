@@ -13,6 +13,8 @@ from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path
 
 GRID_BORDER = 3
+# A little past [0, 1], so that a curve along an edge is not hidden under the axes' frame.
+ROC_LIMITS = (-0.01, 1.01)
 
 
 def _new_figure(size=(6.4, 4.8), dpi=100):
@@ -38,12 +40,23 @@ def _series_items(series):
         yield label, x, y
 
 
-def save_line_plot(path, series, title='', xlabel='', ylabel='', xscale='linear',
-                   yscale='linear', xlim=None, ylim=None, styles=None, size=(6.4, 4.8), dpi=100):
-    """Write a line plot of one or more series as a PNG.
+def plot_format(path):
+    """The plot file format named by the extension of ``path`` (png, pdf, svg, jpg, ...).
+
+    Raises:
+        FacenetError: matplotlib cannot write that extension.
+    """
+    extension = os.path.splitext(path)[1].lower().lstrip('.')
+    if extension not in _new_figure().canvas.get_supported_filetypes():
+        raise FacenetError('cannot write a plot as ".%s" (use e.g. .png): %s' % (extension, path))
+    return extension
+
+
+def line_plot_figure(series, title='', xlabel='', ylabel='', xscale='linear', yscale='linear',
+                     xlim=None, ylim=None, styles=None, size=(6.4, 4.8), dpi=100):
+    """A matplotlib Figure with a line plot of one or more series.
 
     Args:
-        path: output PNG file.
         series: dict (or list of pairs) ``label -> y`` or ``label -> (x, y)``; ``y`` alone
             is plotted against 1..N. NaN values leave gaps.
         title, xlabel, ylabel: texts.
@@ -51,9 +64,6 @@ def save_line_plot(path, series, title='', xlabel='', ylabel='', xscale='linear'
         xlim, ylim: optional ``(low, high)`` axis limits.
         styles: optional dict ``label -> matplotlib format string`` such as '--' or 'o'.
         size, dpi: figure size in inches and resolution.
-
-    Returns:
-        ``path``.
     """
     figure = _new_figure(size, dpi)
     axes = figure.add_subplot(1, 1, 1)
@@ -75,9 +85,35 @@ def save_line_plot(path, series, title='', xlabel='', ylabel='', xscale='linear'
     if nrof_series > 1 or (nrof_series == 1 and label):
         axes.legend(loc='best', fontsize='small')
     figure.tight_layout()
+    return figure
+
+
+def save_figure(figure, path):
+    """Write ``figure`` to ``path`` (format from the extension), atomically; returns ``path``."""
+    file_format = plot_format(path)
     with atomic_path(path) as tmp_path:
-        figure.savefig(tmp_path, format='png')
+        figure.savefig(tmp_path, format=file_format)
     return path
+
+
+def save_line_plot(path, series, **options):
+    """Write ``line_plot_figure(series, **options)`` to ``path``; returns ``path``."""
+    return save_figure(line_plot_figure(series, **options), path)
+
+
+def roc_curve_figure(fpr, tpr, title='ROC curve'):
+    """The ROC curve (true against false positive rate) with the chance diagonal."""
+    fpr, tpr = np.asarray(fpr, dtype=np.float64), np.asarray(tpr, dtype=np.float64)
+    order = np.lexsort((tpr, fpr))
+    series = [('ROC', (fpr[order], tpr[order])), ('chance', ([0.0, 1.0], [0.0, 1.0]))]
+    return line_plot_figure(series, title=title, xlabel='False positive rate',
+                            ylabel='True positive rate', xlim=ROC_LIMITS, ylim=ROC_LIMITS,
+                            styles={'chance': ':'})
+
+
+def write_roc_curve(path, fpr, tpr, title='ROC curve'):
+    """Write ``roc_curve_figure(fpr, tpr, title)`` to ``path``; returns ``path``."""
+    return save_figure(roc_curve_figure(fpr, tpr, title), path)
 
 
 def put_images_on_grid(images, shape=(16, 8), border=GRID_BORDER):

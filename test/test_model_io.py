@@ -265,6 +265,17 @@ def test_original_download_offline_is_a_clear_error(tmp_path, monkeypatch):
     assert os.listdir(str(tmp_path)) == []
 
 
+def test_download_script_original_takes_the_archive_route(tmp_path, monkeypatch):
+    """--original fetches even a packaged model's classic archive (offline here: one error)."""
+    import download_and_extract
+    monkeypatch.setattr(pretrained, 'ORIGINAL_HOST_URL', 'http://127.0.0.1:9/uc?export=download')
+    models_dir = tmp_path / 'models'
+    with pytest.raises(FacenetError, match='cannot download 20170512-110547'):
+        download_and_extract.main(download_and_extract.parse_arguments(
+            ['20170512-110547', '--original', '--models_dir', str(models_dir)]))
+    assert not models_dir.exists() or os.listdir(str(models_dir)) == []
+
+
 def test_download_script_skips_installed_models_and_extracts_sample_photos(model_128, model_512,
                                                                           tmp_path, capsys):
     import download_and_extract

@@ -29,15 +29,14 @@ import time
 
 import numpy as np
 
-
-from toolkit import arguments, cli, data, train_data, train_loop, training  # noqa: E402
-from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint  # noqa: E402
-from toolkit.filtering import filter_dataset  # noqa: E402
-from toolkit.input_pipeline import Augmentation, ImageBatches  # noqa: E402
-from toolkit.layers import Layers  # noqa: E402
-from toolkit.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy  # noqa: E402
-from toolkit.session import new_session  # noqa: E402
-from toolkit.tf_compat import tf  # noqa: E402
+from toolkit import arguments, cli, data, train_data, train_loop, training
+from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.filtering import filter_dataset
+from toolkit.input_pipeline import Augmentation, ImageBatches
+from toolkit.layers import Layers
+from toolkit.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
+from toolkit.session import new_session
+from toolkit.tf_compat import tf
 
 SUMMARY_EVERY_N_STEPS = 100
 

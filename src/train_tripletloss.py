@@ -12,20 +12,18 @@ Each round samples ``--people_per_batch`` people with up to ``--images_per_perso
 embeds them, picks the triplets violating the margin ``--alpha`` and trains on those.
 """
 import argparse
-import os
 import time
 
 import numpy as np
 
-
-from toolkit import arguments, cli, train_data, train_loop, training  # noqa: E402
-from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint  # noqa: E402
-from toolkit.errors import FacenetError  # noqa: E402
-from toolkit.input_pipeline import Augmentation, ImageBatches  # noqa: E402
-from toolkit.losses import triplet_loss  # noqa: E402
-from toolkit.session import new_session  # noqa: E402
-from toolkit.tf_compat import tf  # noqa: E402
-from toolkit.triplets import sample_people, select_triplet_indices  # noqa: E402
+from toolkit import arguments, cli, train_data, train_loop, training
+from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.errors import FacenetError
+from toolkit.input_pipeline import Augmentation, ImageBatches
+from toolkit.losses import triplet_loss
+from toolkit.session import new_session
+from toolkit.tf_compat import tf
+from toolkit.triplets import sample_people, select_triplet_indices
 
 SUMMARY_EVERY_N_STEPS = 100
 # Consecutive sampling rounds without any triplet after which an epoch is cut short.

@@ -97,7 +97,6 @@ def test_batch_norm_train_and_inference_behaviour():
     assert not np.allclose(before, after)
 
 
-
 def test_batch_norms_outside_trainable_scopes_are_frozen():
     """Fine-tuning only some scopes: the other batch norms use and keep their moving statistics."""
     import models.squeezenet as squeezenet
@@ -124,6 +123,7 @@ def test_batch_norms_outside_trainable_scopes_are_frozen():
     # the rest of its batch; the trainable bottleneck still normalizes with batch statistics.
     np.testing.assert_allclose(trunk_full[:1], trunk_single, rtol=1e-4, atol=1e-5)
     assert not np.allclose(full[:1], single, atol=1e-4)
+
 
 def _tiny_run_args(tmp_path, data_dir, model_def, size, *extra):
     return ['--data_dir', data_dir, '--model_def', model_def, '--image_size', str(size),

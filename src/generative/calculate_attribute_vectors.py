@@ -102,7 +102,8 @@ def main(args):
 
 
 def parse_arguments(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], parents=[seed_args(), vae_args()])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                     parents=[seed_args(), vae_args()])
     parser.add_argument('data_dir', type=str,
                         help='Path to the directory containing aligned face patches for the CelebA '
                              'dataset.')

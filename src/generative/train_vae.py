@@ -195,7 +195,8 @@ def main(args):
 
 
 def parse_arguments(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], parents=[seed_args(), vae_args(with_checkpoint=False)])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                     parents=[seed_args(), vae_args(with_checkpoint=False)])
     parser.add_argument('data_dir', type=str,
                         help='Path to the data directory containing aligned face patches.')
     parser.add_argument('model_def', type=str,

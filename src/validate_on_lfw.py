@@ -10,7 +10,6 @@ curve as an image (``--roc_plot``) and the metrics with the settings as JSON (``
 import argparse
 import json
 import os
-import sys
 import time
 
 import lfw
@@ -62,22 +61,16 @@ def compute_embeddings(args, paths):
             print('Runnning forward pass on LFW images')
             start = time.time()
             embeddings = embedder.embed(sess, paths, args.use_flipped_images,
-                                        progress=_print_dots)
+                                        progress=pipeline.print_dots)
             seconds = time.time() - start
             print('')
     return embeddings, seconds
 
 
-def _print_dots(nrof_batches_done, _nrof_batches):
-    if nrof_batches_done % 10 == 0:
-        print('.', end='')
-        sys.stdout.flush()
-
-
 def write_results(path, args, found, metrics, embedding_size, seconds):
     """Write the metrics, the ROC curve and the settings of this run as JSON, atomically."""
     # Each distinct image (and its mirror image) goes through the network once.
-    nrof_images = len(set(found.paths)) * (2 if args.use_flipped_images else 1)
+    nrof_images = len(pipeline.distinct_paths(found.paths)) * (2 if args.use_flipped_images else 1)
     results = {
         'settings': vars(args),
         'nrof_pairs': len(found.issame),

@@ -64,7 +64,7 @@ class PathEmbedder:
             FacenetError: an image cannot be read (the message names it).
         """
         paths = list(paths)
-        distinct = list(dict.fromkeys(paths))
+        distinct = distinct_paths(paths)
         rows = self._embed_distinct(sess, distinct, flipped, progress)
         row_of_path = {path: row for row, path in enumerate(distinct)}
         return rows[[row_of_path[path] for path in paths]]
@@ -89,6 +89,17 @@ class PathEmbedder:
             return np.zeros((0, nrof_flips * embedding_size), np.float32)
         embeddings = np.concatenate(batches).astype(np.float32, copy=False)
         return embeddings.reshape(len(paths), nrof_flips * embeddings.shape[1])
+
+
+def distinct_paths(paths):
+    """The paths PathEmbedder reads: each distinct one once, in order of first appearance."""
+    return list(dict.fromkeys(paths))
+
+
+def print_dots(nrof_batches_done, _nrof_batches):
+    """A ``progress`` callback printing a dot every ten batches, as the classic scripts did."""
+    if nrof_batches_done % 10 == 0:
+        print('.', end='', flush=True)
 
 
 def _next_images(sess, reader, batch_paths):

@@ -121,10 +121,8 @@ class LfwEvaluator:
 
     def embed(self, sess):
         """One row per pair image; flipped embeddings are concatenated to their originals."""
-        def print_dots(nrof_batches_done, _nrof_batches):
-            if nrof_batches_done % 10 == 0:
-                print('.', end='', flush=True)
-        embeddings = self.embedder.embed(sess, self.paths, self.use_flipped_images, print_dots)
+        embeddings = self.embedder.embed(sess, self.paths, self.use_flipped_images,
+                                         pipeline.print_dots)
         print('')
         return embeddings
 

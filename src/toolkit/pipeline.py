@@ -105,7 +105,7 @@ def print_dots(nrof_batches_done, _nrof_batches):
 def _next_images(sess, reader, batch_paths):
     """The reader's next standardized batch; FacenetError naming an unreadable file."""
     try:
-        images, _ = sess.run([reader.images, reader.labels])
+        images = sess.run(reader.images)
     except tf.errors.OpError as error:
         for path in batch_paths:
             data.read_rgb_image(path)  # raises FacenetError naming the bad file

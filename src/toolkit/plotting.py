@@ -46,8 +46,9 @@ def plot_format(path):
     Raises:
         FacenetError: matplotlib cannot write that extension.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     extension = os.path.splitext(path)[1].lower().lstrip('.')
-    if extension not in _new_figure().canvas.get_supported_filetypes():
+    if extension not in FigureCanvasAgg.get_supported_filetypes():
         raise FacenetError('cannot write a plot as ".%s" (use e.g. .png): %s' % (extension, path))
     return extension
 

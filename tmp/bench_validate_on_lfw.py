@@ -8,6 +8,7 @@ to --image_size). Prints images/s of the forward pass for batch sizes 1, 32 and 
 wall time of validate_on_lfw.main on the first --nrof_pairs pairs.
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -64,11 +65,10 @@ def time_forward_pass(model, paths, batch_sizes, image_size):
                 network_rate = nrof_runs * batch_size / (time.time() - start)
                 embedder = pipeline.PathEmbedder(tensors, image_size, batch_size)
                 embedder.embed(sess, paths[:batch_size])
-                waited = _time_reader_waits()
-                start = time.time()
-                embedder.embed(sess, paths[:nrof_runs * batch_size])
-                pipeline._next_images = waited.unwrapped
-                seconds = time.time() - start
+                with reader_waits() as waited:
+                    start = time.time()
+                    embedder.embed(sess, paths[:nrof_runs * batch_size])
+                    seconds = time.time() - start
                 print('batch size %3d: network alone %6.1f images/s, files through the '
                       'pipeline %6.1f images/s (%d images; %.1f%% of the time waiting for '
                       'the reader)' % (batch_size, network_rate, nrof_runs * batch_size / seconds,
@@ -76,14 +76,11 @@ def time_forward_pass(model, paths, batch_sizes, image_size):
                 sys.stdout.flush()
 
 
-class _ReaderWaits(list):
-    """Seconds spent fetching batches from the reader (in ``self[0]``)."""
-
-
-def _time_reader_waits():
-    """Wrap pipeline._next_images to add up the time spent fetching batches from the reader."""
-    waited = _ReaderWaits([0.0])
-    waited.unwrapped = next_images = pipeline._next_images
+@contextlib.contextmanager
+def reader_waits():
+    """Add up, in the yielded one-item list, the seconds spent fetching batches from the reader."""
+    waited = [0.0]
+    next_images = pipeline._next_images
 
     def timed(*args):
         start = time.time()
@@ -91,7 +88,10 @@ def _time_reader_waits():
         waited[0] += time.time() - start
         return images
     pipeline._next_images = timed
-    return waited
+    try:
+        yield waited
+    finally:
+        pipeline._next_images = next_images
 
 
 def time_validate(model, nrof_pairs, image_size, tmp_dir):

@@ -209,3 +209,28 @@ def test_classic_train_over_global_variables():
             sess.run(train_op, {x: np.ones((2, 4), np.float32)})
             assert sess.run(global_step) == 1
             assert not np.array_equal(sess.run(w1), before)
+
+
+def test_build_network_freezes_batch_norms_only_where_the_model_can(capsys):
+    """--trainable_scopes reaches models that take it; a classic-style model gets a note."""
+    import argparse
+    import types
+    from models import dummy
+    args = argparse.Namespace(trainable_scopes='Logits', keep_probability=1.0,
+                              embedding_size=4, weight_decay=0.0)
+
+    def classic_inference(images, keep_probability, phase_train=True, bottleneck_layer_size=128,
+                          weight_decay=0.0, reuse=None):
+        return dummy.inference(images, keep_probability, phase_train, bottleneck_layer_size,
+                               weight_decay, reuse)
+
+    for network, frozen in ((dummy, True), (types.SimpleNamespace(inference=classic_inference),
+                                             False)):
+        with tf.Graph().as_default():
+            images = tf.placeholder(tf.float32, [None, 6, 6, 3])
+            training.build_network(network, 'models.custom', images, args, True)
+            updates = [op for op in tf.get_default_graph().get_operations()
+                       if op.type == 'AssignSub']
+        assert (updates == []) == frozen
+    assert capsys.readouterr().out.count('Note: models.custom.inference() takes no '
+                                         'trainable_scopes') == 1

@@ -191,6 +191,14 @@ def test_roc_plot_draws_the_curve_where_the_rates_are(tmp_path):
     assert os.listdir(tmp_path) == ['roc.png']
 
 
+@pytest.mark.parametrize('extension, signature', [
+    ('.pdf', b'%PDF'), ('.svg', b'<?xml'), ('.jpg', b'\xff\xd8\xff')])
+def test_roc_plot_format_follows_the_extension(tmp_path, extension, signature):
+    path = tmp_path / ('roc' + extension)
+    plotting.write_roc_curve(str(path), [0.0, 0.1, 1.0], [0.0, 0.9, 1.0])
+    assert path.read_bytes().startswith(signature)
+
+
 def test_roc_plot_rejects_unknown_extension(tmp_path):
     with pytest.raises(FacenetError, match='cannot write a plot as ".txt"'):
         plotting.write_roc_curve(str(tmp_path / 'roc.txt'), [0, 1], [0, 1])

@@ -4,7 +4,9 @@ Batch 90 of 160 x 160 images through Inception-ResNet-v1, in one process: the fo
 (inference mode, and training mode) and the complete training step (forward, backward,
 optimizer, moving averages, center-loss update) of the graph train_softmax builds, with the
 images fed so that only the network is timed; then the same step reading its batches from
-the tf.data pipeline (JPEG decode, random crop and flip), and the pipeline alone.
+the tf.data pipeline (JPEG decode, random crop and flip), and the pipeline alone. The same
+step is also timed on a second copy of the graph whose convolutions keep TensorFlow's
+built-in filter gradient, the peer of toolkit.conv_gradients' matrix-product gradient.
 Measurements alternate between the kinds so that load from other processes hits all alike;
 the median of --repeats runs is reported. Importing train_softmax turns TensorFlow's oneDNN
 kernels on, as the training scripts do (TF_ENABLE_ONEDNN_OPTS=0 compares without them).
@@ -16,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import numpy as np
 from PIL import Image
@@ -23,7 +26,7 @@ from PIL import Image
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'src'))
 
 import train_softmax  # noqa: E402
-from toolkit import training  # noqa: E402
+from toolkit import conv_gradients, training  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
 
 
@@ -72,6 +75,24 @@ def profile_step(sess, fetch, feed_dict, top=15):
             print('  %-40s %6.2f s  %5.1f%%' % (name, micros / 1e6, 100.0 * micros / total))
 
 
+def start_session(args, network, nrof_classes, paths, labels, builtin_filter_gradients=False):
+    """Build train_softmax's graph in a new graph and session, its input pipeline started.
+
+    With ``builtin_filter_gradients`` every convolution keeps TensorFlow's own filter
+    gradient (the peer of toolkit.conv_gradients' matrix-product one).
+    """
+    graph = tf.Graph()
+    use_matmul = (lambda *layer: False) if builtin_filter_gradients else conv_gradients._use_matmul_gradient
+    with graph.as_default(), mock.patch.object(conv_gradients, '_use_matmul_gradient', use_matmul):
+        start = time.time()
+        g = train_softmax.build_graph(args, network, nrof_classes)
+        print('graph built in %.1f s (%d ops)' % (time.time() - start, len(graph.get_operations())))
+        sess = tf.Session(graph=graph)
+        sess.run(tf.global_variables_initializer())
+        g.train_batches.start(sess, paths, labels)
+    return sess, g
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeats', type=int, default=3)
@@ -91,31 +112,32 @@ def main(argv):
     rng = np.random.RandomState(1)
     images = rng.uniform(-1, 1, (bench.batch_size, 160, 160, 3)).astype(np.float32)
     labels = rng.randint(0, bench.nrof_classes, bench.batch_size)
-    with tempfile.TemporaryDirectory() as folder, tf.Graph().as_default():
+    with tempfile.TemporaryDirectory() as folder:
         paths, path_labels = make_jpeg_folders(folder, 10, 20)
-        start = time.time()
-        g = train_softmax.build_graph(args, network, bench.nrof_classes)
-        print('graph built in %.1f s (%d ops)' % (time.time() - start,
-                                                   len(tf.get_default_graph().get_operations())))
-        with tf.Session() as sess:
-            sess.run(tf.global_variables_initializer())
-            g.train_batches.start(sess, paths, path_labels)
-            fed = {g.images: images, g.labels: labels, g.learning_rate_input: 0.01, g.phase_train: True}
-            kinds = {
-                'forward (inference mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: False}),
-                'forward (training mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: True}),
-                'training step (fed batch)': lambda: sess.run(g.train_op, fed),
-                'training step (tf.data pipeline)': lambda: sess.run(g.train_op, {g.learning_rate_input: 0.01, g.phase_train: True}),
-                'input pipeline alone (one batch)': lambda: sess.run(g.train_batches.images),
-            }
-            for run in kinds.values():  # warm-up
-                run()
-            results = {name: [] for name in kinds}
-            for _ in range(bench.repeats):
-                for name, run in kinds.items():
-                    results[name] += timed(run, 1)
-            if bench.profile:
-                profile_step(sess, g.train_op, fed)
+        sess, g = start_session(args, network, bench.nrof_classes, paths, path_labels)
+        peer_sess, peer = start_session(args, network, bench.nrof_classes, paths, path_labels,
+                                        builtin_filter_gradients=True)
+        fed = {g.images: images, g.labels: labels, g.learning_rate_input: 0.01, g.phase_train: True}
+        peer_fed = {peer.images: images, peer.labels: labels, peer.learning_rate_input: 0.01,
+                    peer.phase_train: True}
+        kinds = {
+            'forward (inference mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: False}),
+            'forward (training mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: True}),
+            'training step (fed batch)': lambda: sess.run(g.train_op, fed),
+            'step, built-in filter gradients': lambda: peer_sess.run(peer.train_op, peer_fed),
+            'training step (tf.data pipeline)': lambda: sess.run(g.train_op, {g.learning_rate_input: 0.01, g.phase_train: True}),
+            'input pipeline alone (one batch)': lambda: sess.run(g.train_batches.images),
+        }
+        for run in kinds.values():  # warm-up
+            run()
+        results = {name: [] for name in kinds}
+        for _ in range(bench.repeats):
+            for name, run in kinds.items():
+                results[name] += timed(run, 1)
+        if bench.profile:
+            profile_step(sess, g.train_op, fed)
+        sess.close()
+        peer_sess.close()
     medians = {name: float(np.median(values)) for name, values in results.items()}
     for name, value in medians.items():
         print('%-36s %7.2f s  (runs: %s)' % (name, value, ', '.join('%.2f' % v for v in results[name])))
@@ -125,6 +147,10 @@ def main(argv):
           % (medians['training step (fed batch)'] / medians['forward (training mode)']))
     print('training step (tf.data pipeline) / forward pass (inference mode): %.2fx'
           % (medians['training step (tf.data pipeline)'] / forward))
+    print('step with built-in filter gradients / forward pass (inference mode): %.2fx'
+          % (medians['step, built-in filter gradients'] / forward))
+    print('matmul filter gradients speed-up of the step: %.2fx'
+          % (medians['step, built-in filter gradients'] / medians['training step (fed batch)']))
     print('pipeline step / fed step: %.2fx'
           % (medians['training step (tf.data pipeline)'] / medians['training step (fed batch)']))
 

@@ -5,6 +5,8 @@ Variable names follow slim's conventions (``<scope>/weights``, ``<scope>/biases`
 restore by name. A ``Layers`` object carries what slim's arg_scope used to: the
 training switch, weight decay and batch-norm settings.
 """
+from toolkit import conv_gradients
+from toolkit import conv_gradients
 from toolkit.checkpoints import in_scopes
 from toolkit.tf_compat import tf
 
@@ -103,7 +105,7 @@ class Layers:
         with tf.variable_scope(scope):
             channels_in = inputs.get_shape()[-1]
             weights = self._weights([kernel_h, kernel_w, channels_in, int(num_outputs)])
-            net = tf.nn.conv2d(inputs, weights, [1, stride, stride, 1], padding)
+            net = conv_gradients.conv2d(inputs, weights, [1, stride, stride, 1], padding)
             if normalize:
                 net = self.batch_norm(net)
             else:

@@ -39,9 +39,14 @@ def test_rewrites_keep_the_embeddings(model_128, faces):
     counts = _op_counts(merged)
     assert counts['FusedBatchNormV3'] == 1 and counts['Mul'] == 1
     assert counts["Conv2D"] == _op_counts(original)["Conv2D"] - 50 + 22  # 22 merged groups
+    halves, nrof_copied = graph_optimize.run_batch_halves_in_parallel(merged)
+    assert _op_counts(halves)['Conv2D'] == 2 * counts['Conv2D'] and nrof_copied > counts['Conv2D']
+    assert _op_counts(halves)['Const'] < 2 * counts['Const']  # the copies share the weights
     expected = reference['embeddings_prewhiten'][:5]
-    for graph_def in (original, folded, scaled, merged):
+    for graph_def in (original, folded, scaled, merged, halves):
         assert np.abs(_run(graph_def, images) - expected).max() < 1e-5
+    for size in (1, 2):  # one image takes the first copy alone; two, one image each
+        assert np.abs(_run(halves, images[:size]) - expected[:size]).max() < 1e-5
 
 
 def test_batch_folded_frozen_graph_is_left_as_is_where_nothing_matches(model_512):
@@ -85,3 +90,32 @@ def test_remove_identities_keeps_outputs_and_values():
     assert 'inner' not in names and 'embeddings' in names
     value = np.array([[1.0, 2.0, 3.0]], np.float32)
     assert np.array_equal(_run(cleaned, value), value * 2 + 1)
+
+
+def _small_network(batch_mixing):
+    """input -> conv -> relu -> (per-image or batch-mean) -> l2-normalized embeddings."""
+    with tf.Graph().as_default() as graph:
+        images = tf.placeholder(tf.float32, [None, 6, 6, 3], name='input')
+        kernel = tf.constant(np.random.RandomState(0).randn(3, 3, 3, 8).astype(np.float32))
+        net = tf.nn.relu(tf.nn.conv2d(images, kernel, 1, 'SAME'))
+        if batch_mixing:
+            net = net - tf.reduce_mean(net, axis=0)
+        net = tf.reshape(tf.reduce_max(net, axis=[1, 2]), [-1, 8])
+        tf.nn.l2_normalize(net, 1, 1e-10, name='embeddings')
+        return graph.as_graph_def()
+
+
+def test_batch_halves_give_the_whole_batch_result_for_every_size():
+    graph_def = _small_network(batch_mixing=False)
+    halves, nrof_copied = graph_optimize.run_batch_halves_in_parallel(graph_def)
+    assert nrof_copied > 0 and {'Switch', 'Merge', 'SplitV'} <= set(_op_counts(halves))
+    assert sum(node.name == 'embeddings' for node in halves.node) == 1
+    x = np.random.RandomState(1).rand(7, 6, 6, 3).astype(np.float32)
+    for size in (1, 2, 3, 7):
+        assert np.abs(_run(halves, x[:size]) - _run(graph_def, x[:size])).max() < 1e-6
+
+
+def test_batch_halves_leave_a_batch_mixing_graph_alone():
+    graph_def = _small_network(batch_mixing=True)  # reduce_mean over the batch axis
+    halves, nrof_copied = graph_optimize.run_batch_halves_in_parallel(graph_def)
+    assert nrof_copied == 0 and halves is graph_def

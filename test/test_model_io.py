@@ -57,6 +57,8 @@ def test_converted_model_matches_the_classic_forward_pass(model_128, reference, 
     with Embedder(model) as embedder:
         prewhitened = embedder.embed(_prewhitened(reference['images']), batch_size=7)
         fixed = embedder.embed(data.fixed_standardization(reference['images']))
+    # The optimized graph runs two copies of the network; read the prelogits from the plain one.
+    with Embedder(model, optimize=False) as embedder:
         prelogits_tensor = embedder.tensors.embeddings.op.inputs[0]  # l2_normalize's input
         prelogits = embedder.session.run(
             prelogits_tensor,

@@ -5,7 +5,8 @@
 "classic" is Inception-ResNet-v1 built by our code the way the classic scripts ran it
 (variables restored from the checkpoint, batch norm behind a tf.cond on the phase_train
 placeholder fed False); "ours" is what Embedder and validate_on_lfw run (frozen graph,
-batch norms and residual scales folded, sibling 1x1 convolutions merged). Both are timed in
+batch norms and residual scales folded, sibling 1x1 convolutions merged, batch halves run
+through two copies of the network at once). Both are timed in
 the same process, alternating, on the same random batch; prints images/s and the ratio.
 Without --model, the converted 20170512-110547 model is fetched (cached) first.
 """

@@ -4,8 +4,10 @@
   convolution with scaled kernels plus a bias.
 - ``merge_sibling_convolutions``: 1x1 convolutions reading the same tensor (the first layer
   of each Inception branch) run as one wider convolution whose output is split.
+- ``run_batch_halves_in_parallel``: a batch of two or more images is split in halves that
+  run through two copies of the network at once (sharing the weight constants).
 
-Both work on GraphDefs whose weights are constants (frozen graphs); node names that other
+They work on GraphDefs whose weights are constants (frozen graphs); node names that other
 nodes or users refer to are kept.
 """
 import collections
@@ -282,10 +284,128 @@ def _prune(graph_def, outputs):
     return pruned
 
 
+# Ops that treat each image of the batch on its own (with the conditions checked in
+# _per_image_op); a network made only of these can run its batch in independent parts.
+# (A Const lies downstream of the input only through a control dependency.)
+PER_IMAGE_OPS = frozenset([
+    'Const', 'Identity', 'Shape', 'Reshape', 'Conv2D', 'BiasAdd', 'MatMul', 'MaxPool', 'AvgPool',
+    'ConcatV2', 'SplitV', 'Split', 'Sum', 'Mean', 'Max', 'Min', 'Relu', 'Relu6', 'Add', 'AddV2',
+    'Sub', 'Mul', 'RealDiv', 'Maximum', 'Minimum', 'Square', 'Sqrt', 'Rsqrt',
+    'FusedBatchNorm', 'FusedBatchNormV2', 'FusedBatchNormV3'])
+# Which input of these ops holds the axes they reduce, join or split along.
+AXIS_INPUT = {'Sum': 1, 'Mean': 1, 'Max': 1, 'Min': 1, 'ConcatV2': -1, 'SplitV': 2, 'Split': 0}
+HALVES_SCOPE = 'batch_halves'
+SECOND_HALF_SCOPE = 'second_half'
+
+
+def run_batch_halves_in_parallel(graph_def, input_name='input', output_name='embeddings'):
+    """Run the two halves of a batch through two copies of the network at the same time.
+
+    On a few CPU cores, two half-batch convolutions running side by side keep the cores
+    busier than one full-batch convolution split over threads. Batches of one image take
+    the first copy alone. The copies share the weight constants. The graph is left as it
+    is unless every op between ``input`` and ``output_name`` treats images independently.
+    Returns the new GraphDef and the number of ops copied.
+    """
+    graph = _Graph(graph_def)
+    if input_name not in graph.nodes or output_name not in graph.nodes:
+        return graph_def, 0
+    per_image = _downstream(graph, input_name)
+    if output_name not in per_image or not all(_per_image_op(graph, graph.nodes[name], per_image)
+                                               for name in per_image):
+        return graph_def, 0
+    first_output = output_name + '_first_half'
+    second_prefix = SECOND_HALF_SCOPE + '/'
+    glue, first_input, second_input = _halves_glue(input_name, first_output,
+                                                   second_prefix + first_output, output_name)
+    new_graph_def = _copy(graph_def)
+    del new_graph_def.node[:]
+    new_graph_def.node.extend(node for node in graph_def.node if node.name not in per_image)
+    for prefix, image_input in (('', first_input), (second_prefix, second_input)):
+        names = {name: prefix + (first_output if name == output_name else name)
+                 for name in per_image}
+        for node in graph_def.node:
+            if node.name in per_image:
+                copy = new_graph_def.node.add()
+                copy.CopyFrom(node)
+                copy.name = names[node.name]
+                copy.input[:] = [_reconnect(name, input_name, image_input, names)
+                                 for name in node.input]
+    new_graph_def.node.extend(glue)
+    return new_graph_def, len(per_image)
+
+
+def _reconnect(tensor_name, input_name, image_input, names):
+    """``tensor_name`` as one copy of the network reads it (renamed node, or its image input)."""
+    control = '^' if tensor_name.startswith('^') else ''
+    name, _, port = tensor_name.lstrip('^').partition(':')
+    if name == input_name:
+        return '^' + _node_name(image_input) if control else image_input
+    return control + names.get(name, name) + (':' + port if port else '')
+
+
+def _downstream(graph, source):
+    """Names of the nodes that depend on node ``source`` (not itself)."""
+    found = set()
+    stack = [source]
+    while stack:
+        for consumer in graph.consumers.get(stack.pop(), []):
+            if consumer.name not in found:
+                found.add(consumer.name)
+                stack.append(consumer.name)
+    return found
+
+
+def _per_image_op(graph, node, per_image):
+    """True when ``node`` computes each image's output from that image alone."""
+    if node.op not in PER_IMAGE_OPS:
+        return False
+    if node.op.startswith('FusedBatchNorm'):
+        return not node.attr['is_training'].b
+    if node.op in AXIS_INPUT:
+        axes = graph.constant(node.input[AXIS_INPUT[node.op]])
+        return axes is not None and 0 not in np.atleast_1d(axes).tolist()
+    if node.op == 'Reshape':
+        shape = graph.constant(node.input[1])
+        if shape is not None:
+            return shape.size > 0 and int(shape.flat[0]) == -1
+        return _node_name(node.input[1]) in per_image  # a shape read from a per-image tensor
+    if node.op == 'MatMul':
+        return (not node.attr['transpose_a'].b and _node_name(node.input[0]) in per_image
+                and _node_name(node.input[1]) not in per_image)
+    return True
+
+
+def _halves_glue(input_name, first_output, second_output, output_name):
+    """Nodes that split the input in halves and join the two copies' outputs.
+
+    Returns the NodeDefs, the tensor the first copy reads and the one the second reads.
+    The first copy reads the whole batch when it holds fewer than two images; the second
+    copy then gets no input and does not run.
+    """
+    with tf.Graph().as_default() as glue_graph:
+        images = tf.placeholder(tf.float32, name=input_name)
+        first_out = tf.placeholder(tf.float32, name=first_output)
+        second_out = tf.placeholder(tf.float32, name=second_output)
+        with tf.name_scope(HALVES_SCOPE):
+            size = tf.shape(images)[0]
+            split = tf.greater_equal(size, 2)
+            whole, to_split = tf.raw_ops.Switch(data=images, pred=split)
+            first, second = tf.split(to_split, tf.stack([size - size // 2, size // 2]), num=2)
+            first_input = tf.raw_ops.Merge(inputs=[whole, first]).output
+            single, double = tf.raw_ops.Switch(data=first_out, pred=split)
+            joined = tf.concat([double, second_out], 0)
+        tf.raw_ops.Merge(inputs=[single, joined], name=output_name)
+    stand_ins = {images.op.name, first_out.op.name, second_out.op.name}
+    nodes = [node for node in glue_graph.as_graph_def().node if node.name not in stand_ins]
+    return nodes, first_input.name, second.name
+
+
 def optimize_for_inference(graph_def):
     """Apply every rewrite; return the new GraphDef."""
     graph_def, _ = fold_batch_norms(graph_def)
     graph_def, _ = fold_output_scales(graph_def)
     graph_def, _ = merge_sibling_convolutions(graph_def)
     graph_def, _ = remove_identities(graph_def)
+    graph_def, _ = run_batch_halves_in_parallel(graph_def)
     return graph_def

@@ -2,8 +2,9 @@
 
 Scripts that only compute embeddings use ``load_inference_model`` instead of the classic
 ``load_model``: a checkpoint is rebuilt from code in inference mode and frozen in memory,
-then batch norms and residual scales are folded into the convolutions and sibling 1x1
-convolutions merged (``graph_optimize``). Embeddings equal the classic graph's to float
+then batch norms and residual scales are folded into the convolutions, sibling 1x1
+convolutions merged, and batches of two or more images split in halves that run through two
+copies of the network at once (``graph_optimize``). Embeddings equal the classic graph's to float
 rounding (about 1e-7).
 """
 import os

@@ -360,8 +360,8 @@ def _per_image_op(graph, node, per_image):
     """True when ``node`` computes each image's output from that image alone."""
     if node.op not in PER_IMAGE_OPS:
         return False
-    if node.op.startswith('FusedBatchNorm'):
-        return not node.attr['is_training'].b
+    if node.op.startswith('FusedBatchNorm'):  # is_training defaults to True when left out
+        return 'is_training' in node.attr and not node.attr['is_training'].b
     if node.op in AXIS_INPUT:
         axes = graph.constant(node.input[AXIS_INPUT[node.op]])
         return axes is not None and 0 not in np.atleast_1d(axes).tolist()

@@ -6,7 +6,6 @@ restore by name. A ``Layers`` object carries what slim's arg_scope used to: the
 training switch, weight decay and batch-norm settings.
 """
 from toolkit import conv_gradients
-from toolkit import conv_gradients
 from toolkit.checkpoints import in_scopes
 from toolkit.tf_compat import tf
 

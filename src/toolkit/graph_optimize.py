@@ -364,7 +364,8 @@ def _per_image_op(graph, node, per_image):
         return 'is_training' in node.attr and not node.attr['is_training'].b
     if node.op in AXIS_INPUT:
         axes = graph.constant(node.input[AXIS_INPUT[node.op]])
-        return axes is not None and 0 not in np.atleast_1d(axes).tolist()
+        # Negative axes count from the end and may name the batch axis: refused too.
+        return axes is not None and all(axis >= 1 for axis in np.atleast_1d(axes).tolist())
     if node.op == 'Reshape':
         shape = graph.constant(node.input[1])
         if shape is not None:

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from toolkit import conv_gradients
+from toolkit.layers import Layers
 from toolkit.tf_compat import tf
 
 # (height, width, channels in, channels out, kernel, stride, padding): the kinds of layer
@@ -64,3 +65,12 @@ def test_builtin_gradient_where_matmul_does_not_apply(shape, kernel_shape):
         tf.gradients(tf.reduce_sum(y), [w])
         op_types = {op.type for op in tf.get_default_graph().get_operations()}
     assert 'Conv2DBackpropFilter' in op_types and 'MatMul' not in op_types
+
+
+def test_model_layers_use_the_matmul_filter_gradient():
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [2, 9, 9, 64])
+        y = Layers(phase_train=True).conv2d(x, 128, 3, scope='Conv')
+        tf.gradients(tf.reduce_sum(y), tf.trainable_variables())
+        op_types = {op.type for op in tf.get_default_graph().get_operations()}
+    assert 'Conv2DBackpropFilter' not in op_types and 'MatMul' in op_types

@@ -6,8 +6,8 @@
 (variables restored from the checkpoint, batch norm behind a tf.cond on the phase_train
 placeholder fed False); "ours" is what Embedder and validate_on_lfw run (frozen graph,
 batch norms and residual scales folded, sibling 1x1 convolutions merged, batch halves run
-through two copies of the network at once). Both are timed in
-the same process, alternating, on the same random batch; prints images/s and the ratio.
+through two copies of the network at once). Both are timed in the same process,
+alternating, on the same random batch; prints images/s and the ratio.
 Without --model, the converted 20170512-110547 model is fetched (cached) first.
 """
 import argparse

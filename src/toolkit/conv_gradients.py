@@ -15,8 +15,9 @@ summation order of the filter gradient changes (float rounding).
 """
 from toolkit.tf_compat import tf
 
-# Below this many input x output channels the built-in gradient is as fast (measured on a
-# 2-core AVX2 machine with batch 90; see tmp/bench_train_step.py).
+# Below this many input x output channels the built-in gradient is as fast or faster: timed
+# per layer shape of Inception-ResNet-v1 (batch 90, 2-core AVX2 machine), e.g. 3x3 32->32
+# 21.9 (built-in) against 18.8 GMAC/s, 3x3 80->192 27.7 against 55.8 GMAC/s.
 MIN_CHANNEL_PRODUCT = 8192
 
 GRADIENT_NAME = 'FacenetMatMulFilterConv2D'

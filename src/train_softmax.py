@@ -45,8 +45,41 @@ class SoftmaxGraph:
     """The tensors of the softmax training graph (built by ``build_graph``)."""
 
 
+class SoftmaxLosses:
+    """Classifier losses of one tower (built by ``softmax_losses``)."""
+
+
+def softmax_losses(args, prelogits, labels, nrof_classes):
+    """The classifier and the classic losses on one tower's prelogits.
+
+    The first call creates the ``Logits`` and ``centers`` variables; call it again under
+    ``training.reuse_variables()`` for a second tower. The regularization loss is the weight
+    decay plus this tower's center loss and prelogits norm, as the classic ``reg_loss``.
+    """
+    t = SoftmaxLosses()
+    logits = Layers(True, args.weight_decay).fully_connected(
+        prelogits, nrof_classes, scope='Logits', normalize=False)  # batch x nrof_classes
+    t.prelogits_norm = prelogits_norm(prelogits, args.prelogits_norm_p)
+    t.center_loss, t.update_centers = center_loss(prelogits, labels, args.center_loss_alfa,
+                                                  nrof_classes, update_with_loss=False)
+    weight_decay = tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)
+    t.reg_loss = tf.add_n(weight_decay + [t.prelogits_norm * args.prelogits_norm_loss_factor,
+                                          t.center_loss * args.center_loss_factor], name='reg_loss')
+    t.cross_entropy = softmax_cross_entropy(logits, labels)
+    t.accuracy = accuracy(logits, labels)
+    t.total_loss = tf.add(t.cross_entropy, t.reg_loss, name='total_loss')
+    return t
+
+
 def build_graph(args, network, nrof_classes):
-    """Input pipelines, network, classifier, losses and the train op, in the default graph."""
+    """Input pipelines, both towers, classifier, losses and the train op, in the default graph.
+
+    The inference tower (``input``, ``phase_train``, ``embeddings`` and the network under its
+    classic names) serves validation, LFW evaluation and the saved ``.meta``; its losses sit
+    in name scope ``validation``. The training tower (see ``training.build_training_tower``)
+    reads the input pipeline through ``image_batch``/``label_batch`` and carries the classic
+    ``total_loss``, ``cross_entropy`` and the train op.
+    """
     g = SoftmaxGraph()
     size = args.image_size
     g.global_step = tf.Variable(0, trainable=False, name='global_step')
@@ -60,39 +93,31 @@ def build_graph(args, network, nrof_classes):
     g.eval_batches = ImageBatches(size, args.lfw_batch_size,
                                   Augmentation(fixed_standardization=args.use_fixed_image_standardization),
                                   args.nrof_preprocess_threads, name='eval_data')
-    # Training reads the pipeline; validation and LFW evaluation feed their own batches here.
-    images = tf.placeholder_with_default(g.train_batches.images, [None, size, size, 3],
-                                         name='image_batch')
-    g.images = tf.identity(images, 'input')  # batch x size x size x 3
-    g.labels = tf.placeholder_with_default(g.train_batches.labels, [None], name='label_batch')
 
+    g.images = tf.placeholder(tf.float32, [None, size, size, 3], name='input')
     g.prelogits = training.build_network(network, args.model_def, g.images, args, g.phase_train)
-    logits = Layers(g.phase_train, args.weight_decay).fully_connected(
-        g.prelogits, nrof_classes, scope='Logits', normalize=False)  # batch x nrof_classes
     g.embeddings = tf.nn.l2_normalize(g.prelogits, 1, 1e-10, name='embeddings')
+    g.val_labels = tf.placeholder(tf.int64, [None], name='labels')
+    with tf.name_scope('validation'):
+        g.validation = softmax_losses(args, g.prelogits, g.val_labels, nrof_classes)
 
-    g.prelogits_norm = prelogits_norm(g.prelogits, args.prelogits_norm_p)
-    tf.add_to_collection(tf.GraphKeys.REGULARIZATION_LOSSES,
-                         g.prelogits_norm * args.prelogits_norm_loss_factor)
-    g.center_loss, update_centers = center_loss(g.prelogits, g.labels, args.center_loss_alfa,
-                                                nrof_classes, update_with_loss=False)
-    tf.add_to_collection(tf.GraphKeys.REGULARIZATION_LOSSES, g.center_loss * args.center_loss_factor)
+    g.train_images = tf.placeholder_with_default(g.train_batches.images, [None, size, size, 3],
+                                                 name='image_batch')
+    g.labels = tf.placeholder_with_default(g.train_batches.labels, [None], name='label_batch')
+    g.train_prelogits = training.build_training_tower(network, args.model_def, g.train_images, args)
+    with training.reuse_variables():
+        g.training = softmax_losses(args, g.train_prelogits, g.labels, nrof_classes)
+    tf.add_to_collection('losses', g.training.cross_entropy)
+    training.scalar_summary('accuracy', g.training.accuracy)
 
     g.learning_rate = training.decayed_learning_rate(
         g.learning_rate_input, g.global_step, args.learning_rate_decay_epochs, args.epoch_size,
         args.learning_rate_decay_factor)
-    g.cross_entropy = softmax_cross_entropy(logits, g.labels)
-    tf.add_to_collection('losses', g.cross_entropy)
-    g.accuracy = accuracy(logits, g.labels)
-    training.scalar_summary('accuracy', g.accuracy)
-    g.reg_loss = tf.add_n(tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES), name='reg_loss')
-    g.total_loss = tf.add(g.cross_entropy, g.reg_loss, name='total_loss')
-
     update_variables = training.model_variables_to_train(training.parse_scopes(args.trainable_scopes))
     g.train_op = training.build_train_op(
-        g.total_loss, [g.cross_entropy], g.global_step, args.optimizer, g.learning_rate,
-        args.moving_average_decay, update_variables, args.log_histograms,
-        extra_update_ops=[update_centers])
+        g.training.total_loss, [g.training.cross_entropy], g.global_step, args.optimizer,
+        g.learning_rate, args.moving_average_decay, update_variables, args.log_histograms,
+        extra_update_ops=[g.training.update_centers])
     # Like the classic checkpoints: every trainable variable (batch-norm statistics included).
     g.saved_variables = tf.trainable_variables()
     g.saver = tf.train.Saver(g.saved_variables, max_to_keep=3)
@@ -102,11 +127,12 @@ def build_graph(args, network, nrof_classes):
 
 def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop):
     """Run --epoch_size training steps at base learning rate ``lr``; stops early on request."""
-    fetches = {'train': g.train_op, 'loss': g.total_loss, 'reg_loss': g.reg_loss,
-               'prelogits': g.prelogits, 'xent': g.cross_entropy, 'lr': g.learning_rate,
-               'prelogits_norm': g.prelogits_norm, 'accuracy': g.accuracy,
-               'center_loss': g.center_loss, 'step': g.global_step}
-    feed_dict = {g.learning_rate_input: lr, g.phase_train: True}
+    t = g.training
+    fetches = {'train': g.train_op, 'loss': t.total_loss, 'reg_loss': t.reg_loss,
+               'prelogits': g.train_prelogits, 'xent': t.cross_entropy, 'lr': g.learning_rate,
+               'prelogits_norm': t.prelogits_norm, 'accuracy': t.accuracy,
+               'center_loss': t.center_loss, 'step': g.global_step}
+    feed_dict = {g.learning_rate_input: lr}
     train_time = 0.0
     for batch_number in range(args.epoch_size):
         start_time = time.time()
@@ -142,8 +168,9 @@ def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer)
     g.eval_batches.start(sess, val_paths, val_labels)
     totals = np.zeros(3)
     for images, labels in g.eval_batches.batches(sess):
-        values = sess.run([g.total_loss, g.cross_entropy, g.accuracy],
-                          {g.images: images, g.labels: labels, g.phase_train: False})
+        v = g.validation
+        values = sess.run([v.total_loss, v.cross_entropy, v.accuracy],
+                          {g.images: images, g.val_labels: labels, g.phase_train: False})
         totals += np.array(values) * len(labels)
     loss, xent, acc = totals / len(val_labels)
     val_index = (epoch - 1) // args.validate_every_n_epochs

@@ -35,7 +35,7 @@ class TripletGraph:
 
 
 def build_graph(args, network):
-    """Input pipelines, network, triplet loss and the train op, in the default graph."""
+    """Input pipeline, both towers, triplet loss and the train op, in the default graph."""
     g = TripletGraph()
     size = args.image_size
     g.global_step = tf.Variable(0, trainable=False, name='global_step')
@@ -44,15 +44,19 @@ def build_graph(args, network):
     # Triplets must stay whole: never skip an unreadable image here.
     g.batches = ImageBatches(size, args.batch_size, Augmentation(args.random_crop, args.random_flip),
                              4, seed=args.seed, name='train_data')
-    images = tf.placeholder_with_default(g.batches.images, [None, size, size, 3], name='image_batch')
-    g.images = tf.identity(images, 'input')  # batch x size x size x 3
-    g.labels = tf.placeholder_with_default(g.batches.labels, [None], name='label_batch')
-
+    # The inference tower (LFW evaluation, the saved .meta); see training.build_training_tower.
+    g.images = tf.placeholder(tf.float32, [None, size, size, 3], name='input')
     prelogits = training.build_network(network, args.model_def, g.images, args, g.phase_train)
     g.embeddings = tf.nn.l2_normalize(prelogits, 1, 1e-10, name='embeddings')
+    # The training tower reads the input pipeline.
+    g.train_images = tf.placeholder_with_default(g.batches.images, [None, size, size, 3],
+                                                 name='image_batch')
+    g.labels = tf.placeholder_with_default(g.batches.labels, [None], name='label_batch')
+    train_prelogits = training.build_training_tower(network, args.model_def, g.train_images, args)
+    g.train_embeddings = tf.nn.l2_normalize(train_prelogits, 1, 1e-10, name='train_embeddings')
     # Batches hold whole triplets: rows (3k, 3k+1, 3k+2) are (anchor, positive, negative).
     anchor, positive, negative = tf.unstack(
-        tf.reshape(g.embeddings, [-1, 3, args.embedding_size]), 3, 1)
+        tf.reshape(g.train_embeddings, [-1, 3, args.embedding_size]), 3, 1)
     g.triplet_loss = triplet_loss(anchor, positive, negative, args.alpha)
     g.learning_rate = training.decayed_learning_rate(
         g.learning_rate_input, g.global_step, args.learning_rate_decay_epochs, args.epoch_size,
@@ -75,7 +79,7 @@ def embed_sample(args, sess, g, image_paths):
     emb_array = np.zeros((len(image_paths), args.embedding_size))
     while True:
         try:
-            emb, lab = sess.run([g.embeddings, g.labels], {g.phase_train: True})
+            emb, lab = sess.run([g.train_embeddings, g.labels])
         except tf.errors.OutOfRangeError:
             return emb_array
         emb_array[lab, :] = emb
@@ -84,7 +88,7 @@ def embed_sample(args, sess, g, image_paths):
 def train_on_triplets(args, sess, g, triplet_paths, lr, epoch, batch_number, summary_writer, stop):
     """Train on the selected triplets' batches; returns ``(batch number, per-batch losses)``."""
     g.batches.start(sess, triplet_paths, np.arange(len(triplet_paths)))
-    feed_dict = {g.learning_rate_input: lr, g.phase_train: True}
+    feed_dict = {g.learning_rate_input: lr}
     fetches = {'loss': g.total_loss, 'train': g.train_op, 'step': g.global_step}
     losses = []
     while batch_number < args.epoch_size and not stop.requested:

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 import train_softmax
+from toolkit import training
 from toolkit.errors import FacenetError
 from toolkit.tf_compat import tf
 
@@ -125,6 +126,39 @@ def test_short_run_writes_checkpoints_stats_summaries(tmp_path, capsys):
         assert tag in tags, tag
     out = capsys.readouterr().out
     assert 'Epoch: [2][3/3]' in out and 'Validation Epoch: 2' in out and 'Accuracy:' in out
+
+
+def test_training_tower_shares_the_variables_of_the_inference_tower(tmp_path):
+    args = run_args(tmp_path, 'unused', '--keep_probability', '1.0', '--center_loss_factor', '0.1',
+                    '--prelogits_norm_loss_factor', '0.1', '--weight_decay', '5e-4')
+    images = np.random.RandomState(4).randn(6, 20, 20, 3).astype(np.float32)
+    labels = [0, 1, 2, 0, 1, 2]
+    with tf.Graph().as_default() as graph:
+        g = train_softmax.build_graph(args, training.import_network('models.dummy'), 3)
+        names = [v.op.name for v in tf.global_variables()]
+        assert 'Bottleneck/weights' in names and not any('training' in n for n in names)
+        tower = [op for op in graph.get_operations() if op.name.startswith('training/')]
+        assert tower and not any(op.type in ('Switch', 'Merge') for op in tower)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            inference_mode = {g.images: images, g.phase_train: False}
+            before = sess.run(g.prelogits, inference_mode)
+            # The static tower computes what the switched one does in training mode ...
+            train = sess.run([g.train_prelogits, g.training.total_loss, g.training.accuracy],
+                             {g.train_images: images, g.labels: labels})
+            switched = sess.run([g.prelogits, g.validation.total_loss, g.validation.accuracy],
+                                {g.images: images, g.val_labels: labels, g.phase_train: True})
+            for a, b in zip(train, switched):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+            # ... and its batch-norm updates reach the inference tower's moving statistics.
+            assert not np.allclose(sess.run(g.prelogits, inference_mode), before, atol=1e-3)
+            centers = sess.run('centers:0')
+            sess.run([g.validation.total_loss], {g.images: images, g.val_labels: labels,
+                                                 g.phase_train: False})
+            np.testing.assert_array_equal(sess.run('centers:0'), centers)
+            sess.run(g.train_op, {g.train_images: images, g.labels: labels,
+                                  g.learning_rate_input: 0.1})
+            assert not np.allclose(sess.run('centers:0'), centers)
 
 
 def test_schedule_file_ends_training(tmp_path):

@@ -1,12 +1,13 @@
 """Time a forward pass against a full training step of train_softmax's graph on CPU.
 
 Batch 90 of 160 x 160 images through Inception-ResNet-v1, in one process: the forward pass
-(inference mode, and training mode) and the complete training step (forward, backward,
-optimizer, moving averages, center-loss update) of the graph train_softmax builds, with the
-images fed so that only the network is timed; then the same step reading its batches from
-the tf.data pipeline (JPEG decode, random crop and flip), and the pipeline alone. The same
-step is also timed on a second copy of the graph whose convolutions keep TensorFlow's
-built-in filter gradient, the peer of toolkit.conv_gradients' matrix-product gradient.
+(of the inference tower in inference mode, and of the training tower) and the complete
+training step (forward, backward, optimizer, moving averages, center-loss update) of the
+graph train_softmax builds, with the images fed so that only the network is timed; then the
+same step reading its batches from the tf.data pipeline (JPEG decode, random crop and flip),
+and the pipeline alone. The same step is also timed on a second copy of the graph whose
+convolutions keep TensorFlow's built-in filter gradient, the peer of toolkit.conv_gradients'
+matrix-product gradient.
 Measurements alternate between the kinds so that load from other processes hits all alike;
 the median of --repeats runs is reported. Importing train_softmax turns TensorFlow's oneDNN
 kernels on, as the training scripts do (TF_ENABLE_ONEDNN_OPTS=0 compares without them).
@@ -117,15 +118,14 @@ def main(argv):
         sess, g = start_session(args, network, bench.nrof_classes, paths, path_labels)
         peer_sess, peer = start_session(args, network, bench.nrof_classes, paths, path_labels,
                                         builtin_filter_gradients=True)
-        fed = {g.images: images, g.labels: labels, g.learning_rate_input: 0.01, g.phase_train: True}
-        peer_fed = {peer.images: images, peer.labels: labels, peer.learning_rate_input: 0.01,
-                    peer.phase_train: True}
+        fed = {g.train_images: images, g.labels: labels, g.learning_rate_input: 0.01}
+        peer_fed = {peer.train_images: images, peer.labels: labels, peer.learning_rate_input: 0.01}
         kinds = {
             'forward (inference mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: False}),
-            'forward (training mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: True}),
+            'forward (training mode)': lambda: sess.run(g.train_prelogits, {g.train_images: images}),
             'training step (fed batch)': lambda: sess.run(g.train_op, fed),
             'step, built-in filter gradients': lambda: peer_sess.run(peer.train_op, peer_fed),
-            'training step (tf.data pipeline)': lambda: sess.run(g.train_op, {g.learning_rate_input: 0.01, g.phase_train: True}),
+            'training step (tf.data pipeline)': lambda: sess.run(g.train_op, {g.learning_rate_input: 0.01}),
             'input pipeline alone (one batch)': lambda: sess.run(g.train_batches.images),
         }
         for run in kinds.values():  # warm-up

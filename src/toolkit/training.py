@@ -147,11 +147,12 @@ def import_network(model_def):
     return network
 
 
-def build_network(network, model_def, images, args, phase_train):
+def build_network(network, model_def, images, args, phase_train, reuse=None):
     """``network.inference`` with the training flags; a too small --image_size is a FacenetError.
 
     With ``--trainable_scopes``, the batch norms outside those scopes are frozen (when the
-    model's ``inference`` takes ``trainable_scopes``, as ours all do).
+    model's ``inference`` takes ``trainable_scopes``, as ours all do). ``reuse`` builds the
+    network once more over the variables of an earlier call.
 
     Returns:
         N x --embedding_size prelogits.
@@ -161,19 +162,39 @@ def build_network(network, model_def, images, args, phase_train):
     if scopes:
         if 'trainable_scopes' in inspect.signature(network.inference).parameters:
             options['trainable_scopes'] = scopes
-        else:
+        elif not reuse:
             print('Note: %s.inference() takes no trainable_scopes, so the batch-norm statistics '
                   'of frozen scopes keep updating' % model_def)
     try:
         prelogits, _ = network.inference(images, args.keep_probability, phase_train=phase_train,
                                          bottleneck_layer_size=args.embedding_size,
-                                         weight_decay=args.weight_decay, **options)
+                                         weight_decay=args.weight_decay, reuse=reuse, **options)
     except ValueError as error:
         if 'Negative dimension' not in str(error):
             raise
         raise FacenetError('--image_size %d is too small for %s'
                            % (images.get_shape()[1], model_def)) from None
     return prelogits
+
+
+def build_training_tower(network, model_def, images, args):
+    """The network once more, fixed in training mode, over the variables already built.
+
+    The training scripts build two towers that share every variable: first the inference
+    tower, whose batch norms and dropout switch on ``phase_train`` (validation, LFW, the
+    saved ``.meta``, with the classic node names), then this one, which the train op runs.
+    Without a ``tf.cond`` in every layer a training step is about 5% faster.
+
+    Returns:
+        N x --embedding_size prelogits, in name scope ``training``.
+    """
+    with tf.name_scope('training'):
+        return build_network(network, model_def, images, args, True, reuse=True)
+
+
+def reuse_variables():
+    """A variable scope that reuses the variables already built; the name scope stays."""
+    return tf.variable_scope(tf.get_variable_scope(), reuse=True, auxiliary_name_scope=False)
 
 
 def create_run_dirs(logs_base_dir, models_base_dir, now=None):

@@ -7,7 +7,8 @@ graph train_softmax builds, with the images fed so that only the network is time
 same step reading its batches from the tf.data pipeline (JPEG decode, random crop and flip),
 and the pipeline alone. The same step is also timed on a second copy of the graph whose
 convolutions keep TensorFlow's built-in filter gradient, the peer of toolkit.conv_gradients'
-matrix-product gradient.
+matrix-product gradient, and on a third whose training tower switches on phase_train (a
+tf.cond in every layer), the peer of the static training tower.
 Measurements alternate between the kinds so that load from other processes hits all alike;
 the median of --repeats runs is reported. Importing train_softmax turns TensorFlow's oneDNN
 kernels on, as the training scripts do (TF_ENABLE_ONEDNN_OPTS=0 compares without them).
@@ -76,15 +77,26 @@ def profile_step(sess, fetch, feed_dict, top=15):
             print('  %-40s %6.2f s  %5.1f%%' % (name, micros / 1e6, 100.0 * micros / total))
 
 
-def start_session(args, network, nrof_classes, paths, labels, builtin_filter_gradients=False):
+def switched_training_tower(network, model_def, images, args):
+    """Peer of training.build_training_tower: a tower whose layers switch on ``phase_train``
+    (a tf.cond per batch norm and dropout), as when one classic tower does all the work."""
+    phase_train = tf.get_default_graph().get_tensor_by_name('phase_train:0')
+    return training.build_network(network, model_def, images, args, phase_train, reuse=True)
+
+
+def start_session(args, network, nrof_classes, paths, labels, builtin_filter_gradients=False,
+                  switched_tower=False):
     """Build train_softmax's graph in a new graph and session, its input pipeline started.
 
     With ``builtin_filter_gradients`` every convolution keeps TensorFlow's own filter
-    gradient (the peer of toolkit.conv_gradients' matrix-product one).
+    gradient (the peer of toolkit.conv_gradients' matrix-product one); with
+    ``switched_tower`` the training tower switches on ``phase_train`` (feed it True).
     """
     graph = tf.Graph()
     use_matmul = (lambda *layer: False) if builtin_filter_gradients else conv_gradients._use_matmul_gradient
-    with graph.as_default(), mock.patch.object(conv_gradients, '_use_matmul_gradient', use_matmul):
+    tower = switched_training_tower if switched_tower else training.build_training_tower
+    with graph.as_default(), mock.patch.object(conv_gradients, '_use_matmul_gradient', use_matmul), \
+            mock.patch.object(training, 'build_training_tower', tower):
         start = time.time()
         g = train_softmax.build_graph(args, network, nrof_classes)
         print('graph built in %.1f s (%d ops)' % (time.time() - start, len(graph.get_operations())))
@@ -120,11 +132,16 @@ def main(argv):
                                         builtin_filter_gradients=True)
         fed = {g.train_images: images, g.labels: labels, g.learning_rate_input: 0.01}
         peer_fed = {peer.train_images: images, peer.labels: labels, peer.learning_rate_input: 0.01}
+        switched_sess, switched = start_session(args, network, bench.nrof_classes, paths,
+                                                path_labels, switched_tower=True)
+        switched_fed = {switched.train_images: images, switched.labels: labels,
+                        switched.learning_rate_input: 0.01, switched.phase_train: True}
         kinds = {
             'forward (inference mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: False}),
             'forward (training mode)': lambda: sess.run(g.train_prelogits, {g.train_images: images}),
             'training step (fed batch)': lambda: sess.run(g.train_op, fed),
             'step, built-in filter gradients': lambda: peer_sess.run(peer.train_op, peer_fed),
+            'step, switched training tower': lambda: switched_sess.run(switched.train_op, switched_fed),
             'training step (tf.data pipeline)': lambda: sess.run(g.train_op, {g.learning_rate_input: 0.01}),
             'input pipeline alone (one batch)': lambda: sess.run(g.train_batches.images),
         }
@@ -138,6 +155,7 @@ def main(argv):
             profile_step(sess, g.train_op, fed)
         sess.close()
         peer_sess.close()
+        switched_sess.close()
     medians = {name: float(np.median(values)) for name, values in results.items()}
     for name, value in medians.items():
         print('%-36s %7.2f s  (runs: %s)' % (name, value, ', '.join('%.2f' % v for v in results[name])))
@@ -151,6 +169,10 @@ def main(argv):
           % (medians['step, built-in filter gradients'] / forward))
     print('matmul filter gradients speed-up of the step: %.2fx'
           % (medians['step, built-in filter gradients'] / medians['training step (fed batch)']))
+    print('step with a switched training tower / forward pass (inference mode): %.2fx'
+          % (medians['step, switched training tower'] / forward))
+    print('static training tower speed-up of the step: %.2fx'
+          % (medians['step, switched training tower'] / medians['training step (fed batch)']))
     print('pipeline step / fed step: %.2fx'
           % (medians['training step (tf.data pipeline)'] / medians['training step (fed batch)']))
 

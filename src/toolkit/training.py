@@ -183,7 +183,9 @@ def build_training_tower(network, model_def, images, args):
     The training scripts build two towers that share every variable: first the inference
     tower, whose batch norms and dropout switch on ``phase_train`` (validation, LFW, the
     saved ``.meta``, with the classic node names), then this one, which the train op runs.
-    Without a ``tf.cond`` in every layer a training step is about 5% faster.
+    Without a ``tf.cond`` in every layer the training graph is smaller (28,050 against 34,571
+    ops for train_softmax with Inception-ResNet-v1); in three runs of tmp/bench_train_step.py
+    a step with a switched training tower took 0.98x to 1.06x the time of one with this tower.
 
     Returns:
         N x --embedding_size prelogits, in name scope ``training``.

@@ -93,18 +93,11 @@ def build_graph(args, network, nrof_classes):
     g.eval_batches = ImageBatches(size, args.lfw_batch_size,
                                   Augmentation(fixed_standardization=args.use_fixed_image_standardization),
                                   args.nrof_preprocess_threads, name='eval_data')
-
-    g.images = tf.placeholder(tf.float32, [None, size, size, 3], name='input')
-    g.prelogits = training.build_network(network, args.model_def, g.images, args, g.phase_train)
-    g.embeddings = tf.nn.l2_normalize(g.prelogits, 1, 1e-10, name='embeddings')
+    # g.images, g.prelogits, g.embeddings, g.train_images, g.labels, g.train_prelogits, ...
+    vars(g).update(training.build_towers(network, args, g.train_batches, g.phase_train)._asdict())
     g.val_labels = tf.placeholder(tf.int64, [None], name='labels')
     with tf.name_scope('validation'):
         g.validation = softmax_losses(args, g.prelogits, g.val_labels, nrof_classes)
-
-    g.train_images = tf.placeholder_with_default(g.train_batches.images, [None, size, size, 3],
-                                                 name='image_batch')
-    g.labels = tf.placeholder_with_default(g.train_batches.labels, [None], name='label_batch')
-    g.train_prelogits = training.build_training_tower(network, args.model_def, g.train_images, args)
     with training.reuse_variables():
         g.training = softmax_losses(args, g.train_prelogits, g.labels, nrof_classes)
     tf.add_to_collection('losses', g.training.cross_entropy)

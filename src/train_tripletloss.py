@@ -44,16 +44,9 @@ def build_graph(args, network):
     # Triplets must stay whole: never skip an unreadable image here.
     g.batches = ImageBatches(size, args.batch_size, Augmentation(args.random_crop, args.random_flip),
                              4, seed=args.seed, name='train_data')
-    # The inference tower (LFW evaluation, the saved .meta); see training.build_training_tower.
-    g.images = tf.placeholder(tf.float32, [None, size, size, 3], name='input')
-    prelogits = training.build_network(network, args.model_def, g.images, args, g.phase_train)
-    g.embeddings = tf.nn.l2_normalize(prelogits, 1, 1e-10, name='embeddings')
-    # The training tower reads the input pipeline.
-    g.train_images = tf.placeholder_with_default(g.batches.images, [None, size, size, 3],
-                                                 name='image_batch')
-    g.labels = tf.placeholder_with_default(g.batches.labels, [None], name='label_batch')
-    train_prelogits = training.build_training_tower(network, args.model_def, g.train_images, args)
-    g.train_embeddings = tf.nn.l2_normalize(train_prelogits, 1, 1e-10, name='train_embeddings')
+    # The inference tower (g.images -> g.embeddings) evaluates LFW and goes into the .meta;
+    # the training tower (g.train_images -> g.train_embeddings) reads the pipeline.
+    vars(g).update(training.build_towers(network, args, g.batches, g.phase_train)._asdict())
     # Batches hold whole triplets: rows (3k, 3k+1, 3k+2) are (anchor, positive, negative).
     anchor, positive, negative = tf.unstack(
         tf.reshape(g.train_embeddings, [-1, 3, args.embedding_size]), 3, 1)

@@ -4,6 +4,7 @@ Optimizer factory, the train op (loss averages for TensorBoard, gradients, expon
 averages of the weights), the decayed learning rate, trainable-scope selection for
 fine-tuning, run folders and the ``stat.h5`` statistics file.
 """
+import collections
 import importlib
 import inspect
 import os
@@ -192,6 +193,34 @@ def build_training_tower(network, model_def, images, args):
     """
     with tf.name_scope('training'):
         return build_network(network, model_def, images, args, True, reuse=True)
+
+
+# The tensors of both towers (see build_towers).
+Towers = collections.namedtuple('Towers', ['images', 'prelogits', 'embeddings', 'train_images',
+                                           'labels', 'train_prelogits', 'train_embeddings'])
+
+
+def build_towers(network, args, batches, phase_train):
+    """The inference tower, then the training tower over the same variables.
+
+    The inference tower reads the ``input`` placeholder and switches on ``phase_train``; its
+    L2-normalized output is ``embeddings``. The training tower reads ``image_batch`` and
+    ``label_batch``, which default to the ``batches`` pipeline; its output is
+    ``train_embeddings``.
+
+    Returns:
+        Towers.
+    """
+    size = args.image_size
+    images = tf.placeholder(tf.float32, [None, size, size, 3], name='input')
+    prelogits = build_network(network, args.model_def, images, args, phase_train)
+    train_images = tf.placeholder_with_default(batches.images, [None, size, size, 3],
+                                               name='image_batch')
+    labels = tf.placeholder_with_default(batches.labels, [None], name='label_batch')
+    train_prelogits = build_training_tower(network, args.model_def, train_images, args)
+    return Towers(images, prelogits, tf.nn.l2_normalize(prelogits, 1, 1e-10, name='embeddings'),
+                  train_images, labels, train_prelogits,
+                  tf.nn.l2_normalize(train_prelogits, 1, 1e-10, name='train_embeddings'))
 
 
 def reuse_variables():

@@ -128,6 +128,21 @@ def test_short_run_writes_checkpoints_stats_summaries(tmp_path, capsys):
     assert 'Epoch: [2][3/3]' in out and 'Validation Epoch: 2' in out and 'Accuracy:' in out
 
 
+def _depends_on(tensor, source):
+    """True when ``source``'s op lies upstream of ``tensor`` in the graph."""
+    seen, stack = set(), [tensor.op]
+    while stack:
+        op = stack.pop()
+        if op is source.op:
+            return True
+        for parent in list(op.inputs) + list(op.control_inputs):
+            parent_op = getattr(parent, 'op', parent)
+            if parent_op not in seen:
+                seen.add(parent_op)
+                stack.append(parent_op)
+    return False
+
+
 def test_training_tower_shares_the_variables_of_the_inference_tower(tmp_path):
     args = run_args(tmp_path, 'unused', '--keep_probability', '1.0', '--center_loss_factor', '0.1',
                     '--prelogits_norm_loss_factor', '0.1', '--weight_decay', '5e-4')
@@ -139,6 +154,10 @@ def test_training_tower_shares_the_variables_of_the_inference_tower(tmp_path):
         assert 'Bottleneck/weights' in names and not any('training' in n for n in names)
         tower = [op for op in graph.get_operations() if op.name.startswith('training/')]
         assert tower and not any(op.type in ('Switch', 'Merge') for op in tower)
+        # The classic names: `input` reaches `embeddings`; `image_batch` feeds the training tower.
+        assert (g.images.op.name, g.embeddings.op.name) == ('input', 'embeddings')
+        assert g.train_images.op.name == 'image_batch'
+        assert _depends_on(g.embeddings, g.images) and not _depends_on(g.embeddings, g.train_images)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             inference_mode = {g.images: images, g.phase_train: False}

@@ -229,6 +229,7 @@ def test_build_network_freezes_batch_norms_only_where_the_model_can(capsys):
         with tf.Graph().as_default():
             images = tf.placeholder(tf.float32, [None, 6, 6, 3])
             training.build_network(network, 'models.custom', images, args, True)
+            training.build_training_tower(network, 'models.custom', images, args)  # no 2nd note
             updates = [op for op in tf.get_default_graph().get_operations()
                        if op.type == 'AssignSub']
         assert (updates == []) == frozen

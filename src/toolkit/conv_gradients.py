@@ -30,9 +30,10 @@ def conv2d(inputs, weights, strides, padding):
     only its registered gradient differs.
     """
     kernel_h, kernel_w, channels_in, channels_out = weights.get_shape().as_list()
-    if not _use_matmul_gradient(inputs, strides, kernel_h, kernel_w, channels_in, channels_out):
-        return tf.nn.conv2d(inputs, weights, strides, padding)
-    with tf.get_default_graph().gradient_override_map({'Conv2D': GRADIENT_NAME}):
+    use_matmul = _use_matmul_gradient(inputs, strides, kernel_h, kernel_w, channels_in,
+                                      channels_out)
+    override = {'Conv2D': GRADIENT_NAME} if use_matmul else {}
+    with tf.get_default_graph().gradient_override_map(override):
         return tf.nn.conv2d(inputs, weights, strides, padding)
 
 

@@ -106,6 +106,12 @@ def start_session(args, network, nrof_classes, paths, labels, builtin_filter_gra
     return sess, g
 
 
+def fed_batch(g, images, labels):
+    """Feed of one training step on a fixed batch (phase_train for a switched tower)."""
+    return {g.train_images: images, g.labels: labels, g.learning_rate_input: 0.01,
+            g.phase_train: True}
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeats', type=int, default=3)
@@ -130,12 +136,10 @@ def main(argv):
         sess, g = start_session(args, network, bench.nrof_classes, paths, path_labels)
         peer_sess, peer = start_session(args, network, bench.nrof_classes, paths, path_labels,
                                         builtin_filter_gradients=True)
-        fed = {g.train_images: images, g.labels: labels, g.learning_rate_input: 0.01}
-        peer_fed = {peer.train_images: images, peer.labels: labels, peer.learning_rate_input: 0.01}
         switched_sess, switched = start_session(args, network, bench.nrof_classes, paths,
                                                 path_labels, switched_tower=True)
-        switched_fed = {switched.train_images: images, switched.labels: labels,
-                        switched.learning_rate_input: 0.01, switched.phase_train: True}
+        fed, peer_fed, switched_fed = (fed_batch(graph, images, labels)
+                                       for graph in (g, peer, switched))
         kinds = {
             'forward (inference mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: False}),
             'forward (training mode)': lambda: sess.run(g.train_prelogits, {g.train_images: images}),

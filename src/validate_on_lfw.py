@@ -17,6 +17,7 @@ from toolkit import arguments, cli, pipeline, plotting
 from toolkit.inference import load_inference_model
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_open
+from toolkit.progress import Progress
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
 
@@ -60,17 +61,17 @@ def compute_embeddings(args, paths):
                                              args.use_fixed_image_standardization)
             print('Runnning forward pass on LFW images')
             start = time.time()
-            embeddings = embedder.embed(sess, paths, args.use_flipped_images,
-                                        progress=pipeline.print_dots)
+            nrof_images = pipeline.nrof_network_images(paths, args.use_flipped_images)
+            with Progress(nrof_images, 'Forward pass') as progress:
+                embeddings = embedder.embed(sess, paths, args.use_flipped_images, progress)
             seconds = time.time() - start
-            print('')
     return embeddings, seconds
 
 
 def write_results(path, args, found, metrics, embedding_size, seconds):
     """Write the metrics, the ROC curve and the settings of this run as JSON, atomically."""
     # Each distinct image (and its mirror image) goes through the network once.
-    nrof_images = len(pipeline.distinct_paths(found.paths)) * (2 if args.use_flipped_images else 1)
+    nrof_images = pipeline.nrof_network_images(found.paths, args.use_flipped_images)
     results = {
         'settings': vars(args),
         'nrof_pairs': len(found.issame),

@@ -16,7 +16,7 @@ import lfw
 from toolkit import arguments, cli, pipeline, plotting
 from toolkit.inference import load_inference_model
 from toolkit.errors import FacenetError
-from toolkit.fileio import atomic_open
+from toolkit.fileio import atomic_open, repository_file
 from toolkit.progress import Progress
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
@@ -29,7 +29,7 @@ def main(args):
     if split_paths(args.compare_results) and not args.roc_plot:
         raise FacenetError('--compare_results needs --roc_plot (the file to draw the curves in)')
     earlier_curves = [read_results_curve(path) for path in split_paths(args.compare_results)]
-    pairs = lfw.read_pairs(os.path.expanduser(args.lfw_pairs))
+    pairs = lfw.read_pairs(repository_file(args.lfw_pairs))
     found = lfw.find_pair_paths(os.path.expanduser(args.lfw_dir), pairs)
     if found.nrof_skipped_pairs > 0:
         print('Skipped %d image pairs' % found.nrof_skipped_pairs)

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from toolkit import arguments, cli, data, pipeline, train_data, train_loop, training
+from toolkit import arguments, cli, data, train_data, train_loop, training
 from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
 from toolkit.filtering import filter_dataset
 from toolkit.input_pipeline import Augmentation, ImageBatches
@@ -239,7 +239,7 @@ def run_training(args, argv=None):
         lfw_evaluator = train_loop.build_lfw_evaluator(
             arguments.lfw_options(args), lfw_pairs,
             ModelTensors(g.towers.images, g.towers.embeddings, g.phase_train), args.image_size,
-            print, pipeline.print_dots, args.use_fixed_image_standardization,
+            print, args.use_fixed_image_standardization,
             args.nrof_preprocess_threads)
         run = train_loop.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
                                      __file__, argv, print)

@@ -13,9 +13,9 @@ import numpy as np
 import lfw
 from toolkit import checkpoints, pipeline, training
 from toolkit.errors import FacenetError
-from toolkit.fileio import store_revision_info, write_arguments_to_file
+from toolkit.fileio import repository_file, store_revision_info, write_arguments_to_file
 from toolkit.learning_rate import learning_rate_for_epoch, read_learning_rate_schedule
-from toolkit.model_io import ModelTensors
+from toolkit.progress import Progress
 
 RunDirs = collections.namedtuple('RunDirs', ['subdir', 'log_dir', 'model_dir'])
 
@@ -42,7 +42,7 @@ def read_schedule(learning_rate, schedule_file):
     """The parsed schedule file when ``learning_rate`` is negative, else None (checked early)."""
     if learning_rate > 0.0:
         return None
-    return read_learning_rate_schedule(os.path.expanduser(schedule_file))
+    return read_learning_rate_schedule(repository_file(schedule_file))
 
 
 def epoch_learning_rate(learning_rate, schedule, epoch):
@@ -58,7 +58,7 @@ def read_lfw(options, log):
     lfw_dir = os.path.expanduser(options.lfw_dir)
     if not os.path.isdir(lfw_dir):
         raise FacenetError('--lfw_dir not found: %s' % options.lfw_dir)
-    pairs = lfw.read_pairs(os.path.expanduser(options.pairs_file))
+    pairs = lfw.read_pairs(repository_file(options.pairs_file))
     paths, issame = lfw.get_paths(lfw_dir, pairs)
     if len(issame) < options.nrof_folds:
         raise FacenetError('only %d LFW pairs found in %s; --lfw_nrof_folds %d needs at least as '
@@ -93,7 +93,7 @@ def save_checkpoint(sess, writer, summary_writer, step, log):
         'time/save_variables': save_time_variables, 'time/save_metagraph': save_time_metagraph})
 
 
-def build_lfw_evaluator(options, lfw_pairs, tensors, image_size, log, progress=None,
+def build_lfw_evaluator(options, lfw_pairs, tensors, image_size, log,
                         fixed_standardization=False, nrof_threads=pipeline.DEFAULT_NROF_THREADS):
     """An LfwEvaluator on the training graph, or None without pairs.
 
@@ -104,14 +104,13 @@ def build_lfw_evaluator(options, lfw_pairs, tensors, image_size, log, progress=N
         lfw_pairs: from read_lfw.
         tensors: the ModelTensors (input, embeddings, phase_train) of the inference tower.
         log: callable taking one line of text.
-        progress: ``progress(nrof_batches_done, nrof_batches)`` during the forward pass.
     """
     if not lfw_pairs:
         return None
     embedder = pipeline.PathEmbedder(tensors, image_size, options.batch_size,
                                      fixed_standardization, nrof_threads)
     return LfwEvaluator(embedder, *lfw_pairs, options.nrof_folds, options.distance_metric,
-                        options.subtract_mean, options.use_flipped_images, log, progress)
+                        options.subtract_mean, options.use_flipped_images, log)
 
 
 class LfwEvaluator:
@@ -122,12 +121,11 @@ class LfwEvaluator:
             (standardization as in training).
         paths, issame: from read_lfw.
         nrof_folds, distance_metric, subtract_mean, use_flipped_images: the --lfw_* flags.
-        log: callable taking one line of text.
-        progress: ``progress(nrof_batches_done, nrof_batches)`` during the forward pass.
+        log: callable taking one line of text (the forward pass shows a Progress).
     """
 
     def __init__(self, embedder, paths, issame, nrof_folds, distance_metric=0,
-                 subtract_mean=False, use_flipped_images=False, log=None, progress=None):
+                 subtract_mean=False, use_flipped_images=False, log=None):
         self.embedder = embedder
         self.paths = paths
         self.issame = issame
@@ -136,13 +134,12 @@ class LfwEvaluator:
         self.subtract_mean = subtract_mean
         self.use_flipped_images = use_flipped_images
         self.log = log or (lambda line: None)
-        self.progress = progress
 
     def embed(self, sess):
         """One row per pair image; flipped embeddings are concatenated to their originals."""
-        embeddings = self.embedder.embed(sess, self.paths, self.use_flipped_images, self.progress)
-        self.log('')
-        return embeddings
+        nrof_images = pipeline.nrof_network_images(self.paths, self.use_flipped_images)
+        with Progress(nrof_images, 'LFW forward pass') as progress:
+            return self.embedder.embed(sess, self.paths, self.use_flipped_images, progress)
 
     def evaluate(self, sess):
         """Returns ``(mean accuracy, val, val_std, far, seconds)`` and logs them."""

@@ -15,6 +15,7 @@ from toolkit.errors import FacenetError
 from toolkit.fileio import repository_file, store_revision_info, write_arguments_to_file
 from toolkit.learning_rate import learning_rate_for_epoch, read_learning_rate_schedule
 from toolkit.model_io import ModelTensors
+from toolkit.progress import Progress
 
 RunDirs = collections.namedtuple('RunDirs', ['subdir', 'log_dir', 'model_dir'])
 
@@ -139,10 +140,9 @@ class LfwEvaluator:
 
     def embed(self, sess):
         """One row per pair image; flipped embeddings are concatenated to their originals."""
-        embeddings = self.embedder.embed(sess, self.paths, self.use_flipped_images,
-                                         pipeline.print_dots)
-        print('')
-        return embeddings
+        nrof_images = pipeline.nrof_network_images(self.paths, self.use_flipped_images)
+        with Progress(nrof_images, 'LFW forward pass') as progress:
+            return self.embedder.embed(sess, self.paths, self.use_flipped_images, progress)
 
     def evaluate(self, sess):
         """Returns ``(mean accuracy, val, val_std, far, seconds)`` and prints them."""

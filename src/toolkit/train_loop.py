@@ -59,15 +59,33 @@ def read_lfw(args):
     return paths, issame
 
 
-def restore_pretrained(sess, path, variables):
+def restore_pretrained(sess, path, variables, skip_scopes=()):
     """Restore a pretrained checkpoint by name, telling what was left initialized."""
-    report = checkpoints.restore_pretrained(sess, path, variables)
+    report = checkpoints.restore_pretrained(sess, path, variables, skip_scopes=skip_scopes)
     print('Restored %d variables from pretrained model %s'
           % (len(report.restored), report.checkpoint))
     if report.skipped:
         print('Not restored (trained from scratch): %s'
               % '; '.join('%s (%s)' % item for item in report.skipped))
     return report
+
+
+def mean_over_images(sess, batches, paths, labels, evaluate):
+    """Image-weighted mean of per-batch figures over a list of image files.
+
+    Args:
+        batches: an ImageBatches reader on the session's graph (started here).
+        evaluate: ``evaluate(images, labels)`` -> the batch's mean figure(s), e.g. losses
+            and accuracy of the batch.
+
+    Returns:
+        float or array: each figure averaged over every image.
+    """
+    batches.start(sess, paths, labels)
+    totals = 0.0
+    for images, batch_labels in batches.batches(sess):
+        totals = totals + np.asarray(evaluate(images, batch_labels), np.float64) * len(batch_labels)
+    return totals / len(labels)
 
 
 def save_checkpoint(sess, writer, summary_writer, step):

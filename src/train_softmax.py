@@ -29,14 +29,17 @@ import time
 
 import numpy as np
 
-from toolkit import arguments, cli, data, train_data, train_loop, training
-from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
-from toolkit.filtering import filter_dataset
-from toolkit.input_pipeline import Augmentation, ImageBatches
-from toolkit.layers import Layers
-from toolkit.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
+from toolkit import cli
+from toolkit.cli import arguments
+from toolkit.data import folders, training_sets
+from toolkit.data.filtering import filter_dataset
+from toolkit.data.input_pipeline import Augmentation, ImageBatches
+from toolkit.nets.layers import Layers
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
+from toolkit.training import runs, towers
+from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.training.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
 
 SUMMARY_EVERY_N_STEPS = 100
 
@@ -94,20 +97,20 @@ def build_graph(args, network, nrof_classes):
                                   Augmentation(fixed_standardization=args.use_fixed_image_standardization),
                                   args.nrof_preprocess_threads, name='eval_data')
     # g.images, g.prelogits, g.embeddings, g.train_images, g.labels, g.train_prelogits, ...
-    vars(g).update(training.build_towers(network, args, g.train_batches, g.phase_train)._asdict())
+    vars(g).update(towers.build_towers(network, args, g.train_batches, g.phase_train)._asdict())
     g.val_labels = tf.placeholder(tf.int64, [None], name='labels')
     with tf.name_scope('validation'):
         g.validation = softmax_losses(args, g.prelogits, g.val_labels, nrof_classes)
-    with training.reuse_variables():
+    with towers.reuse_variables():
         g.training = softmax_losses(args, g.train_prelogits, g.labels, nrof_classes)
     tf.add_to_collection('losses', g.training.cross_entropy)
-    training.scalar_summary('accuracy', g.training.accuracy)
+    towers.scalar_summary('accuracy', g.training.accuracy)
 
-    g.learning_rate = training.decayed_learning_rate(
+    g.learning_rate = towers.decayed_learning_rate(
         g.learning_rate_input, g.global_step, args.learning_rate_decay_epochs, args.epoch_size,
         args.learning_rate_decay_factor)
-    update_variables = training.model_variables_to_train(training.parse_scopes(args.trainable_scopes))
-    g.train_op = training.build_train_op(
+    update_variables = towers.model_variables_to_train(towers.parse_scopes(args.trainable_scopes))
+    g.train_op = towers.build_train_op(
         g.training.total_loss, [g.training.cross_entropy], g.global_step, args.optimizer,
         g.learning_rate, args.moving_average_decay, update_variables, args.log_histograms,
         extra_update_ops=[g.training.update_centers])
@@ -135,7 +138,7 @@ def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop):
         step = out['step']
         if with_summary:
             summary_writer.add_summary(out['summary'], step)
-            training.add_summary_values(summary_writer, step, {'time/step': duration})
+            towers.add_summary_values(summary_writer, step, {'time/step': duration})
         index = (epoch - 1) * args.epoch_size + batch_number
         for name in ('loss', 'center_loss', 'reg_loss', 'prelogits_norm', 'accuracy'):
             stats[name][index] = out[name]
@@ -151,7 +154,7 @@ def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop):
         train_time += duration
         if stop.requested:
             break
-    training.add_summary_values(summary_writer, sess.run(g.global_step), {'time/total': train_time})
+    towers.add_summary_values(summary_writer, sess.run(g.global_step), {'time/total': train_time})
 
 
 def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer):
@@ -169,7 +172,7 @@ def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer)
     val_index = (epoch - 1) // args.validate_every_n_epochs
     stats['val_loss'][val_index], stats['val_xent_loss'][val_index] = loss, xent
     stats['val_accuracy'][val_index] = acc
-    training.add_summary_values(summary_writer, sess.run(g.global_step), {
+    towers.add_summary_values(summary_writer, sess.run(g.global_step), {
         'val/loss': loss, 'val/xent_loss': xent, 'val/accuracy': acc})
     print('Validation Epoch: %d\tTime %.3f\tLoss %2.3f\tXent %2.3f\tAccuracy %2.3f'
           % (epoch, time.time() - start_time, loss, xent, acc))
@@ -177,18 +180,18 @@ def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer)
 
 def load_splits(args):
     """The training and validation sets, checked before anything is written."""
-    dataset = train_data.load_training_set(args.data_dir)
+    dataset = training_sets.load_training_set(args.data_dir)
     if args.filter_filename:
         dataset = filter_dataset(dataset, os.path.expanduser(args.filter_filename),
                                  args.filter_percentile, args.filter_min_nrof_images_per_class)
-    train_data.require_classes(dataset, args.data_dir)
+    training_sets.require_classes(dataset, args.data_dir)
     if args.validation_set_split_ratio > 0.0:
-        train_set, val_set = data.split_dataset(dataset, args.validation_set_split_ratio,
+        train_set, val_set = folders.split_dataset(dataset, args.validation_set_split_ratio,
                                                 args.min_nrof_val_images_per_class, 'SPLIT_IMAGES')
-        train_data.require_classes(train_set, args.data_dir + ' (after the validation split)')
+        training_sets.require_classes(train_set, args.data_dir + ' (after the validation split)')
     else:
         train_set, val_set = dataset, []
-    train_data.require_image_size(train_set, args.image_size, args.random_crop)
+    training_sets.require_image_size(train_set, args.image_size, args.random_crop)
     return train_set, val_set
 
 
@@ -198,24 +201,24 @@ def run_training(args, argv=None):
     Returns:
         The model directory.
     """
-    network = training.import_network(args.model_def)
-    schedule = train_loop.read_schedule(args)
+    network = towers.import_network(args.model_def)
+    schedule = runs.read_schedule(args)
     if args.pretrained_model:
         resolve_checkpoint(args.pretrained_model)
     np.random.seed(seed=args.seed)
     random.seed(args.seed)
     train_set, val_set = load_splits(args)
-    lfw_pairs = train_loop.read_lfw(args)
-    image_list, label_list = data.get_image_paths_and_labels(train_set)
-    val_image_list, val_label_list = data.get_image_paths_and_labels(val_set)
+    lfw_pairs = runs.read_lfw(args)
+    image_list, label_list = folders.get_image_paths_and_labels(train_set)
+    val_image_list, val_label_list = folders.get_image_paths_and_labels(val_set)
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         print('Building training graph')
         g = build_graph(args, network, len(train_set))
-        lfw_evaluator = train_loop.build_lfw_evaluator(
+        lfw_evaluator = runs.build_lfw_evaluator(
             args, lfw_pairs, g.images, g.embeddings, g.phase_train, args.image_size,
             args.use_fixed_image_standardization, args.nrof_preprocess_threads)
-        run = train_loop.prepare_run(args, __file__, argv)
+        run = runs.prepare_run(args, __file__, argv)
         print('Number of classes in training set: %d' % len(train_set))
         print('Number of examples in training set: %d' % len(image_list))
         print('Number of classes in validation set: %d' % len(val_set))
@@ -224,7 +227,7 @@ def run_training(args, argv=None):
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())
             if args.pretrained_model:
-                train_loop.restore_pretrained(sess, args.pretrained_model, g.saved_variables)
+                runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables)
             g.train_batches.start(sess, image_list, label_list)
             summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
             try:
@@ -237,14 +240,14 @@ def run_training(args, argv=None):
 
 def train_epochs(args, sess, g, run, schedule, validation_set, lfw_evaluator, summary_writer):
     """The epoch loop: train, validate, save, evaluate on LFW, write stat.h5."""
-    stats = training.softmax_stats(args.max_nrof_epochs, args.epoch_size,
+    stats = towers.softmax_stats(args.max_nrof_epochs, args.epoch_size,
                                    args.validate_every_n_epochs)
     writer = CheckpointWriter(g.saver, run.model_dir, run.subdir)
     stat_file_name = os.path.join(run.log_dir, 'stat.h5')
     print('Running training')
     with StopRequest() as stop:
         for epoch in range(1, args.max_nrof_epochs + 1):
-            lr = train_loop.epoch_learning_rate(args, schedule, epoch)
+            lr = runs.epoch_learning_rate(args, schedule, epoch)
             if lr <= 0:
                 print('The learning rate schedule ends before epoch %d: training done' % epoch)
                 break
@@ -257,7 +260,7 @@ def train_epochs(args, sess, g, run, schedule, validation_set, lfw_evaluator, su
             if validation_set[0] and (epoch % args.validate_every_n_epochs == 0 or last):
                 validate(args, sess, g, epoch, *validation_set, stats, summary_writer)
             stats['time_validate'][epoch - 1] = time.time() - start_time
-            train_loop.save_checkpoint(sess, writer, summary_writer, epoch)
+            runs.save_checkpoint(sess, writer, summary_writer, epoch)
             start_time = time.time()
             if lfw_evaluator:
                 accuracy_, val = lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)

@@ -16,14 +16,17 @@ import time
 
 import numpy as np
 
-from toolkit import arguments, cli, train_data, train_loop, training
-from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit import cli
+from toolkit.cli import arguments
+from toolkit.data import training_sets
+from toolkit.data.input_pipeline import Augmentation, ImageBatches
 from toolkit.errors import FacenetError
-from toolkit.input_pipeline import Augmentation, ImageBatches
-from toolkit.losses import triplet_loss
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
-from toolkit.triplets import sample_people, select_triplet_indices
+from toolkit.training import runs, towers
+from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.training.losses import triplet_loss
+from toolkit.training.triplets import sample_people, select_triplet_indices
 
 SUMMARY_EVERY_N_STEPS = 100
 # Consecutive sampling rounds without any triplet after which an epoch is cut short.
@@ -46,18 +49,18 @@ def build_graph(args, network):
                              4, seed=args.seed, name='train_data')
     # The inference tower (g.images -> g.embeddings) evaluates LFW and goes into the .meta;
     # the training tower (g.train_images -> g.train_embeddings) reads the pipeline.
-    vars(g).update(training.build_towers(network, args, g.batches, g.phase_train)._asdict())
+    vars(g).update(towers.build_towers(network, args, g.batches, g.phase_train)._asdict())
     # Batches hold whole triplets: rows (3k, 3k+1, 3k+2) are (anchor, positive, negative).
     anchor, positive, negative = tf.unstack(
         tf.reshape(g.train_embeddings, [-1, 3, args.embedding_size]), 3, 1)
     g.triplet_loss = triplet_loss(anchor, positive, negative, args.alpha)
-    g.learning_rate = training.decayed_learning_rate(
+    g.learning_rate = towers.decayed_learning_rate(
         g.learning_rate_input, g.global_step, args.learning_rate_decay_epochs, args.epoch_size,
         args.learning_rate_decay_factor)
     regularization_losses = tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)
     g.total_loss = tf.add_n([g.triplet_loss] + regularization_losses, name='total_loss')
-    update_variables = training.model_variables_to_train(training.parse_scopes(args.trainable_scopes))
-    g.train_op = training.build_train_op(
+    update_variables = towers.model_variables_to_train(towers.parse_scopes(args.trainable_scopes))
+    g.train_op = towers.build_train_op(
         g.total_loss, [g.triplet_loss], g.global_step, args.optimizer, g.learning_rate,
         args.moving_average_decay, update_variables)
     g.saved_variables = tf.trainable_variables()
@@ -95,7 +98,7 @@ def train_on_triplets(args, sess, g, triplet_paths, lr, epoch, batch_number, sum
         duration = time.time() - start_time
         if with_summary:
             summary_writer.add_summary(out['summary'], out['step'])
-            training.add_summary_values(summary_writer, out['step'], {'time/step': duration})
+            towers.add_summary_values(summary_writer, out['step'], {'time/step': duration})
         batch_number += 1
         losses.append(out['loss'])
         print('Epoch: [%d][%d/%d]\tTime %.3f\tLoss %2.3f'
@@ -142,16 +145,16 @@ def check_inputs(args):
     if args.batch_size % 3 != 0:
         raise FacenetError('--batch_size must be a multiple of 3 (whole triplets), got %d'
                            % args.batch_size)
-    network = training.import_network(args.model_def)
-    schedule = train_loop.read_schedule(args)
+    network = towers.import_network(args.model_def)
+    schedule = runs.read_schedule(args)
     if args.pretrained_model:
         resolve_checkpoint(args.pretrained_model)
-    train_set = train_data.load_training_set(args.data_dir)
-    train_data.require_classes(train_set, args.data_dir)
+    train_set = training_sets.load_training_set(args.data_dir)
+    training_sets.require_classes(train_set, args.data_dir)
     if not any(len(image_class) >= 2 for image_class in train_set):
         raise FacenetError('--data_dir %s has no person with two images: no triplet can be formed'
                            % args.data_dir)
-    train_data.require_image_size(train_set, args.image_size, args.random_crop)
+    training_sets.require_image_size(train_set, args.image_size, args.random_crop)
     return network, schedule, train_set
 
 
@@ -163,30 +166,30 @@ def run_training(args, argv=None):
     """
     network, schedule, train_set = check_inputs(args)
     rng = np.random.RandomState(args.seed)
-    lfw_pairs = train_loop.read_lfw(args)
+    lfw_pairs = runs.read_lfw(args)
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         g = build_graph(args, network)
-        lfw_evaluator = train_loop.build_lfw_evaluator(
+        lfw_evaluator = runs.build_lfw_evaluator(
             args, lfw_pairs, g.images, g.embeddings, g.phase_train, args.image_size)
-        run = train_loop.prepare_run(args, __file__, argv)
+        run = runs.prepare_run(args, __file__, argv)
         with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())
             if args.pretrained_model:
-                train_loop.restore_pretrained(sess, args.pretrained_model, g.saved_variables)
+                runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables)
             summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
             writer = CheckpointWriter(g.saver, run.model_dir, run.subdir)
             try:
                 with StopRequest() as stop:
                     for epoch in range(args.max_nrof_epochs):
-                        lr = train_loop.epoch_learning_rate(args, schedule, epoch)
+                        lr = runs.epoch_learning_rate(args, schedule, epoch)
                         if lr <= 0:
                             print('The learning rate schedule ends at epoch %d: training done' % epoch)
                             break
                         train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, rng)
                         step = sess.run(g.global_step)
-                        train_loop.save_checkpoint(sess, writer, summary_writer, step)
+                        runs.save_checkpoint(sess, writer, summary_writer, step)
                         if lfw_evaluator:
                             lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)
                         if stop.requested:

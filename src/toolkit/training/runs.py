@@ -9,19 +9,20 @@ import time
 
 import numpy as np
 
-import lfw
-from toolkit import checkpoints, pipeline, training
 from toolkit.errors import FacenetError
+from toolkit.evaluation import lfw
 from toolkit.fileio import store_revision_info, write_arguments_to_file
-from toolkit.learning_rate import learning_rate_for_epoch, read_learning_rate_schedule
-from toolkit.model_io import ModelTensors
+from toolkit.inference import path_embedder
+from toolkit.modelfiles.loading import ModelTensors
+from toolkit.training import checkpoints, towers
+from toolkit.training.learning_rate import learning_rate_for_epoch, read_learning_rate_schedule
 
 RunDirs = collections.namedtuple('RunDirs', ['subdir', 'log_dir', 'model_dir'])
 
 
 def prepare_run(args, script_path, argv=None):
     """Create the timestamped log and model folders, record arguments and revision info."""
-    subdir, log_dir, model_dir = training.create_run_dirs(args.logs_base_dir, args.models_base_dir)
+    subdir, log_dir, model_dir = towers.create_run_dirs(args.logs_base_dir, args.models_base_dir)
     write_arguments_to_file(args, os.path.join(log_dir, 'arguments.txt'))
     src_path = os.path.dirname(os.path.realpath(script_path))
     store_revision_info(src_path, log_dir, ' '.join(sys.argv if argv is None else argv))
@@ -81,19 +82,19 @@ def save_checkpoint(sess, writer, summary_writer, step):
     if writer.save_metagraph():
         save_time_metagraph = time.time() - start_time
         print('Metagraph saved in %.2f seconds' % save_time_metagraph)
-    training.add_summary_values(summary_writer, step, {
+    towers.add_summary_values(summary_writer, step, {
         'time/save_variables': save_time_variables, 'time/save_metagraph': save_time_metagraph})
 
 
 def build_lfw_evaluator(args, lfw_pairs, images, embeddings, phase_train, image_size,
-                        fixed_standardization=False, nrof_threads=pipeline.DEFAULT_NROF_THREADS):
+                        fixed_standardization=False, nrof_threads=path_embedder.DEFAULT_NROF_THREADS):
     """An LfwEvaluator on the training graph for the --lfw_* flags, or None without pairs.
 
     Builds its reader in the default graph, so call it while the graph is being built.
     """
     if not lfw_pairs:
         return None
-    embedder = pipeline.PathEmbedder(ModelTensors(images, embeddings, phase_train), image_size,
+    embedder = path_embedder.PathEmbedder(ModelTensors(images, embeddings, phase_train), image_size,
                                      args.lfw_batch_size, fixed_standardization, nrof_threads)
     return LfwEvaluator(embedder, *lfw_pairs, args.lfw_nrof_folds, args.lfw_distance_metric,
                         args.lfw_subtract_mean, args.lfw_use_flipped_images)
@@ -122,7 +123,7 @@ class LfwEvaluator:
     def embed(self, sess):
         """One row per pair image; flipped embeddings are concatenated to their originals."""
         embeddings = self.embedder.embed(sess, self.paths, self.use_flipped_images,
-                                         pipeline.print_dots)
+                                         path_embedder.print_dots)
         print('')
         return embeddings
 
@@ -141,7 +142,7 @@ class LfwEvaluator:
     def evaluate_and_log(self, sess, log_dir, summary_writer, step):
         """evaluate(), then the classic lfw summaries and ``lfw_result.txt`` line."""
         accuracy, val, _, _, seconds = self.evaluate(sess)
-        training.add_summary_values(summary_writer, step, {
+        towers.add_summary_values(summary_writer, step, {
             'lfw/accuracy': accuracy, 'lfw/val_rate': val, 'time/lfw': seconds})
         with open(os.path.join(log_dir, 'lfw_result.txt'), 'at') as handle:
             handle.write('%d\t%.5f\t%.5f\n' % (step, accuracy, val))

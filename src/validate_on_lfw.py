@@ -16,7 +16,7 @@ from toolkit import cli, plotting
 from toolkit.cli import arguments
 from toolkit.errors import FacenetError
 from toolkit.evaluation import lfw
-from toolkit.fileio import atomic_open
+from toolkit.fileio import atomic_open, repository_file
 from toolkit.inference import path_embedder
 from toolkit.inference.fast_graph import load_inference_model
 from toolkit.session import new_session
@@ -27,7 +27,7 @@ def main(args):
     """Embed the LFW pairs, print the classic metrics, write the optional plot and results."""
     if args.roc_plot:
         plotting.plot_format(args.roc_plot)  # fail on a bad extension before the long run
-    pairs = lfw.read_pairs(os.path.expanduser(args.lfw_pairs))
+    pairs = lfw.read_pairs(repository_file(args.lfw_pairs))
     found = lfw.find_pair_paths(os.path.expanduser(args.lfw_dir), pairs)
     if found.nrof_skipped_pairs > 0:
         print('Skipped %d image pairs' % found.nrof_skipped_pairs)

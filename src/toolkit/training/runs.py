@@ -11,7 +11,7 @@ import numpy as np
 
 from toolkit.errors import FacenetError
 from toolkit.evaluation import lfw
-from toolkit.fileio import store_revision_info, write_arguments_to_file
+from toolkit.fileio import repository_file, store_revision_info, write_arguments_to_file
 from toolkit.inference import path_embedder
 from toolkit.modelfiles.loading import ModelTensors
 from toolkit.training import checkpoints, towers
@@ -35,7 +35,7 @@ def read_schedule(args):
     """The parsed schedule file when --learning_rate is negative, else None (checked early)."""
     if args.learning_rate > 0.0:
         return None
-    return read_learning_rate_schedule(os.path.expanduser(args.learning_rate_schedule_file))
+    return read_learning_rate_schedule(repository_file(args.learning_rate_schedule_file))
 
 
 def epoch_learning_rate(args, schedule, epoch):
@@ -50,7 +50,7 @@ def read_lfw(args):
     lfw_dir = os.path.expanduser(args.lfw_dir)
     if not os.path.isdir(lfw_dir):
         raise FacenetError('--lfw_dir not found: %s' % args.lfw_dir)
-    pairs = lfw.read_pairs(os.path.expanduser(args.lfw_pairs))
+    pairs = lfw.read_pairs(repository_file(args.lfw_pairs))
     paths, issame = lfw.get_paths(lfw_dir, pairs)
     if len(issame) < args.lfw_nrof_folds:
         raise FacenetError('only %d LFW pairs found in %s; --lfw_nrof_folds %d needs at least as '

@@ -27,6 +27,7 @@ from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.inference.embedder import Embedder  # noqa: E402
+from toolkit.progress import Progress  # noqa: E402
 from toolkit.recognition import faces  # noqa: E402
 
 
@@ -41,8 +42,10 @@ def main(args):
         image_size = embedder.input_size[0] if embedder.input_size else args.image_size
         print('Generating embeddings from images...\n')
         start = time.time()
-        embeddings, kept, failures = faces.embed_image_files(
-            embedder, paths, image_size, args.batch_size, args.use_fixed_image_standardization)
+        with Progress(len(paths), 'Embedding') as progress:
+            embeddings, kept, failures = faces.embed_image_files(
+                embedder, paths, image_size, args.batch_size,
+                args.use_fixed_image_standardization, progress=progress)
     for path, reason in failures:
         print('skipping %s: %s' % (path, reason))
     if not len(kept):

@@ -28,6 +28,7 @@ from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.inference.embedder import Embedder  # noqa: E402
+from toolkit.progress import Progress  # noqa: E402
 from toolkit.recognition import clustering, faces  # noqa: E402
 
 
@@ -40,9 +41,10 @@ def main(args):
         image_size = embedder.input_size[0] if embedder.input_size else args.image_size
         print('image_size: %d' % image_size)
         print('Running forward pass on images')
-        embeddings, kept, failures = faces.embed_image_files(
-            embedder, image_paths, image_size, args.batch_size,
-            args.use_fixed_image_standardization)
+        with Progress(len(image_paths), 'Forward pass') as progress:
+            embeddings, kept, failures = faces.embed_image_files(
+                embedder, image_paths, image_size, args.batch_size,
+                args.use_fixed_image_standardization, progress=progress)
     for path, reason in failures:
         print('skipping %s: %s' % (path, reason))
     paths = [image_paths[i] for i in kept]

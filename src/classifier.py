@@ -24,8 +24,6 @@ Additions to the classic script:
     trained with another embedding size) stop with a one-line message.
 """
 import argparse
-import sys
-import time
 
 import numpy as np
 
@@ -33,8 +31,10 @@ from toolkit import cli
 from toolkit.cli import arguments
 from toolkit.data import folders
 from toolkit.errors import FacenetError
+from toolkit.inference import path_embedder
 from toolkit.inference.embedder import Embedder
 from toolkit.inference.path_embedder import PathEmbedder
+from toolkit.progress import Progress
 from toolkit.recognition import identification
 
 TOP_K = 5
@@ -98,13 +98,8 @@ def compute_embeddings(embedder, paths, args):
     with embedder.session.graph.as_default():
         reader = PathEmbedder(embedder.tensors, args.image_size, args.batch_size,
                               args.use_fixed_image_standardization)
-    start = time.time()
-
-    def progress(done, total):
-        if done == total or done % 10 == 0:
-            print('Batch %d of %d (%.1f s)' % (done, total, time.time() - start))
-            sys.stdout.flush()
-    return reader.embed(embedder.session, paths, progress=progress)
+    with Progress(path_embedder.nrof_network_images(paths), 'Calculating features') as progress:
+        return reader.embed(embedder.session, paths, progress=progress)
 
 
 def train(args, embeddings, labels, class_names):

@@ -157,18 +157,22 @@ def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop):
     towers.add_summary_values(summary_writer, sess.run(g.global_step), {'time/total': train_time})
 
 
+def inference_figures(sess, g, tensors):
+    """``evaluate(images, labels)`` for train_loop.mean_over_images: ``tensors`` of the
+    validation losses, computed in inference mode."""
+    def evaluate(images, labels):
+        return sess.run(tensors, {g.images: images, g.val_labels: labels, g.phase_train: False})
+    return evaluate
+
+
 def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer):
     """Loss and accuracy on the validation split (inference mode), batch-size weighted."""
     print('Running forward pass on validation set')
     start_time = time.time()
-    g.eval_batches.start(sess, val_paths, val_labels)
-    totals = np.zeros(3)
-    for images, labels in g.eval_batches.batches(sess):
-        v = g.validation
-        values = sess.run([v.total_loss, v.cross_entropy, v.accuracy],
-                          {g.images: images, g.val_labels: labels, g.phase_train: False})
-        totals += np.array(values) * len(labels)
-    loss, xent, acc = totals / len(val_labels)
+    v = g.validation
+    loss, xent, acc = runs.mean_over_images(
+        sess, g.eval_batches, val_paths, val_labels,
+        inference_figures(sess, g, [v.total_loss, v.cross_entropy, v.accuracy]))
     val_index = (epoch - 1) // args.validate_every_n_epochs
     stats['val_loss'][val_index], stats['val_xent_loss'][val_index] = loss, xent
     stats['val_accuracy'][val_index] = acc
@@ -176,6 +180,17 @@ def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer)
         'val/loss': loss, 'val/xent_loss': xent, 'val/accuracy': acc})
     print('Validation Epoch: %d\tTime %.3f\tLoss %2.3f\tXent %2.3f\tAccuracy %2.3f'
           % (epoch, time.time() - start_time, loss, xent, acc))
+
+
+def test(args, sess, g, epoch, test_set, stats, summary_writer):
+    """Top-1 accuracy of the classifier on the --test_dir images (inference mode)."""
+    start_time = time.time()
+    acc = runs.mean_over_images(sess, g.eval_batches, *test_set,
+                                      inference_figures(sess, g, g.validation.accuracy))
+    stats['test_accuracy'][(epoch - 1) // args.validate_every_n_epochs] = acc
+    towers.add_summary_values(summary_writer, sess.run(g.global_step), {'test/accuracy': acc})
+    print('Test Epoch: %d\tTime %.3f\tTop-1 accuracy %2.3f (%d images)'
+          % (epoch, time.time() - start_time, acc, len(test_set[1])))
 
 
 def load_splits(args):
@@ -208,6 +223,7 @@ def run_training(args, argv=None):
     np.random.seed(seed=args.seed)
     random.seed(args.seed)
     train_set, val_set = load_splits(args)
+    test_set = training_sets.load_test_set(args.test_dir, train_set) if args.test_dir else None
     lfw_pairs = runs.read_lfw(args)
     image_list, label_list = folders.get_image_paths_and_labels(train_set)
     val_image_list, val_label_list = folders.get_image_paths_and_labels(val_set)
@@ -227,21 +243,23 @@ def run_training(args, argv=None):
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())
             if args.pretrained_model:
-                runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables)
+                runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables,
+                                              ['Logits'] if args.load_without_fc else [])
             g.train_batches.start(sess, image_list, label_list)
             summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
             try:
                 train_epochs(args, sess, g, run, schedule, (val_image_list, val_label_list),
-                             lfw_evaluator, summary_writer)
+                             test_set, lfw_evaluator, summary_writer)
             finally:
                 summary_writer.close()
     return run.model_dir
 
 
-def train_epochs(args, sess, g, run, schedule, validation_set, lfw_evaluator, summary_writer):
-    """The epoch loop: train, validate, save, evaluate on LFW, write stat.h5."""
+def train_epochs(args, sess, g, run, schedule, validation_set, test_set, lfw_evaluator,
+                 summary_writer):
+    """The epoch loop: train, validate (and test), save, evaluate on LFW, write stat.h5."""
     stats = towers.softmax_stats(args.max_nrof_epochs, args.epoch_size,
-                                   args.validate_every_n_epochs)
+                                   args.validate_every_n_epochs, test_accuracy=bool(test_set))
     writer = CheckpointWriter(g.saver, run.model_dir, run.subdir)
     stat_file_name = os.path.join(run.log_dir, 'stat.h5')
     print('Running training')
@@ -256,11 +274,16 @@ def train_epochs(args, sess, g, run, schedule, validation_set, lfw_evaluator, su
             train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop)
             stats['time_train'][epoch - 1] = time.time() - start_time
             start_time = time.time()
-            last = epoch == args.max_nrof_epochs or stop.requested
-            if validation_set[0] and (epoch % args.validate_every_n_epochs == 0 or last):
-                validate(args, sess, g, epoch, *validation_set, stats, summary_writer)
+            last = (epoch == args.max_nrof_epochs or stop.requested
+                    or runs.epoch_learning_rate(args, schedule, epoch + 1) <= 0)
+            if epoch % args.validate_every_n_epochs == 0 or last:
+                if validation_set[0]:
+                    validate(args, sess, g, epoch, *validation_set, stats, summary_writer)
+                if test_set:
+                    test(args, sess, g, epoch, test_set, stats, summary_writer)
             stats['time_validate'][epoch - 1] = time.time() - start_time
-            runs.save_checkpoint(sess, writer, summary_writer, epoch)
+            if epoch % args.save_every_n_epochs == 0 or last:
+                runs.save_checkpoint(sess, writer, summary_writer, epoch)
             start_time = time.time()
             if lfw_evaluator:
                 accuracy_, val = lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)
@@ -278,7 +301,8 @@ def parse_arguments(argv):
         description='Train a face recognizer with softmax cross-entropy loss.',
         parents=[arguments.training_args('models.inception_resnet_v1'), arguments.gpu_args(),
                  arguments.image_size_args(160), arguments.seed_args(666),
-                 arguments.standardization_args(), arguments.lfw_args(prefix='lfw_')])
+                 arguments.standardization_args(), arguments.lfw_args(prefix='lfw_'),
+                 arguments.softmax_fork_args()])
     parser.add_argument('--random_rotate', action='store_true',
                         help='Performs random rotations of training images.')
     parser.add_argument('--center_loss_factor', type=float, default=0.0, help='Center loss factor.')
@@ -309,6 +333,13 @@ def parse_arguments(argv):
     args = parser.parse_args(argv)
     if not 0.0 <= args.validation_set_split_ratio < 1.0:
         parser.error('--validation_set_split_ratio must be in [0, 1)')
+    if args.is_finetune:
+        if towers.parse_scopes(args.trainable_scopes) not in ([], ['Logits']):
+            parser.error('--is_finetune trains only Logits; it contradicts --trainable_scopes %s'
+                         % args.trainable_scopes)
+        args.trainable_scopes = 'Logits'
+    if args.load_without_fc and not args.pretrained_model:
+        parser.error('--load_without_fc needs --pretrained_model')
     return args
 
 

@@ -21,6 +21,7 @@ from toolkit.cli import arguments
 from toolkit.data import training_sets
 from toolkit.data.input_pipeline import Augmentation, ImageBatches
 from toolkit.errors import FacenetError
+from toolkit.progress import Progress
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers
@@ -69,16 +70,23 @@ def build_graph(args, network):
     return g
 
 
-def embed_sample(args, sess, g, image_paths):
-    """Embeddings of the sampled images, in order (training mode, as in the classic code)."""
+def embed_sample(args, sess, g, image_paths, progress=None):
+    """Embeddings of the sampled images, in order (training mode, as in the classic code).
+
+    ``progress(nrof_done, nrof_images)`` is called after each batch.
+    """
     g.batches.start(sess, image_paths, np.arange(len(image_paths)))
     emb_array = np.zeros((len(image_paths), args.embedding_size))
+    nrof_done = 0
     while True:
         try:
             emb, lab = sess.run([g.train_embeddings, g.labels])
         except tf.errors.OutOfRangeError:
             return emb_array
         emb_array[lab, :] = emb
+        nrof_done += len(lab)
+        if progress:
+            progress(nrof_done, len(image_paths))
 
 
 def train_on_triplets(args, sess, g, triplet_paths, lr, epoch, batch_number, summary_writer, stop):
@@ -113,10 +121,10 @@ def train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, r
     while batch_number < args.epoch_size and not stop.requested:
         image_paths, num_per_class = sample_people(train_set, args.people_per_batch,
                                                    args.images_per_person, rng)
-        print('Running forward pass on sampled images: ', end='')
         start_time = time.time()
-        emb_array = embed_sample(args, sess, g, image_paths)
-        print('%.3f' % (time.time() - start_time))
+        with Progress(len(image_paths), 'Forward pass on sampled images') as progress:
+            emb_array = embed_sample(args, sess, g, image_paths, progress)
+        print('Running forward pass on sampled images: %.3f' % (time.time() - start_time))
         print('Selecting suitable triplets for training')
         triplets, nrof_pairs = select_triplet_indices(emb_array, num_per_class, args.alpha, rng)
         selection_time = time.time() - start_time

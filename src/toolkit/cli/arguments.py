@@ -156,6 +156,23 @@ def training_args(model_def='models.inception_resnet_v1'):
     return parser
 
 
+def softmax_fork_args():
+    """train_softmax flags of the HW_face fork (fine-tuning recipes that users copy)."""
+    parser = _parent()
+    parser.add_argument('--is_finetune', action='store_true',
+                        help='Train only the final classification layer (Logits), everything '
+                             'else frozen: the same as --trainable_scopes Logits.')
+    parser.add_argument('--load_without_fc', action='store_true',
+                        help='Restore everything from --pretrained_model except the Logits '
+                             'layer, even when the number of classes matches.')
+    parser.add_argument('--test_dir', type=str, default='',
+                        help='Aligned test images (one folder per class, classes of --data_dir); '
+                             'their top-1 accuracy is computed at every validation.')
+    parser.add_argument('--save_every_n_epochs', type=positive_int, default=1,
+                        help='Write a checkpoint every N epochs (and after the last one).')
+    return parser
+
+
 def boolean(text):
     """argparse type for classic ``type=bool`` flags given a value: true/false, yes/no, 1/0.
 

@@ -14,6 +14,7 @@ from toolkit.evaluation import lfw
 from toolkit.fileio import repository_file, store_revision_info, write_arguments_to_file
 from toolkit.inference import path_embedder
 from toolkit.modelfiles.loading import ModelTensors
+from toolkit.progress import Progress
 from toolkit.training import checkpoints, towers
 from toolkit.training.learning_rate import learning_rate_for_epoch, read_learning_rate_schedule
 
@@ -59,15 +60,33 @@ def read_lfw(args):
     return paths, issame
 
 
-def restore_pretrained(sess, path, variables):
+def restore_pretrained(sess, path, variables, skip_scopes=()):
     """Restore a pretrained checkpoint by name, telling what was left initialized."""
-    report = checkpoints.restore_pretrained(sess, path, variables)
+    report = checkpoints.restore_pretrained(sess, path, variables, skip_scopes=skip_scopes)
     print('Restored %d variables from pretrained model %s'
           % (len(report.restored), report.checkpoint))
     if report.skipped:
         print('Not restored (trained from scratch): %s'
               % '; '.join('%s (%s)' % item for item in report.skipped))
     return report
+
+
+def mean_over_images(sess, batches, paths, labels, evaluate):
+    """Image-weighted mean of per-batch figures over a list of image files.
+
+    Args:
+        batches: an ImageBatches reader on the session's graph (started here).
+        evaluate: ``evaluate(images, labels)`` -> the batch's mean figure(s), e.g. losses
+            and accuracy of the batch.
+
+    Returns:
+        float or array: each figure averaged over every image.
+    """
+    batches.start(sess, paths, labels)
+    totals = 0.0
+    for images, batch_labels in batches.batches(sess):
+        totals = totals + np.asarray(evaluate(images, batch_labels), np.float64) * len(batch_labels)
+    return totals / len(labels)
 
 
 def save_checkpoint(sess, writer, summary_writer, step):
@@ -122,10 +141,9 @@ class LfwEvaluator:
 
     def embed(self, sess):
         """One row per pair image; flipped embeddings are concatenated to their originals."""
-        embeddings = self.embedder.embed(sess, self.paths, self.use_flipped_images,
-                                         path_embedder.print_dots)
-        print('')
-        return embeddings
+        nrof_images = path_embedder.nrof_network_images(self.paths, self.use_flipped_images)
+        with Progress(nrof_images, 'LFW forward pass') as progress:
+            return self.embedder.embed(sess, self.paths, self.use_flipped_images, progress)
 
     def evaluate(self, sess):
         """Returns ``(mean accuracy, val, val_std, far, seconds)`` and prints them."""

@@ -274,8 +274,9 @@ class TrainingStats:
                     handle.create_dataset(name, data=value)
 
 
-def softmax_stats(max_nrof_epochs, epoch_size, validate_every_n_epochs, hist_bins=1000):
-    """The classic train_softmax ``stat.h5`` layout."""
+def softmax_stats(max_nrof_epochs, epoch_size, validate_every_n_epochs, hist_bins=1000,
+                  test_accuracy=False):
+    """The classic train_softmax ``stat.h5`` layout (plus ``test_accuracy`` when asked)."""
     nrof_steps = max_nrof_epochs * epoch_size
     nrof_val_samples = int(np.ceil(max_nrof_epochs / validate_every_n_epochs))
     shapes = {name: (nrof_steps,) for name in
@@ -286,4 +287,6 @@ def softmax_stats(max_nrof_epochs, epoch_size, validate_every_n_epochs, hist_bin
                    ('lfw_accuracy', 'lfw_valrate', 'learning_rate', 'time_train',
                     'time_validate', 'time_evaluate')})
     shapes['prelogits_hist'] = (max_nrof_epochs, hist_bins)
+    if test_accuracy:
+        shapes['test_accuracy'] = (nrof_val_samples,)
     return TrainingStats(shapes)

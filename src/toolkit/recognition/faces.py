@@ -28,6 +28,8 @@ class Face:
         landmarks: 10 floats, x1..x5 then y1..y5 (eyes, nose, mouth corners).
         image: aligned RGB uint8 patch, image_size x image_size.
         embedding, name, distance, probability: filled in by recognition code.
+        best_name: the best class before the unknown-rejection thresholds (``name`` is
+            ``Unknown`` when they rejected it); distance and probability are that class's.
     """
 
     def __init__(self, bounding_box, detection, landmarks, image):
@@ -37,6 +39,7 @@ class Face:
         self.image = image
         self.embedding = None
         self.name = None
+        self.best_name = None
         self.distance = None
         self.probability = None
 

@@ -15,11 +15,15 @@ import argparse
 
 import numpy as np
 
-from toolkit import arguments, cli, data, identification, pipeline
-from toolkit.embedding import Embedder
+from toolkit import cli
+from toolkit.cli import arguments
+from toolkit.data import folders
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_open
+from toolkit.inference import path_embedder
+from toolkit.inference.embedder import Embedder
 from toolkit.progress import Progress
+from toolkit.recognition import identification
 
 TOP_K = 5
 
@@ -27,8 +31,8 @@ TOP_K = 5
 def main(args):
     train_set = image_classes(args.train_dir, 'TRAIN_DIR')
     test_set = image_classes(args.test_dir, 'TEST_DIR')
-    train_paths, train_labels = data.get_image_paths_and_labels(train_set)
-    test_paths, test_dataset_labels = data.get_image_paths_and_labels(test_set)
+    train_paths, train_labels = folders.get_image_paths_and_labels(train_set)
+    test_paths, test_dataset_labels = folders.get_image_paths_and_labels(test_set)
     class_names = [image_class.name for image_class in train_set]
     test_labels = identification.labels_for_classifier(
         [image_class.name for image_class in test_set], class_names)[test_dataset_labels]
@@ -52,7 +56,8 @@ def main(args):
 
 def image_classes(folder, what):
     """The classes of ``folder`` that hold images; FacenetError when there are none."""
-    dataset = [image_class for image_class in data.get_dataset(folder) if image_class.image_paths]
+    dataset = [image_class for image_class in folders.get_dataset(folder)
+               if image_class.image_paths]
     if not dataset:
         raise FacenetError('no images in %s %s (expected one sub-folder of images per class)'
                            % (what, folder))
@@ -63,8 +68,9 @@ def compute_embeddings(args, paths):
     """Embeddings of the image files, read ahead by the tf.data pipeline."""
     print('Loading feature extraction model')
     with Embedder(args.model, args.gpu_memory_fraction, args.image_size) as embedder:
-        with Progress(pipeline.nrof_network_images(paths), 'Calculating features') as progress:
-            return pipeline.embed_image_paths(
+        nrof_images = path_embedder.nrof_network_images(paths)
+        with Progress(nrof_images, 'Calculating features') as progress:
+            return path_embedder.embed_image_paths(
                 embedder.session, embedder.tensors, paths, args.batch_size, args.image_size,
                 args.use_fixed_image_standardization, progress=progress)
 

@@ -7,7 +7,7 @@ import pytest
 
 import classifier_cos
 import lfw_faces
-from toolkit import identification
+from toolkit.recognition import identification
 
 NROF_TRAIN_IMAGES = 5
 

@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import numpy as np  # noqa: E402
 
 import classifier_cos  # noqa: E402
-from toolkit import data, identification  # noqa: E402
+from toolkit.data import folders  # noqa: E402
+from toolkit.recognition import identification  # noqa: E402
 
 
 def main():
@@ -29,7 +30,7 @@ def main():
     parser.add_argument('--max_nrof_images', type=int, default=10)
     parser.add_argument('--use_fixed_image_standardization', action='store_true')
     args = parser.parse_args()
-    people = [c for c in data.get_dataset(args.aligned_dir) if len(c) >= args.min_nrof_images]
+    people = [c for c in folders.get_dataset(args.aligned_dir) if len(c) >= args.min_nrof_images]
     train_paths, train_labels, test_paths, test_labels = [], [], [], []
     for label, person in enumerate(people):
         paths = sorted(person.image_paths)[:args.max_nrof_images]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, shared_path
-from toolkit.data import read_rgb_image
+from toolkit.data.folders import read_rgb_image
 from toolkit.errors import FacenetError
 from toolkit.tf_compat import tf
 from align import box_maths, detect_face

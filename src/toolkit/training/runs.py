@@ -10,12 +10,13 @@ import time
 
 import numpy as np
 
-import lfw
-from toolkit import checkpoints, pipeline, training
 from toolkit.errors import FacenetError
+from toolkit.evaluation import lfw
 from toolkit.fileio import repository_file, store_revision_info, write_arguments_to_file
-from toolkit.learning_rate import learning_rate_for_epoch, read_learning_rate_schedule
+from toolkit.inference import path_embedder
 from toolkit.progress import Progress
+from toolkit.training import checkpoints, towers
+from toolkit.training.learning_rate import learning_rate_for_epoch, read_learning_rate_schedule
 
 RunDirs = collections.namedtuple('RunDirs', ['subdir', 'log_dir', 'model_dir'])
 
@@ -29,7 +30,7 @@ def prepare_run(logs_base_dir, models_base_dir, arguments, script_path, argv, lo
         argv: the command line for ``revision_info.txt`` (None: this process's).
         log: callable taking one line of text.
     """
-    subdir, log_dir, model_dir = training.create_run_dirs(logs_base_dir, models_base_dir)
+    subdir, log_dir, model_dir = towers.create_run_dirs(logs_base_dir, models_base_dir)
     write_arguments_to_file(arguments, os.path.join(log_dir, 'arguments.txt'))
     src_path = os.path.dirname(os.path.realpath(script_path))
     store_revision_info(src_path, log_dir, ' '.join(sys.argv if argv is None else argv))
@@ -107,12 +108,12 @@ def save_checkpoint(sess, writer, summary_writer, step, log):
     if writer.save_metagraph():
         save_time_metagraph = time.time() - start_time
         log('Metagraph saved in %.2f seconds' % save_time_metagraph)
-    training.add_summary_values(summary_writer, step, {
+    towers.add_summary_values(summary_writer, step, {
         'time/save_variables': save_time_variables, 'time/save_metagraph': save_time_metagraph})
 
 
 def build_lfw_evaluator(options, lfw_pairs, tensors, image_size, log,
-                        fixed_standardization=False, nrof_threads=pipeline.DEFAULT_NROF_THREADS):
+                        fixed_standardization=False, nrof_threads=path_embedder.DEFAULT_NROF_THREADS):
     """An LfwEvaluator on the training graph, or None without pairs.
 
     Builds its reader in the default graph, so call it while the graph is being built.
@@ -125,7 +126,7 @@ def build_lfw_evaluator(options, lfw_pairs, tensors, image_size, log,
     """
     if not lfw_pairs:
         return None
-    embedder = pipeline.PathEmbedder(tensors, image_size, options.batch_size,
+    embedder = path_embedder.PathEmbedder(tensors, image_size, options.batch_size,
                                      fixed_standardization, nrof_threads)
     return LfwEvaluator(embedder, *lfw_pairs, options.nrof_folds, options.distance_metric,
                         options.subtract_mean, options.use_flipped_images, log)
@@ -155,7 +156,7 @@ class LfwEvaluator:
 
     def embed(self, sess):
         """One row per pair image; flipped embeddings are concatenated to their originals."""
-        nrof_images = pipeline.nrof_network_images(self.paths, self.use_flipped_images)
+        nrof_images = path_embedder.nrof_network_images(self.paths, self.use_flipped_images)
         with Progress(nrof_images, 'LFW forward pass') as progress:
             return self.embedder.embed(sess, self.paths, self.use_flipped_images, progress)
 
@@ -174,7 +175,7 @@ class LfwEvaluator:
     def evaluate_and_log(self, sess, log_dir, summary_writer, step):
         """evaluate(), then the classic lfw summaries and ``lfw_result.txt`` line."""
         accuracy, val, _, _, seconds = self.evaluate(sess)
-        training.add_summary_values(summary_writer, step, {
+        towers.add_summary_values(summary_writer, step, {
             'lfw/accuracy': accuracy, 'lfw/val_rate': val, 'time/lfw': seconds})
         with open(os.path.join(log_dir, 'lfw_result.txt'), 'at') as handle:
             handle.write('%d\t%.5f\t%.5f\n' % (step, accuracy, val))

@@ -19,8 +19,8 @@ import re
 import socket
 import time
 
-from toolkit import cross_replica
 from toolkit.errors import FacenetError
+from toolkit.nets import cross_replica
 from toolkit.session import session_config
 from toolkit.tf_compat import tf, tf2
 

@@ -6,7 +6,7 @@ default in exactly one place.
 """
 import argparse
 
-from toolkit.training_options import LfwOptions, NetworkOptions, parse_scopes
+from toolkit.training.options import LfwOptions, NetworkOptions, parse_scopes
 
 
 def _parent():

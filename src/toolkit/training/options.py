@@ -1,6 +1,6 @@
 """The settings the training library takes, as small typed records (no TensorFlow here).
 
-Scripts turn their parsed flags into these (``toolkit.arguments``); the library never sees
+Scripts turn their parsed flags into these (``toolkit.cli.arguments``); the library never sees
 an argparse Namespace.
 """
 import dataclasses
@@ -13,7 +13,7 @@ def parse_scopes(text):
 
 @dataclasses.dataclass(frozen=True)
 class NetworkOptions:
-    """How ``training.build_network`` calls a model's ``inference()``.
+    """How ``towers.build_network`` calls a model's ``inference()``.
 
     Attributes:
         model_def: the model module's name (for messages), e.g. ``models.inception_resnet_v1``.

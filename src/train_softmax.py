@@ -306,6 +306,7 @@ def run_training(args, argv=None):
     image_list, label_list = folders.get_image_paths_and_labels(train_set)
     val_image_list, val_label_list = folders.get_image_paths_and_labels(val_set)
     print(replicas.describe())
+    replicas.connect(args.gpu_memory_fraction)
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         print('Building training graph')

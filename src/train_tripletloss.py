@@ -256,6 +256,7 @@ def run_training(args, argv=None):
     rng = np.random.RandomState(args.seed)
     lfw_pairs = runs.read_lfw(arguments.lfw_options(args), print)
     print(replicas.describe())
+    replicas.connect(args.gpu_memory_fraction)
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         g = build_graph(args, network, replicas)

@@ -117,6 +117,23 @@ def wait_for_workers(cluster, timeout):
                 time.sleep(0.5)
 
 
+def worker_share(items, index, nrof_workers):
+    """Worker ``index``'s share of a list, every nrof_workers-th item: the shares of a data
+    set are disjoint, so no image is trained twice in one step."""
+    return list(items)[index::nrof_workers]
+
+
+def worker_rows(nrof_rows, global_batch_size, index, nrof_workers):
+    """Worker ``index``'s rows of a list fed to the network in global batches, in order:
+    batch after batch, each worker takes its equal part (``nrof_rows`` must be a multiple
+    of the global batch when there are several workers)."""
+    if nrof_workers == 1:
+        return list(range(nrof_rows))
+    local = global_batch_size // nrof_workers
+    return [start + index * local + i
+            for start in range(0, nrof_rows, global_batch_size) for i in range(local)]
+
+
 def _regularize_after_creation(getter, name, *args, **kwargs):
     """Variable getter of a strategy's scope: the regularization loss of a new variable.
 
@@ -228,18 +245,12 @@ class Replicas:
         return global_batch_size // self.num_workers
 
     def worker_share(self, items):
-        """This worker's share of a list (every num_workers-th item): the workers' shares of
-        a data set are disjoint, so no image is trained twice in one step."""
-        return list(items)[self.worker_index::self.num_workers]
+        """This worker's share of a list (see worker_share)."""
+        return worker_share(items, self.worker_index, self.num_workers)
 
     def worker_rows(self, nrof_rows, global_batch_size):
-        """This worker's rows of a list fed to the network in global batches, in order:
-        batch after batch, worker w takes the w-th equal part (``nrof_rows`` must be a
-        multiple of the global batch in a multi-worker run)."""
-        local = global_batch_size // self.num_workers
-        return [start + self.worker_index * local + i
-                for start in range(0, nrof_rows, global_batch_size) for i in range(local)] \
-            if self.cluster else list(range(nrof_rows))
+        """This worker's rows of a list fed in global batches (see worker_rows)."""
+        return worker_rows(nrof_rows, global_batch_size, self.worker_index, self.num_workers)
 
     # -- building the graph ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -294,17 +305,22 @@ class Replicas:
             config = self.strategy.update_config_proto(config)
         return config
 
+    def connect(self, gpu_memory_fraction=1.0):
+        """Start this worker's server (once) and wait until the other workers answer (a
+        FacenetError naming one that does not within the timeout); nothing on one process."""
+        if self.cluster and self.server is None:
+            self.server = tf2.distribute.Server(
+                tf2.train.ClusterSpec({'worker': list(self.cluster.workers)}), job_name='worker',
+                task_index=self.cluster.index, config=self.session_config(gpu_memory_fraction),
+                protocol='grpc', start=True)
+            wait_for_workers(self.cluster, self.timeout)
+
     def new_session(self, gpu_memory_fraction=1.0):
-        """A session on the default graph: local, or on this worker's server (started here
-        once, after which the other workers must answer within the timeout)."""
+        """A session on the default graph: local, or on this worker's server (connect)."""
         config = self.session_config(gpu_memory_fraction)
         if not self.cluster:
             return tf.Session(config=config)
-        if self.server is None:
-            self.server = tf2.distribute.Server(
-                tf2.train.ClusterSpec({'worker': list(self.cluster.workers)}), job_name='worker',
-                task_index=self.cluster.index, config=config, protocol='grpc', start=True)
-            wait_for_workers(self.cluster, self.timeout)
+        self.connect(gpu_memory_fraction)
         return tf.Session(self.server.target, config=config)
 
     def run_options(self):
@@ -334,5 +350,6 @@ class Replicas:
                   if int(i) != self.cluster.index]
         who = (self.cluster.describe(others[0]) if others
                else 'another worker')
-        return '%s stopped or cannot be reached (%s); restart all workers with the same ' \
-               'command to resume from the last checkpoint' % (who, type(error).__name__)
+        return ('%s stopped or cannot be reached (%s); the chief\'s last checkpoint stays in '
+                'place: restart every worker, with --pretrained_model <that model folder> to '
+                'go on from it' % (who, type(error).__name__))

@@ -214,19 +214,6 @@ def test_triplet_replicas_embed_and_train_as_one_device():
     np.testing.assert_array_equal(embedded[1][1], np.arange(12)[::-1])
 
 
-def test_inception_resnet_v1_two_replicas_make_the_step_of_one_device(tmp_path):
-    paths = glob.glob(os.path.join(make_image_folders(tmp_path, 1, 4, size=80), '*', '*.png'))
-    rng = np.random.RandomState(5)
-    feeds = [(rng.randn(4, 80, 80, 3).astype(np.float32), np.array([0, 1, 2, 0]))]
-    argv = ['--image_size', '80', '--batch_size', '4', '--embedding_size', '16', '--optimizer',
-            'MOM', '--weight_decay', '1e-4', '--sync_batch_norm']
-    network = 'models.inception_resnet_v1'
-    moved = assert_same_steps(
-        train_steps(train_softmax, argv, (), feeds, network=network, pipeline_paths=paths),
-        train_steps(train_softmax, argv, TWO_CPUS, feeds, network=network, pipeline_paths=paths))
-    assert moved > 300
-
-
 # -- two worker processes on this machine -------------------------------------------------
 def _free_ports(count):
     sockets = [socket.socket() for _ in range(count)]

@@ -21,7 +21,12 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
+ROOT = os.path.dirname(SRC_DIR)
 LFW_DIR = os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'lfw', 'images_deepfunneled')
 MINSIZE, THRESHOLD, FACTOR = 20, [0.6, 0.7, 0.7], 0.709
 
@@ -82,7 +87,7 @@ def run_package(paths):
 
 def bench_detectors(args, paths):
     from toolkit.data.folders import read_rgb_image
-    from toolkit.recognition.faces import FaceDetector
+    from align.detector import FaceDetector
     from align import detect_face
     images = [read_rgb_image(path) for path in paths]
     results = {}
@@ -110,7 +115,7 @@ def bench_detectors(args, paths):
 
 def bench_aligner(args, paths, nrof_workers):
     from align import dataset_aligner
-    from toolkit.recognition.faces import FaceDetector
+    from align.detector import FaceDetector
     work = [(os.path.basename(os.path.dirname(path)), path) for path in paths]
     with tempfile.TemporaryDirectory() as output_dir, FaceDetector() as detector:
         with dataset_aligner.open_bounding_boxes_file(output_dir) as boxes_file:
@@ -140,7 +145,6 @@ def main():
         return package_worker(args.package_worker)
 
     os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')  # as align_dataset_mtcnn.py does
-    sys.path.insert(0, os.path.join(ROOT, 'src'))
     import cv2
     cv2.setNumThreads(1)
     paths = lfw_subset(args.nrof_images)

@@ -267,7 +267,7 @@ def run_training(args, argv=None):
         run = writer = None
         if replicas.is_chief:
             run = runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
-                                         __file__, argv, print)
+                                   __file__, argv, print)
             writer = CheckpointWriter(g.saver, run.model_dir, run.subdir, metagraph=(
                 single_device_metagraph(args, network) if replicas.distributed else None))
         with replicas.new_session(args.gpu_memory_fraction) as sess, replicas.faults_reported():

@@ -29,6 +29,7 @@ from toolkit.progress import Progress  # noqa: E402
 
 
 def main(args):
+    cli.resolve_standardization(args, args.trained_model_dir)
     output_dir = os.path.expanduser(args.output_dir)
     dataset = data.get_dataset(args.data_dir)
     paths, labels = data.get_image_paths_and_labels(dataset)

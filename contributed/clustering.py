@@ -30,6 +30,7 @@ from toolkit.progress import Progress  # noqa: E402
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model_dir)
     image_paths = data.get_image_paths(os.path.expanduser(args.input))
     if len(image_paths) < 2:
         raise FacenetError('clustering needs at least two images in %s, found %d'

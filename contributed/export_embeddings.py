@@ -33,6 +33,7 @@ from toolkit.progress import Progress  # noqa: E402
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model_dir)
     dataset = data.get_dataset(args.data_dir)
     image_list, label_list = data.get_image_paths_and_labels(dataset)
     if not image_list:

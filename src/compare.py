@@ -17,6 +17,7 @@ from toolkit.errors import FacenetError
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model)
     print('Creating networks and loading parameters')
     with faces.FaceDetector(args.gpu_memory_fraction) as detector:
         aligned = faces.read_face_patches(args.image_files, args.image_size, detector,

@@ -35,6 +35,7 @@ from toolkit.filtering import filter_dataset
 from toolkit.input_pipeline import Augmentation, ImageBatches
 from toolkit.layers import Layers
 from toolkit.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
+from toolkit.modelfiles import metadata
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
 
@@ -217,6 +218,8 @@ def run_training(args, argv=None):
     schedule = train_loop.read_schedule(args)
     if args.pretrained_model:
         resolve_checkpoint(args.pretrained_model)
+        cli.resolve_standardization(args, args.pretrained_model)  # fine-tune as it was trained
+    args.use_fixed_image_standardization = bool(args.use_fixed_image_standardization)
     np.random.seed(seed=args.seed)
     random.seed(args.seed)
     train_set, val_set = load_splits(args)
@@ -232,6 +235,9 @@ def run_training(args, argv=None):
             args, lfw_pairs, g.images, g.embeddings, g.phase_train, args.image_size,
             args.use_fixed_image_standardization, args.nrof_preprocess_threads)
         run = train_loop.prepare_run(args, __file__, argv)
+        metadata.write_model_metadata(
+            run.model_dir, metadata.standardization_name(args.use_fixed_image_standardization),
+            args.embedding_size)
         print('Number of classes in training set: %d' % len(train_set))
         print('Number of examples in training set: %d' % len(image_list))
         print('Number of classes in validation set: %d' % len(val_set))

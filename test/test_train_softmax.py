@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 import train_softmax
-from toolkit import training
 from toolkit.errors import FacenetError
 from toolkit.modelfiles import metadata
 from toolkit.tf_compat import tf
+from toolkit.training import towers
 
 CLASSIC_STATS = {'loss', 'center_loss', 'reg_loss', 'xent_loss', 'prelogits_norm', 'accuracy',
                  'val_loss', 'val_xent_loss', 'val_accuracy', 'lfw_accuracy', 'lfw_valrate',
@@ -152,33 +152,34 @@ def test_training_tower_shares_the_variables_of_the_inference_tower(tmp_path):
     images = np.random.RandomState(4).randn(6, 20, 20, 3).astype(np.float32)
     labels = [0, 1, 2, 0, 1, 2]
     with tf.Graph().as_default() as graph:
-        g = train_softmax.build_graph(args, training.import_network('models.dummy'), 3)
+        g = train_softmax.build_graph(args, towers.import_network('models.dummy'), 3)
         names = [v.op.name for v in tf.global_variables()]
         assert 'Bottleneck/weights' in names and not any('training' in n for n in names)
         tower = [op for op in graph.get_operations() if op.name.startswith('training/')]
         assert tower and not any(op.type in ('Switch', 'Merge') for op in tower)
         # The classic names: `input` reaches `embeddings`; `image_batch` feeds the training tower.
-        assert (g.images.op.name, g.embeddings.op.name) == ('input', 'embeddings')
-        assert g.train_images.op.name == 'image_batch'
-        assert _depends_on(g.embeddings, g.images) and not _depends_on(g.embeddings, g.train_images)
+        assert (g.towers.images.op.name, g.towers.embeddings.op.name) == ('input', 'embeddings')
+        assert g.towers.train_images.op.name == 'image_batch'
+        t = g.towers
+        assert _depends_on(t.embeddings, t.images) and not _depends_on(t.embeddings, t.train_images)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
-            inference_mode = {g.images: images, g.phase_train: False}
-            before = sess.run(g.prelogits, inference_mode)
+            inference_mode = {g.towers.images: images, g.phase_train: False}
+            before = sess.run(g.towers.prelogits, inference_mode)
             # The static tower computes what the switched one does in training mode ...
-            train = sess.run([g.train_prelogits, g.training.total_loss, g.training.accuracy],
-                             {g.train_images: images, g.labels: labels})
-            switched = sess.run([g.prelogits, g.validation.total_loss, g.validation.accuracy],
-                                {g.images: images, g.val_labels: labels, g.phase_train: True})
+            train = sess.run([g.towers.train_prelogits, g.training.total_loss, g.training.accuracy],
+                             {g.towers.train_images: images, g.towers.labels: labels})
+            switched = sess.run([g.towers.prelogits, g.validation.total_loss, g.validation.accuracy],
+                                {g.towers.images: images, g.val_labels: labels, g.phase_train: True})
             for a, b in zip(train, switched):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
             # ... and its batch-norm updates reach the inference tower's moving statistics.
-            assert not np.allclose(sess.run(g.prelogits, inference_mode), before, atol=1e-3)
+            assert not np.allclose(sess.run(g.towers.prelogits, inference_mode), before, atol=1e-3)
             centers = sess.run('centers:0')
-            sess.run([g.validation.total_loss], {g.images: images, g.val_labels: labels,
+            sess.run([g.validation.total_loss], {g.towers.images: images, g.val_labels: labels,
                                                  g.phase_train: False})
             np.testing.assert_array_equal(sess.run('centers:0'), centers)
-            sess.run(g.train_op, {g.train_images: images, g.labels: labels,
+            sess.run(g.train_op, {g.towers.train_images: images, g.towers.labels: labels,
                                   g.learning_rate_input: 0.1})
             assert not np.allclose(sess.run('centers:0'), centers)
 
@@ -213,12 +214,12 @@ def test_save_and_restore_give_identical_outputs(tmp_path):
     images = np.random.RandomState(3).randn(4, 20, 20, 3).astype(np.float32)
     first = _embeddings_from_checkpoint(model_dir, images)
     # model_io loads the run folder (metagraph + newest checkpoint) like the other scripts do.
-    from toolkit import model_io
+    from toolkit.modelfiles import loading
     with tf.Graph().as_default():
         with tf.Session() as sess:
-            model_io.load_model(model_dir, session=sess)
-            tensors = model_io.get_model_tensors()
-            embeddings = sess.run(tensors.embeddings, model_io.inference_feed(tensors, images))
+            loading.load_model(model_dir, session=sess)
+            tensors = loading.get_model_tensors()
+            embeddings = sess.run(tensors.embeddings, loading.inference_feed(tensors, images))
     np.testing.assert_allclose(embeddings, first / np.linalg.norm(first, axis=1, keepdims=True),
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(first, _embeddings_from_checkpoint(model_dir, images))
@@ -281,23 +282,29 @@ def test_bad_flags_fail_with_a_clear_error(tmp_path, extra, message):
 
 
 def test_finetune_pretrained_20170512_on_lfw_identities(tmp_path, model_128, capsys):
-    """Stage one of the fine-tuning recipe from the converted classic model, end to end."""
+    """Stage one of the fine-tuning recipe from the converted classic model, end to end, with
+    the HW_face fork's flags (--is_finetune: only Logits trains; --test_dir accuracy)."""
     from conftest import shared_path
     lfw = shared_path('data', 'lfw', 'images_deepfunneled')
-    data_dir = tmp_path / 'people'
     for name in ('Colin_Powell', 'Tony_Blair', 'Hugo_Chavez'):
-        os.makedirs(data_dir / name)
-        for i in range(1, 5):
-            image_name = '%s_%04d.jpg' % (name, i)
-            os.symlink(os.path.join(lfw, name, image_name), data_dir / name / image_name)
+        for folder, numbers in (('people', range(1, 5)), ('test', range(5, 7))):
+            os.makedirs(tmp_path / folder / name)
+            for i in numbers:
+                image_name = '%s_%04d.jpg' % (name, i)
+                os.symlink(os.path.join(lfw, name, image_name), tmp_path / folder / name / image_name)
     args = train_softmax.parse_arguments([
-        '--data_dir', str(data_dir), '--pretrained_model', model_128, '--image_size', '160',
-        '--trainable_scopes', 'Logits', '--batch_size', '6', '--epoch_size', '2',
+        '--data_dir', str(tmp_path / 'people'), '--pretrained_model', model_128,
+        '--image_size', '160', '--is_finetune', '--load_without_fc', '--test_dir',
+        str(tmp_path / 'test'), '--batch_size', '6', '--epoch_size', '2',
         '--max_nrof_epochs', '1', '--optimizer', 'ADAM', '--learning_rate', '0.01',
         '--logs_base_dir', str(tmp_path / 'logs'), '--models_base_dir', str(tmp_path / 'models')])
     model_dir = train_softmax.run_training(args)
     out = capsys.readouterr().out
     assert 'Restored' in out and 'Not restored (trained from scratch): Logits/weights' in out
+    with h5py.File(os.path.join(only_subdir(tmp_path / 'logs'), 'stat.h5'), 'r') as stat:
+        accuracy = float(stat['test_accuracy'][0])
+    assert 'Top-1 accuracy %2.3f (6 images)' % accuracy in out
+    assert accuracy * 6 == pytest.approx(round(accuracy * 6), abs=1e-4)
     pretrained = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_128))
     tuned = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
     for name in ('InceptionResnetV1/Bottleneck/weights', 'InceptionResnetV1/Conv2d_1a_3x3/weights',
@@ -311,7 +318,7 @@ def test_finetune_pretrained_20170512_on_lfw_identities(tmp_path, model_128, cap
 
 
 def test_filter_and_validation_split_of_several_data_dirs(tmp_path):
-    from toolkit.filtering import write_filtering_metrics
+    from toolkit.data.filtering import write_filtering_metrics
     first = make_image_folders(tmp_path / 'a', 2, 5)
     second = make_image_folders(tmp_path / 'b', 1, 5, names=['other'])
     image_list = [os.path.join(first, 'class00', 'class00_%04d.png' % i) for i in range(1, 6)]

@@ -24,15 +24,17 @@ import argparse  # noqa: E402
 import cv2  # noqa: E402
 
 from align import dataset_aligner  # noqa: E402
-from toolkit import arguments, cli, data, fileio, progress  # noqa: E402
-from toolkit.faces import FaceDetector  # noqa: E402
+from toolkit import cli, fileio, progress  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.data import folders  # noqa: E402
+from toolkit.recognition.faces import FaceDetector  # noqa: E402
 
 
 def main(args):
     # Several aligners often share one terminal or log: each line goes out whole, in one write.
     say = progress.line_writer(sys.stdout)
     output_dir = os.path.expanduser(args.output_dir)
-    dataset = data.get_dataset(args.input_dir)
+    dataset = folders.get_dataset(args.input_dir)
     os.makedirs(output_dir, exist_ok=True)
     fileio.store_revision_info(SRC_DIR, output_dir, ' '.join(sys.argv))
     work = dataset_aligner.list_images(dataset, args.random_order)

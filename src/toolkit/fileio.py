@@ -74,9 +74,14 @@ def store_revision_info(src_path, output_dir, arg_string):
 
 
 def write_arguments_to_file(args, filename):
-    """Write each parsed argument as ``name: value``, one per line."""
+    """Write each argument as ``name: value``, one per line.
+
+    Args:
+        args: ``{name: value}``, or parsed arguments (the classic API).
+    """
+    values = args if isinstance(args, dict) else vars(args)
     with atomic_open(filename) as handle:
-        for key, value in sorted(vars(args).items()):
+        for key, value in sorted(values.items()):
             handle.write('%s: %s\n' % (key, value))
 
 

@@ -6,6 +6,8 @@ default in exactly one place.
 """
 import argparse
 
+from toolkit.training_options import LfwOptions, NetworkOptions, parse_scopes
+
 
 def _parent():
     return argparse.ArgumentParser(add_help=False)
@@ -176,6 +178,21 @@ def softmax_fork_args():
     parser.add_argument('--save_every_n_epochs', type=positive_int, default=1,
                         help='Write a checkpoint every N epochs (and after the last one).')
     return parser
+
+
+def network_options(args):
+    """The network flags of a training script as the library's NetworkOptions."""
+    return NetworkOptions(args.model_def, args.image_size, args.embedding_size,
+                          args.keep_probability, args.weight_decay,
+                          parse_scopes(args.trainable_scopes),
+                          getattr(args, 'sync_batch_norm', False))
+
+
+def lfw_options(args):
+    """The ``--lfw_*`` flags of a training script as the library's LfwOptions."""
+    return LfwOptions(args.lfw_dir, args.lfw_pairs, args.lfw_batch_size, args.lfw_nrof_folds,
+                      args.lfw_distance_metric, args.lfw_subtract_mean,
+                      args.lfw_use_flipped_images)
 
 
 def boolean(text):

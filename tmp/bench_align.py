@@ -35,7 +35,12 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
+ROOT = os.path.dirname(SRC_DIR)
 SHARED = os.path.join(os.path.dirname(ROOT), 'shared')
 LFW_DIR = os.path.join(SHARED, 'data', 'lfw', 'images_deepfunneled')
 CLASSIC_RUNNER = os.path.join(SHARED, 'peers', 'classic_facenet', 'run_classic.py')
@@ -144,14 +149,13 @@ def end_to_end(input_dir, nrof_images, nrof_processes, work_dir):
 def breakdown_worker(input_dir):
     """Time one aligner process step by step; print one JSON line."""
     start = time.time()
-    sys.path.insert(0, os.path.join(ROOT, 'src'))
     from toolkit.tf_compat import tf  # noqa: F401
     imported = time.time()
     import cv2
     from align import dataset_aligner, detect_face
+    from align.detector import FaceDetector
     from toolkit.data import folders
     from toolkit import session
-    from toolkit.recognition.faces import FaceDetector
     cv2.setNumThreads(1)
     result = {'import_tensorflow': imported - start, 'import_rest': time.time() - imported}
     work = dataset_aligner.list_images(folders.get_dataset(input_dir), False)

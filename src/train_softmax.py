@@ -35,6 +35,7 @@ from toolkit.cli import arguments
 from toolkit.data import folders, training_sets
 from toolkit.data.filtering import filter_dataset
 from toolkit.data.input_pipeline import Augmentation, ImageBatches
+from toolkit.modelfiles import metadata
 from toolkit.modelfiles.loading import ModelTensors
 from toolkit.nets.cross_replica import mean_over_replicas
 from toolkit.nets.layers import Layers
@@ -298,6 +299,8 @@ def run_training(args, argv=None):
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_checkpoint(args.pretrained_model)
+        cli.resolve_standardization(args, args.pretrained_model)  # fine-tune as it was trained
+    args.use_fixed_image_standardization = bool(args.use_fixed_image_standardization)
     np.random.seed(seed=args.seed)
     random.seed(args.seed)
     train_set, val_set = load_splits(args)
@@ -320,6 +323,9 @@ def run_training(args, argv=None):
         if replicas.is_chief:
             run = runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
                                    __file__, argv, print)
+            metadata.write_model_metadata(
+                run.model_dir, metadata.standardization_name(args.use_fixed_image_standardization),
+                args.embedding_size)
             metagraph = (single_device_metagraph(args, network, len(train_set))
                          if replicas.distributed else None)
             writer = CheckpointWriter(g.saver, run.model_dir, run.subdir, metagraph=metagraph)

@@ -23,11 +23,12 @@ from toolkit.cli import arguments
 from toolkit.data import training_sets
 from toolkit.data.input_pipeline import Augmentation, ImageBatches
 from toolkit.errors import FacenetError
+from toolkit.modelfiles import metadata
 from toolkit.modelfiles.loading import ModelTensors
+from toolkit.nets.cross_replica import concat_over_replicas, mean_over_replicas
 from toolkit.progress import Progress
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
-from toolkit.nets.cross_replica import concat_over_replicas, mean_over_replicas
 from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
 from toolkit.training.distribute import Replicas
 from toolkit.training.losses import triplet_loss
@@ -268,6 +269,7 @@ def run_training(args, argv=None):
         if replicas.is_chief:
             run = runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
                                    __file__, argv, print)
+            metadata.write_model_metadata(run.model_dir, metadata.PREWHITEN, args.embedding_size)
             writer = CheckpointWriter(g.saver, run.model_dir, run.subdir, metagraph=(
                 single_device_metagraph(args, network) if replicas.distributed else None))
         with replicas.new_session(args.gpu_memory_fraction) as sess, replicas.faults_reported():

@@ -9,6 +9,7 @@ from PIL import Image
 
 import train_softmax
 from toolkit.errors import FacenetError
+from toolkit.modelfiles import metadata
 from toolkit.tf_compat import tf
 from toolkit.training import towers
 
@@ -97,6 +98,8 @@ def test_short_run_writes_checkpoints_stats_summaries(tmp_path, capsys):
     model_dir = train_softmax.run_training(args)
     subdir = os.path.basename(model_dir)
     assert len(subdir) == 15 and subdir[8] == '-'
+    # The checkpoints say how they want their input: scripts default from it.
+    assert metadata.read_model_metadata(model_dir)[:2] == ('fixed', 8)
     log_dir = only_subdir(tmp_path / 'logs')
     assert os.path.basename(log_dir) == subdir
     for name in ('arguments.txt', 'revision_info.txt', 'stat.h5', 'lfw_result.txt'):
@@ -309,6 +312,9 @@ def test_finetune_pretrained_20170512_on_lfw_identities(tmp_path, model_128, cap
                  'InceptionResnetV1/Bottleneck/BatchNorm/moving_variance'):
         np.testing.assert_array_equal(tuned.get_tensor(name), pretrained.get_tensor(name))
     assert tuned.get_tensor('Logits/weights').shape == (128, 3)
+    # Standardized as the pretrained model's metadata says; the new checkpoints say it too.
+    assert args.use_fixed_image_standardization is False
+    assert metadata.read_model_metadata(model_dir)[:2] == ('prewhiten', 128)
 
 
 def test_filter_and_validation_split_of_several_data_dirs(tmp_path):

@@ -90,10 +90,15 @@ def lfw_args(prefix='lfw_', batch_size=100, nrof_folds=10, pairs='data/pairs.txt
 
 
 def standardization_args():
+    """``--use_fixed_image_standardization [True|False]``: None when not given, so that the
+    model's metadata file can decide (``toolkit.modelfiles.metadata.fixed_standardization``)."""
     parser = _parent()
-    parser.add_argument('--use_fixed_image_standardization', action='store_true',
+    parser.add_argument('--use_fixed_image_standardization', type=boolean, nargs='?',
+                        const=True, default=None,
                         help='Performs fixed standardization of images ((x - 127.5) / 128) '
-                             'instead of per-image prewhitening.')
+                             'instead of per-image prewhitening. Default: what the model\'s '
+                             'facenet_model.json says, else prewhitening. "False" forces '
+                             'prewhitening.')
     return parser
 
 

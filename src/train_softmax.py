@@ -40,7 +40,7 @@ from toolkit.nets.layers import Layers
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
-from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_pretrained
 from toolkit.training.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
 from toolkit.training_options import parse_scopes
 
@@ -245,7 +245,7 @@ def run_training(args, argv=None):
     network = training.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
-        resolve_checkpoint(args.pretrained_model)
+        resolve_pretrained(args.pretrained_model)
     np.random.seed(seed=args.seed)
     random.seed(args.seed)
     train_set, val_set = load_splits(args)

@@ -25,7 +25,7 @@ import numpy as np
 
 from toolkit.errors import FacenetError
 from toolkit.inference.graph_optimize import GraphIndex
-from toolkit.modelfiles import loading, writing
+from toolkit.modelfiles import loading, metadata, writing
 from toolkit.nets.layers import BATCH_NORM_EPSILON
 from toolkit.tf_compat import tf
 
@@ -136,7 +136,8 @@ def unfreeze_graph(pb_path, output_dir, model_name, image_size=loading.DEFAULT_I
     """Write a frozen Inception-ResNet-v1 ``.pb`` as a classic checkpoint folder.
 
     The folder gets ``checkpoint``, ``model-<name>.meta`` and ``model-<name>.ckpt-0.*``, written
-    under a temporary name and renamed when complete.
+    under a temporary name and renamed when complete, and the graph's metadata file (input
+    standardization) when it has one.
 
     Returns:
         Unfrozen (its ``missing`` is empty).
@@ -159,6 +160,9 @@ def unfreeze_graph(pb_path, output_dir, model_name, image_size=loading.DEFAULT_I
 
     writing.export_weights(weights_for, output_dir, model_name, model_def, embedding_size,
                            image_size, frozen_graph=False)
+    known = metadata.read_model_metadata(pb_path)
+    if known is not None:  # the graph's input standardization carries over
+        metadata.write_model_metadata(output_dir, known.input_standardization, embedding_size)
     return results[0]
 
 

@@ -13,7 +13,7 @@ from conftest import shared_path
 from test_train_softmax import make_image_folders, run_args
 from toolkit.errors import FacenetError
 from toolkit.inference import graph_optimize
-from toolkit.modelfiles import unfreezing
+from toolkit.modelfiles import metadata, unfreezing
 from toolkit.nets.layers import BATCH_NORM_EPSILON, Layers
 from toolkit.tf_compat import tf
 from toolkit.training import checkpoints
@@ -106,7 +106,9 @@ def test_unfrozen_512_model_embeds_like_the_graph_and_fine_tunes(model_512, tmp_
                                                         '--nrof_check_images', '0']))
     out = capsys.readouterr().out
     assert 'Read 490 weights' in out and 'folded batch norms unfolded' in out
-    assert sorted(n for n in os.listdir(output_dir) if not n.startswith('model-')) == ['checkpoint']
+    assert sorted(n for n in os.listdir(output_dir)
+                  if not n.startswith('model-')) == ['checkpoint', 'facenet_model.json']
+    assert metadata.read_model_metadata(output_dir)[:2] == ('fixed', 512)
     assert unfreezing.max_embedding_difference(pb_path, output_dir, faces) <= 1e-5
 
     # One training step from the folder: the whole network in training mode (batch statistics),

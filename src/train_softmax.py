@@ -35,9 +35,10 @@ from toolkit.cli import arguments
 from toolkit.data import folders, training_sets
 from toolkit.data.filtering import filter_dataset
 from toolkit.data.input_pipeline import Augmentation, ImageBatches
+from toolkit.modelfiles import metadata
 from toolkit.modelfiles.loading import ModelTensors
 from toolkit.nets.layers import Layers
-from toolkit.modelfiles import metadata
+from toolkit.progress import Progress
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
@@ -197,9 +198,10 @@ def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer)
     print('Running forward pass on validation set')
     start_time = time.time()
     v = g.validation
-    loss, xent, acc = runs.mean_over_images(
-        sess, g.eval_batches, val_paths, val_labels,
-        inference_figures(sess, g, [v.total_loss, v.cross_entropy, v.accuracy]))
+    with Progress(len(val_labels), 'Validation') as progress:
+        loss, xent, acc = runs.mean_over_images(
+            sess, g.eval_batches, val_paths, val_labels,
+            inference_figures(sess, g, [v.total_loss, v.cross_entropy, v.accuracy]), progress)
     val_index = (epoch - 1) // args.validate_every_n_epochs
     stats['val_loss'][val_index], stats['val_xent_loss'][val_index] = loss, xent
     stats['val_accuracy'][val_index] = acc
@@ -212,8 +214,9 @@ def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer)
 def test(args, sess, g, epoch, test_set, stats, summary_writer):
     """Top-1 accuracy of the classifier on the --test_dir images (inference mode)."""
     start_time = time.time()
-    acc = runs.mean_over_images(sess, g.eval_batches, *test_set,
-                                inference_figures(sess, g, g.validation.accuracy))
+    with Progress(len(test_set[1]), 'Test set') as progress:
+        acc = runs.mean_over_images(sess, g.eval_batches, *test_set,
+                                    inference_figures(sess, g, g.validation.accuracy), progress)
     stats['test_accuracy'][(epoch - 1) // args.validate_every_n_epochs] = acc
     training.add_summary_values(summary_writer, sess.run(g.global_step), {'test/accuracy': acc})
     print('Test Epoch: %d\tTime %.3f\tTop-1 accuracy %2.3f (%d images)'

@@ -1,0 +1,1 @@
+"""Model files: loading, writing, converting and exporting FaceNet models."""

@@ -22,15 +22,19 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import numpy as np  # noqa: E402
 
 from export_embeddings import save_array  # noqa: E402
-from toolkit import arguments, cli, data, faces  # noqa: E402
-from toolkit.embedding import Embedder  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.data import folders  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
+from toolkit.inference.embedder import Embedder  # noqa: E402
+from toolkit.progress import Progress  # noqa: E402
+from toolkit.recognition import faces  # noqa: E402
 
 
 def main(args):
     output_dir = os.path.expanduser(args.output_dir)
-    dataset = data.get_dataset(args.data_dir)
-    paths, labels = data.get_image_paths_and_labels(dataset)
+    dataset = folders.get_dataset(args.data_dir)
+    paths, labels = folders.get_image_paths_and_labels(dataset)
     if not paths:
         raise FacenetError('no images in %s' % args.data_dir)
     print('Loading trained model...\n')
@@ -38,8 +42,10 @@ def main(args):
         image_size = embedder.input_size[0] if embedder.input_size else args.image_size
         print('Generating embeddings from images...\n')
         start = time.time()
-        embeddings, kept, failures = faces.embed_image_files(
-            embedder, paths, image_size, args.batch_size, args.use_fixed_image_standardization)
+        with Progress(len(paths), 'Embedding') as progress:
+            embeddings, kept, failures = faces.embed_image_files(
+                embedder, paths, image_size, args.batch_size,
+                args.use_fixed_image_standardization, progress=progress)
     for path, reason in failures:
         print('skipping %s: %s' % (path, reason))
     if not len(kept):

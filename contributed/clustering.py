@@ -23,13 +23,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 import numpy as np  # noqa: E402
 
-from toolkit import arguments, cli, clustering, data, faces  # noqa: E402
-from toolkit.embedding import Embedder  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.data import folders  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
+from toolkit.inference.embedder import Embedder  # noqa: E402
+from toolkit.progress import Progress  # noqa: E402
+from toolkit.recognition import clustering, faces  # noqa: E402
 
 
 def main(args):
-    image_paths = data.get_image_paths(os.path.expanduser(args.input))
+    image_paths = folders.get_image_paths(os.path.expanduser(args.input))
     if len(image_paths) < 2:
         raise FacenetError('clustering needs at least two images in %s, found %d'
                            % (args.input, len(image_paths)))
@@ -37,9 +41,10 @@ def main(args):
         image_size = embedder.input_size[0] if embedder.input_size else args.image_size
         print('image_size: %d' % image_size)
         print('Running forward pass on images')
-        embeddings, kept, failures = faces.embed_image_files(
-            embedder, image_paths, image_size, args.batch_size,
-            args.use_fixed_image_standardization)
+        with Progress(len(image_paths), 'Forward pass') as progress:
+            embeddings, kept, failures = faces.embed_image_files(
+                embedder, image_paths, image_size, args.batch_size,
+                args.use_fixed_image_standardization, progress=progress)
     for path, reason in failures:
         print('skipping %s: %s' % (path, reason))
     paths = [image_paths[i] for i in kept]

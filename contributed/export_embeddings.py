@@ -25,15 +25,19 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 import numpy as np  # noqa: E402
 
-from toolkit import arguments, cli, data, faces  # noqa: E402
-from toolkit.embedding import Embedder  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.data import folders  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.fileio import atomic_path  # noqa: E402
+from toolkit.inference.embedder import Embedder  # noqa: E402
+from toolkit.progress import Progress  # noqa: E402
+from toolkit.recognition import faces  # noqa: E402
 
 
 def main(args):
-    dataset = data.get_dataset(args.data_dir)
-    image_list, label_list = data.get_image_paths_and_labels(dataset)
+    dataset = folders.get_dataset(args.data_dir)
+    image_list, label_list = folders.get_image_paths_and_labels(dataset)
     if not image_list:
         raise FacenetError('no images in %s' % args.data_dir)
     print('Number of images: %d' % len(image_list))
@@ -41,13 +45,16 @@ def main(args):
     try:
         with Embedder(args.model_dir, args.gpu_memory_fraction, args.image_size) as embedder:
             start = time.time()
-            embeddings, kept, failures = faces.embed_image_files(
-                embedder, image_list, args.image_size, args.image_batch,
-                args.use_fixed_image_standardization, detector, args.margin, report_batch)
+            with Progress(len(image_list), 'Embedding') as progress:
+                embeddings, kept, failures = faces.embed_image_files(
+                    embedder, image_list, args.image_size, args.image_batch,
+                    args.use_fixed_image_standardization, detector, args.margin, progress)
     finally:
         if detector is not None:
             detector.close()
     print('Run time: %.1f s' % (time.time() - start))
+    for path, reason in failures:
+        print('skipping %s: %s' % (path, reason))
     if failures:
         print('Left out %d of %d images' % (len(failures), len(image_list)))
     if not len(kept):
@@ -58,13 +65,6 @@ def main(args):
     save_array(args.labels_name, labels)
     save_array(args.labels_strings_name, label_strings)
     print('Saved %d embeddings to %s' % (len(embeddings), args.embeddings_name))
-
-
-def report_batch(batch, nrof_batches, failures):
-    for path, reason in failures:
-        print('skipping %s: %s' % (path, reason))
-    print('Completed batch %d of %d' % (batch, nrof_batches))
-    sys.stdout.flush()
 
 
 def save_array(filename, array):

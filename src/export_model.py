@@ -16,7 +16,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
 
-from toolkit import arguments, cli  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
 from toolkit.modelfiles import export, exported, servable  # noqa: E402
 
 # Largest difference a float export may show against the frozen graph on the check images,

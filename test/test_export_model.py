@@ -14,9 +14,11 @@ import pytest
 from PIL import Image
 
 from conftest import shared_path
-from toolkit import data, model_export, model_io
+from toolkit.data import folders as data
 from toolkit.errors import FacenetError
-from toolkit.layers import Layers
+from toolkit.modelfiles import loading as model_io
+from toolkit.modelfiles import writing
+from toolkit.nets.layers import Layers
 from toolkit.modelfiles import export, exported, servable
 from toolkit.tf_compat import tf
 import export_model
@@ -62,7 +64,7 @@ def _write_tiny_model(path, with_embeddings=True):
                     del node.attr['use_locking']
             frozen = tf.graph_util.convert_variables_to_constants(
                 sess, graph_def, [output, 'phase_train'])
-    model_export.write_graph_def(frozen, str(path))
+    writing.write_graph_def(frozen, str(path))
     return str(path)
 
 
@@ -75,7 +77,7 @@ def _faces(count=4, size=TINY_SIZE, seed=3):
     return np.random.default_rng(seed).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
 
 
-def _frozen_embeddings(model, images, fixed=False):
+def frozen_embeddings(model, images, fixed=False):
     """Embeddings of the model's own frozen graph fed with numpy-standardized images."""
     standardize = data.fixed_standardization if fixed else data.prewhiten
     inputs = np.stack([standardize(image) for image in images]).astype(np.float32)
@@ -97,7 +99,7 @@ def test_classic_switches_resolve_and_batch_norms_fold(tiny_model):
     serving = servable.serving_graph_def(network)
     assert servable.training_nodes(serving) == []
     faces = _faces()
-    expected = _frozen_embeddings(tiny_model, faces)
+    expected = frozen_embeddings(tiny_model, faces)
     actual = exported.GraphRunner(serving).embed(faces)
     np.testing.assert_allclose(actual, expected, atol=1e-5)
 
@@ -106,11 +108,11 @@ def test_fixed_standardization_and_float_input(tiny_model):
     network = servable.load_network(tiny_model, TINY_SIZE)
     faces = _faces()
     fixed = exported.GraphRunner(servable.serving_graph_def(network, True)).embed(faces)
-    np.testing.assert_allclose(fixed, _frozen_embeddings(tiny_model, faces, True), atol=1e-5)
+    np.testing.assert_allclose(fixed, frozen_embeddings(tiny_model, faces, True), atol=1e-5)
     floats = np.stack([data.prewhiten(face) for face in faces]).astype(np.float32)
     runner = exported.GraphRunner(servable.serving_graph_def(network, float_input=True))
     assert runner.images.dtype == tf.float32
-    np.testing.assert_allclose(runner.embed(floats), _frozen_embeddings(tiny_model, faces),
+    np.testing.assert_allclose(runner.embed(floats), frozen_embeddings(tiny_model, faces),
                                atol=1e-5)
 
 
@@ -128,7 +130,7 @@ def test_script_exports_each_format(tiny_model, tmp_path, capsys, name, quantize
     assert 'Checked against the frozen graph' in capsys.readouterr().out
     runner = exported.open_exported(output)
     faces = _faces(5)
-    actual, expected = runner.embed(faces), _frozen_embeddings(tiny_model, faces)
+    actual, expected = runner.embed(faces), frozen_embeddings(tiny_model, faces)
     assert actual.shape == (5, 6) and actual.dtype == np.float32
     if tolerance:
         np.testing.assert_allclose(actual, expected, atol=tolerance)

@@ -15,25 +15,14 @@ import pytest
 from PIL import Image
 
 from conftest import shared_path
-from toolkit import data, model_io
 from toolkit.modelfiles import export, exported, servable
-from toolkit.tf_compat import tf
+from test_export_model import frozen_embeddings
 
 
 @pytest.fixture(scope='module')
 def lfw_faces():
     """16 aligned 160 x 160 LFW faces (the shared reference forward pass's inputs)."""
     return np.load(shared_path('reference', 'inception_resnet_v1_forward.npz'))['images']
-
-
-def _frozen_embeddings(pb_path, faces, fixed):
-    standardize = data.fixed_standardization if fixed else data.prewhiten
-    inputs = np.stack([standardize(face) for face in faces]).astype(np.float32)
-    with tf.Graph().as_default():
-        tf.import_graph_def(model_io.read_graph_def(pb_path), name='')
-        with tf.Session() as sess:
-            tensors = model_io.get_model_tensors()
-            return sess.run(tensors.embeddings, model_io.inference_feed(tensors, inputs))
 
 
 def _export_all(model, pb_path, fixed, outputs, folder, faces):
@@ -47,7 +36,7 @@ def _export_all(model, pb_path, fixed, outputs, folder, faces):
         runner = exported.open_exported(path)
         results[name] = runner.embed(faces)
         runner.close()
-    return _frozen_embeddings(pb_path, faces, fixed), results, folder
+    return frozen_embeddings(pb_path, faces, fixed), results, folder
 
 
 @pytest.fixture(scope='module')

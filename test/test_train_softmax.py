@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 import train_softmax
-from toolkit import training
 from toolkit.errors import FacenetError
 from toolkit.tf_compat import tf
+from toolkit.training import towers
 
 CLASSIC_STATS = {'loss', 'center_loss', 'reg_loss', 'xent_loss', 'prelogits_norm', 'accuracy',
                  'val_loss', 'val_xent_loss', 'val_accuracy', 'lfw_accuracy', 'lfw_valrate',
@@ -149,33 +149,34 @@ def test_training_tower_shares_the_variables_of_the_inference_tower(tmp_path):
     images = np.random.RandomState(4).randn(6, 20, 20, 3).astype(np.float32)
     labels = [0, 1, 2, 0, 1, 2]
     with tf.Graph().as_default() as graph:
-        g = train_softmax.build_graph(args, training.import_network('models.dummy'), 3)
+        g = train_softmax.build_graph(args, towers.import_network('models.dummy'), 3)
         names = [v.op.name for v in tf.global_variables()]
         assert 'Bottleneck/weights' in names and not any('training' in n for n in names)
         tower = [op for op in graph.get_operations() if op.name.startswith('training/')]
         assert tower and not any(op.type in ('Switch', 'Merge') for op in tower)
         # The classic names: `input` reaches `embeddings`; `image_batch` feeds the training tower.
-        assert (g.images.op.name, g.embeddings.op.name) == ('input', 'embeddings')
-        assert g.train_images.op.name == 'image_batch'
-        assert _depends_on(g.embeddings, g.images) and not _depends_on(g.embeddings, g.train_images)
+        assert (g.towers.images.op.name, g.towers.embeddings.op.name) == ('input', 'embeddings')
+        assert g.towers.train_images.op.name == 'image_batch'
+        t = g.towers
+        assert _depends_on(t.embeddings, t.images) and not _depends_on(t.embeddings, t.train_images)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
-            inference_mode = {g.images: images, g.phase_train: False}
-            before = sess.run(g.prelogits, inference_mode)
+            inference_mode = {g.towers.images: images, g.phase_train: False}
+            before = sess.run(g.towers.prelogits, inference_mode)
             # The static tower computes what the switched one does in training mode ...
-            train = sess.run([g.train_prelogits, g.training.total_loss, g.training.accuracy],
-                             {g.train_images: images, g.labels: labels})
-            switched = sess.run([g.prelogits, g.validation.total_loss, g.validation.accuracy],
-                                {g.images: images, g.val_labels: labels, g.phase_train: True})
+            train = sess.run([g.towers.train_prelogits, g.training.total_loss, g.training.accuracy],
+                             {g.towers.train_images: images, g.towers.labels: labels})
+            switched = sess.run([g.towers.prelogits, g.validation.total_loss, g.validation.accuracy],
+                                {g.towers.images: images, g.val_labels: labels, g.phase_train: True})
             for a, b in zip(train, switched):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
             # ... and its batch-norm updates reach the inference tower's moving statistics.
-            assert not np.allclose(sess.run(g.prelogits, inference_mode), before, atol=1e-3)
+            assert not np.allclose(sess.run(g.towers.prelogits, inference_mode), before, atol=1e-3)
             centers = sess.run('centers:0')
-            sess.run([g.validation.total_loss], {g.images: images, g.val_labels: labels,
+            sess.run([g.validation.total_loss], {g.towers.images: images, g.val_labels: labels,
                                                  g.phase_train: False})
             np.testing.assert_array_equal(sess.run('centers:0'), centers)
-            sess.run(g.train_op, {g.train_images: images, g.labels: labels,
+            sess.run(g.train_op, {g.towers.train_images: images, g.towers.labels: labels,
                                   g.learning_rate_input: 0.1})
             assert not np.allclose(sess.run('centers:0'), centers)
 
@@ -210,12 +211,12 @@ def test_save_and_restore_give_identical_outputs(tmp_path):
     images = np.random.RandomState(3).randn(4, 20, 20, 3).astype(np.float32)
     first = _embeddings_from_checkpoint(model_dir, images)
     # model_io loads the run folder (metagraph + newest checkpoint) like the other scripts do.
-    from toolkit import model_io
+    from toolkit.modelfiles import loading
     with tf.Graph().as_default():
         with tf.Session() as sess:
-            model_io.load_model(model_dir, session=sess)
-            tensors = model_io.get_model_tensors()
-            embeddings = sess.run(tensors.embeddings, model_io.inference_feed(tensors, images))
+            loading.load_model(model_dir, session=sess)
+            tensors = loading.get_model_tensors()
+            embeddings = sess.run(tensors.embeddings, loading.inference_feed(tensors, images))
     np.testing.assert_allclose(embeddings, first / np.linalg.norm(first, axis=1, keepdims=True),
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(first, _embeddings_from_checkpoint(model_dir, images))
@@ -305,7 +306,7 @@ def test_finetune_pretrained_20170512_on_lfw_identities(tmp_path, model_128, cap
 
 
 def test_filter_and_validation_split_of_several_data_dirs(tmp_path):
-    from toolkit.filtering import write_filtering_metrics
+    from toolkit.data.filtering import write_filtering_metrics
     first = make_image_folders(tmp_path / 'a', 2, 5)
     second = make_image_folders(tmp_path / 'b', 1, 5, names=['other'])
     image_list = [os.path.join(first, 'class00', 'class00_%04d.png' % i) for i in range(1, 6)]

@@ -24,29 +24,33 @@ import argparse  # noqa: E402
 import cv2  # noqa: E402
 
 from align import dataset_aligner  # noqa: E402
-from toolkit import arguments, cli, data, fileio  # noqa: E402
-from toolkit.faces import FaceDetector  # noqa: E402
+from toolkit import cli, fileio, progress  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.data import folders  # noqa: E402
+from toolkit.recognition.faces import FaceDetector  # noqa: E402
 
 
 def main(args):
+    # Several aligners often share one terminal or log: each line goes out whole, in one write.
+    say = progress.line_writer(sys.stdout)
     output_dir = os.path.expanduser(args.output_dir)
-    dataset = data.get_dataset(args.input_dir)
+    dataset = folders.get_dataset(args.input_dir)
     os.makedirs(output_dir, exist_ok=True)
     fileio.store_revision_info(SRC_DIR, output_dir, ' '.join(sys.argv))
     work = dataset_aligner.list_images(dataset, args.random_order)
     # The crops are small: OpenCV's own threads would only compete with TensorFlow's.
     cv2.setNumThreads(1)
-    print('Creating networks and loading parameters')
+    say('Creating networks and loading parameters')
     with FaceDetector(args.gpu_memory_fraction) as detector, \
             dataset_aligner.open_bounding_boxes_file(output_dir) as bounding_boxes_file:
         aligner = dataset_aligner.DatasetAligner(
             detector, output_dir, args.image_size, args.margin, args.detect_multiple_faces,
-            args.batch_size)
+            args.batch_size, log=say)
         counts = aligner.run(work, bounding_boxes_file)
-    print('Total number of images: %d' % counts['images'])
-    print('Number of successfully aligned images: %d' % counts['faces'])
+    say('Total number of images: %d' % counts['images'])
+    say('Number of successfully aligned images: %d' % counts['faces'])
     if counts['skipped']:
-        print('Images aligned earlier or by another process: %d' % counts['skipped'])
+        say('Images aligned earlier or by another process: %d' % counts['skipped'])
     return 0
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from align import claims as claims_module
 from align import detect_face, face_crop
-from toolkit import data
+from toolkit.data import folders
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path
 
@@ -103,7 +103,7 @@ class DatasetAligner:
     processes through claims.
 
     Args:
-        detector: a ``toolkit.faces.FaceDetector`` (networks and detection settings).
+        detector: a ``toolkit.recognition.faces.FaceDetector`` (networks and detection settings).
         output_dir: where the class folders, claims and bounding-box file go.
         image_size, margin: crop size and total margin around the box (classic geometry).
         detect_multiple_faces: write every face (``_<i>`` suffixes) instead of the main one.
@@ -202,7 +202,7 @@ class DatasetAligner:
     def _read(self, job):
         """Load the job's image; an unreadable file is reported and marked done."""
         try:
-            job.image = data.read_rgb_image(job.path)
+            job.image = folders.read_rgb_image(job.path)
             return True
         except (FacenetError, Image.DecompressionBombError) as error:
             with self._output_lock:

@@ -22,10 +22,9 @@ import os
 
 import numpy as np
 
-from toolkit import model_export
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path
-from toolkit.modelfiles import servable
+from toolkit.modelfiles import servable, writing
 from toolkit.tf_compat import tf
 
 FORMATS = ('saved_model', 'onnx', 'tflite')
@@ -191,7 +190,7 @@ def write_saved_model(network, output_dir, fixed_standardization=False, float_in
         for name in os.listdir(export_dir):
             os.replace(os.path.join(export_dir, name), os.path.join(tmp_dir, name))
         os.rmdir(export_dir)
-    model_export.publish_folder(build, output_dir)
+    writing.publish_folder(build, output_dir)
 
 
 # -- TFLite ------------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ import warnings
 
 import numpy as np
 
-from toolkit import model_io
 from toolkit.errors import FacenetError
-from toolkit.inference import frozen_graph_def
+from toolkit.inference.fast_graph import frozen_graph_def
 from toolkit.modelfiles import export, servable
+from toolkit.modelfiles import loading as model_io
 from toolkit.tf_compat import tf
 
 

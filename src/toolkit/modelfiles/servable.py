@@ -11,9 +11,11 @@ import collections
 
 import numpy as np
 
-from toolkit import graph_optimize, input_pipeline, model_io
+from toolkit.data import input_pipeline
 from toolkit.errors import FacenetError
-from toolkit.inference import frozen_graph_def
+from toolkit.inference import graph_optimize
+from toolkit.inference.fast_graph import frozen_graph_def
+from toolkit.modelfiles import loading as model_io
 from toolkit.tf_compat import tf
 
 IMAGES_NAME = 'images'
@@ -40,7 +42,7 @@ def load_network(model, image_size=model_io.DEFAULT_IMAGE_SIZE):
     graph_def = tf.graph_util.extract_sub_graph(graph_def, [model_io.EMBEDDINGS_NAME])
     graph_def, _ = graph_optimize.fold_batch_norms(graph_def)
     graph_def, _ = graph_optimize.fold_output_scales(graph_def)
-    graph_def = batch_norms_to_multiply_add(graph_def)
+    graph_def, _ = graph_optimize.batch_norms_to_multiply_add(graph_def)
     graph_def, _ = graph_optimize.remove_identities(graph_def)
     embedding_size = _check_image_size(graph_def, image_size)
     return Network(graph_def, image_size, embedding_size)
@@ -74,7 +76,8 @@ def resolve_phase_train(graph_def):
     of ``tf.cond``); every Switch whose predicate is a constant becomes an Identity of its
     live output and every Merge an Identity of its one live input; dead nodes are dropped.
     """
-    graph_def = _copy(graph_def)
+    original, graph_def = graph_def, tf.GraphDef()
+    graph_def.CopyFrom(original)
     for node in graph_def.node:
         if node.name == model_io.PHASE_TRAIN_NAME and node.op.startswith('Placeholder'):
             node.CopyFrom(_bool_const(node.name, False))
@@ -166,51 +169,6 @@ def _topological_order(graph_def):
     return order
 
 
-def batch_norms_to_multiply_add(graph_def):
-    """Inference batch norms left after folding (none follows a convolution) as x * a + b."""
-    graph_def = _copy(graph_def)
-    index = {node.name: node for node in graph_def.node}
-    added = []
-    for node in graph_def.node:
-        if node.op not in graph_optimize.BATCH_NORM_OPS or node.attr['is_training'].b:
-            continue
-        values = [_constant(index, name) for name in node.input[1:5]]
-        if any(value is None for value in values):
-            raise FacenetError('batch norm %s has non-constant parameters' % node.name)
-        scale, offset, mean, variance = values
-        multiplier = scale / np.sqrt(variance + node.attr['epsilon'].f)
-        added += [_float_const(node.name + '/multiplier', multiplier),
-                  _float_const(node.name + '/bias', offset - mean * multiplier)]
-        mul = tf.NodeDef(name=node.name + '/scaled', op='Mul',
-                         input=[node.input[0], node.name + '/multiplier'])
-        mul.attr['T'].type = tf.float32.as_datatype_enum
-        added.append(mul)
-        node.op = 'AddV2'
-        del node.input[:]
-        node.input.extend([mul.name, node.name + '/bias'])
-        for key in list(node.attr):
-            if key != 'T':
-                del node.attr[key]
-    graph_def.node.extend(added)
-    return tf.graph_util.extract_sub_graph(graph_def, [model_io.EMBEDDINGS_NAME])
-
-
-def _constant(index, tensor_name):
-    node = index.get(_name(tensor_name))
-    while node is not None and node.op == 'Identity':
-        node = index.get(_name(node.input[0]))
-    if node is None or node.op != 'Const':
-        return None
-    return tf.make_ndarray(node.attr['value'].tensor).astype(np.float64)
-
-
-def _float_const(name, value):
-    node = tf.NodeDef(name=name, op='Const')
-    node.attr['dtype'].type = tf.float32.as_datatype_enum
-    node.attr['value'].tensor.CopyFrom(tf.make_tensor_proto(np.asarray(value, np.float32)))
-    return node
-
-
 def _name(tensor_name):
     return tensor_name.lstrip('^').split(':')[0]
 
@@ -218,12 +176,6 @@ def _name(tensor_name):
 def _port(tensor_name):
     parts = tensor_name.lstrip('^').split(':')
     return int(parts[1]) if len(parts) > 1 else 0
-
-
-def _copy(graph_def):
-    copy = tf.GraphDef()
-    copy.CopyFrom(graph_def)
-    return copy
 
 
 def training_nodes(graph_def):

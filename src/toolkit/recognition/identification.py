@@ -156,7 +156,7 @@ def split_per_class(dataset, min_nrof_images_per_class, nrof_train_images_per_cl
     Returns:
         ``(train_set, test_set)``: lists of data.ImageClass with the same class order.
     """
-    from toolkit.data import ImageClass
+    from toolkit.data.folders import ImageClass
     train_set, test_set = [], []
     for image_class in dataset:
         paths = list(image_class.image_paths)

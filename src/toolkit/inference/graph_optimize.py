@@ -95,6 +95,42 @@ def fold_batch_norms(graph_def):
     return _prune(graph_def, outputs), folded
 
 
+def batch_norms_to_multiply_add(graph_def):
+    """Inference batch norms with constant parameters as ``x * multiplier + bias``.
+
+    For those ``fold_batch_norms`` leaves (the bottleneck's follows a dense layer and a
+    Reshape, not a convolution), so that no batch-norm op remains. Returns the new GraphDef
+    and the number rewritten.
+    """
+    outputs = _output_names(graph_def)
+    graph_def = _copy(graph_def)
+    graph = _Graph(graph_def)
+    rewritten = 0
+    for node in list(graph_def.node):
+        if node.op not in BATCH_NORM_OPS or node.attr['is_training'].b:
+            continue
+        values = [graph.constant(name) for name in node.input[1:5]]
+        if any(value is None for value in values) or any(
+                graph.consumers.get(node.name + ':%d' % i) for i in range(1, 6)):
+            continue
+        scale, offset, mean, variance = values
+        multiplier = scale / np.sqrt(variance + node.attr['epsilon'].f)
+        mul = tf.NodeDef(name=node.name + '/scaled', op='Mul', device=node.device,
+                         input=[node.input[0], _set_const(graph, node.name + '/multiplier',
+                                                          multiplier)])
+        mul.attr['T'].type = tf.float32.as_datatype_enum
+        graph_def.node.extend([mul])
+        bias_name = _set_const(graph, node.name + '/bias', offset - mean * multiplier)
+        node.op = 'AddV2'
+        del node.input[:]
+        node.input.extend([mul.name, bias_name])
+        for key in list(node.attr):
+            if key != 'T':
+                del node.attr[key]
+        rewritten += 1
+    return _prune(graph_def, outputs), rewritten
+
+
 def fold_output_scales(graph_def):
     """Fold ``constant * BiasAdd(Conv2D)`` (the residual scaling) into kernel and bias."""
     outputs = _output_names(graph_def)

@@ -8,7 +8,7 @@ stage thresholds 0.6/0.7/0.7, pyramid factor 0.709); patches use the classic mar
 import numpy as np
 
 from align import detect_face, face_crop
-from toolkit import data
+from toolkit.data import folders
 from toolkit.errors import FacenetError
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
@@ -28,6 +28,8 @@ class Face:
         landmarks: 10 floats, x1..x5 then y1..y5 (eyes, nose, mouth corners).
         image: aligned RGB uint8 patch, image_size x image_size.
         embedding, name, distance, probability: filled in by recognition code.
+        best_name: the best class before the unknown-rejection thresholds (``name`` is
+            ``Unknown`` when they rejected it); distance and probability are that class's.
     """
 
     def __init__(self, bounding_box, detection, landmarks, image):
@@ -37,6 +39,7 @@ class Face:
         self.image = image
         self.embedding = None
         self.name = None
+        self.best_name = None
         self.distance = None
         self.probability = None
 
@@ -110,7 +113,7 @@ def _as_rgb(img):
     """uint8 H x W x 3 view of an image (grayscale is stacked, alpha dropped)."""
     img = np.asarray(img)
     if img.ndim == 2:
-        img = data.to_rgb(img)
+        img = folders.to_rgb(img)
     if img.ndim != 3 or img.shape[2] < 3:
         raise FacenetError('expected an RGB image, got an array of shape %s' % (img.shape,))
     return np.ascontiguousarray(img[:, :, :3], dtype=np.uint8)
@@ -127,8 +130,8 @@ def standardize(images, fixed_standardization=False):
     """
     images = np.asarray(images, dtype=np.float32)
     if fixed_standardization:
-        return data.fixed_standardization(images).astype(np.float32)
-    return np.stack([data.prewhiten(image) for image in images]).astype(np.float32) \
+        return folders.fixed_standardization(images).astype(np.float32)
+    return np.stack([folders.prewhiten(image) for image in images]).astype(np.float32) \
         if len(images) else images
 
 
@@ -155,7 +158,7 @@ def read_aligned_patch(path, image_size):
     Raises:
         FacenetError: unreadable, or smaller than image_size.
     """
-    img = data.crop(data.read_rgb_image(path), False, image_size)
+    img = folders.crop(folders.read_rgb_image(path), False, image_size)
     if img.shape[:2] != (image_size, image_size):
         raise FacenetError('image %s is %dx%d, not at least %dx%d (--image_size)'
                            % (path, img.shape[1], img.shape[0], image_size, image_size))
@@ -182,7 +185,7 @@ def read_face_patches(paths, image_size, detector=None, margin=0, progress=None)
             if detector is None:
                 patch = read_aligned_patch(path, image_size)
             else:
-                found = detector.find_faces(data.read_rgb_image(path), margin, image_size,
+                found = detector.find_faces(folders.read_rgb_image(path), margin, image_size,
                                             main_face_only=True)
                 patch = found[0].image if found else None
                 if patch is None:
@@ -202,7 +205,7 @@ def read_face_patches(paths, image_size, detector=None, margin=0, progress=None)
 
 
 def embed_image_files(embedder, paths, image_size, batch_size, fixed_standardization=False,
-                      detector=None, margin=0, report=None):
+                      detector=None, margin=0, progress=None):
     """Embeddings of the faces in image files, read and embedded batch by batch.
 
     Args:
@@ -210,7 +213,7 @@ def embed_image_files(embedder, paths, image_size, batch_size, fixed_standardiza
         paths: image files (aligned faces, or raw photos when ``detector`` is given).
         image_size, batch_size, fixed_standardization: model input settings.
         detector, margin: see ``read_face_patches``.
-        report: optional ``callback(batch_number, nrof_batches, failures_of_batch)``.
+        progress: optional ``callback(nrof_paths_done, nrof_paths)`` after each batch.
 
     Returns:
         ``(embeddings, indices, failures)``: K x D embeddings of the K readable images,
@@ -229,8 +232,8 @@ def embed_image_files(embedder, paths, image_size, batch_size, fixed_standardiza
                                          batch_size))
         indices += [start + i for i in aligned.indices]
         failures += aligned.failures
-        if report:
-            report(batch + 1, nrof_batches, aligned.failures)
+        if progress:
+            progress(min(start + batch_size, len(paths)), len(paths))
     return np.concatenate(chunks), np.array(indices, dtype=np.int64), failures
 
 

@@ -5,8 +5,8 @@ rewrites, every format and the bad inputs in seconds; the two pretrained models 
 once per module and compared with their frozen graphs on shared LFW faces.
 """
 import io
+import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -15,6 +15,7 @@ from PIL import Image
 
 from conftest import shared_path
 from toolkit.data import folders as data
+from toolkit import cli
 from toolkit.errors import FacenetError
 from toolkit.modelfiles import loading as model_io
 from toolkit.modelfiles import writing
@@ -245,10 +246,57 @@ def test_failed_conversion_leaves_nothing(tiny_model, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
-def test_script_errors_are_one_line(tiny_model, tmp_path):
-    result = subprocess.run([sys.executable, export_model.__file__, tiny_model,
-                             str(tmp_path / 'x.onnx'), '--quantize', 'float16'],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        'error: --quantize applies to the tflite format only (not onnx)')
+def test_script_errors_are_one_line(tiny_model, tmp_path, capsys):
+    argv = [tiny_model, str(tmp_path / 'x.onnx'), '--quantize', 'float16']
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(export_model.main, export_model.parse_arguments, argv)
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == (
+        'error: --quantize applies to the tflite format only (not onnx)\n')
+
+
+# -- detect_and_embed ----------------------------------------------------------------------
+
+REFERENCE_IMAGES = 12  # every 11th of the 133 reference images
+
+
+@pytest.fixture(scope='module')
+def tiny_detector_model(tiny_model, tmp_path_factory):
+    output = str(tmp_path_factory.mktemp('det') / 'tiny_detector')
+    _run([tiny_model, output, '--image_size', TINY_SIZE, '--detector', '--margin', 32])
+    return exported.SavedModelRunner(output)
+
+
+def test_detect_and_embed_matches_the_reference_detections(tiny_detector_model):
+    with open(shared_path('reference', 'mtcnn_detections.json')) as handle:
+        reference = json.load(handle)[::11][:REFERENCE_IMAGES]
+    assert 'detect_and_embed' in tiny_detector_model.signatures
+    faces = matched = 0
+    for entry in reference:
+        with open(shared_path('data', 'lfw', 'images_deepfunneled', entry['image']), 'rb') as f:
+            out = tiny_detector_model.detect_and_embed(f.read())
+        boxes, points = np.array(entry['boxes']), np.array(entry['points'])
+        assert out['boxes'].shape == (len(boxes), 5), entry['image']
+        assert out['landmarks'].shape == (len(boxes), 10)
+        assert out['embeddings'].shape == (len(boxes), 6)
+        for box, point in zip(boxes, points):
+            nearest = np.argmin(np.abs(out['boxes'][:, :4] - box[:4]).max(1))
+            faces += 1
+            matched += (np.abs(out['boxes'][nearest, :4] - box[:4]).max() <= 1
+                        and np.abs(out['landmarks'][nearest] - point).max() <= 1)
+            assert abs(out['boxes'][nearest, 4] - box[4]) < 1e-3
+    assert matched >= 0.97 * faces and faces >= REFERENCE_IMAGES
+
+
+def test_detect_and_embed_without_faces_and_with_bad_images(tiny_detector_model):
+    blank = tiny_detector_model.detect_and_embed(_encoded(np.full((90, 120, 3), 128, np.uint8),
+                                                          'PNG'))
+    assert {key: value.shape for key, value in blank.items()} == {
+        'boxes': (0, 5), 'landmarks': (0, 10), 'embeddings': (0, 6)}
+    tiny = tiny_detector_model.detect_and_embed(_encoded(np.zeros((8, 8, 3), np.uint8), 'PNG'))
+    assert tiny['boxes'].shape == (0, 5)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match='detect_and_embed: the input is not a JPEG or PNG image'):
+        tiny_detector_model.detect_and_embed(b'GIF? no, plain text')
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tiny_detector_model.detect_and_embed(b'\xff\xd8\xff\xe0 truncated jpeg')

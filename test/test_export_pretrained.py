@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from align import graph_detector
 from conftest import shared_path
 from toolkit.modelfiles import export, exported, servable
+from toolkit.data import folders
+from toolkit.recognition import faces as recognition_faces
 from test_export_model import frozen_embeddings
 
 
@@ -26,13 +29,17 @@ def lfw_faces():
 
 
 def _export_all(model, pb_path, fixed, outputs, folder, faces):
-    """Export ``model`` to ``outputs`` ({file name: quantize}); embeddings of each and the
-    frozen graph's."""
+    """Export ``model`` to ``outputs`` ({file name: quantize}; the SavedModel with the
+    detector); embeddings of each and the frozen graph's."""
     network = servable.load_network(model)
     results = {}
     for name, quantize in outputs.items():
         path = os.path.join(folder, name)
-        export.export(network, path, export.output_format(path), fixed, quantize=quantize)
+        export_format = export.output_format(path)
+        detector = (graph_detector.face_detector(32, network.image_size)
+                    if export_format == 'saved_model' else None)
+        export.export(network, path, export_format, fixed, quantize=quantize,
+                      detector=detector)
         runner = exported.open_exported(path)
         results[name] = runner.embed(faces)
         runner.close()
@@ -114,3 +121,25 @@ def test_saved_model_in_a_fresh_process_embeds_pixels_jpeg_and_png(exports_128, 
     np.testing.assert_allclose(out['pixels'], expected[:4], atol=1e-4)
     np.testing.assert_allclose(out['png'], expected[:4], atol=1e-4)
     assert export.compare_embeddings(expected[:4], out['jpeg']).min_cosine > 0.99
+
+
+def test_detect_and_embed_matches_serving_default_on_the_aligners_crops(exports_128):
+    """The aligner's crop (MTCNN box + margin 32, bilinear 160 px: what
+    align_dataset_mtcnn.py writes as PNG) through serving_default, against detect_and_embed
+    on the original JPEG."""
+    _, _, folder = exports_128
+    runner = exported.SavedModelRunner(os.path.join(folder, 'saved_model'))
+    names = ['Tony_Blair/Tony_Blair_0001.jpg', 'Serena_Williams/Serena_Williams_0002.jpg',
+             'Colin_Powell/Colin_Powell_0003.jpg', 'Vladimir_Putin/Vladimir_Putin_0004.jpg']
+    with recognition_faces.FaceDetector() as detector:
+        for name in names:
+            path = shared_path('data', 'lfw', 'images_deepfunneled', name)
+            face, = detector.find_faces(folders.read_rgb_image(path), 32, 160,
+                                        main_face_only=True)
+            with open(path, 'rb') as handle:
+                out = runner.detect_and_embed(handle.read())
+            index = np.argmin(np.abs(out['boxes'][:, :4] - face.detection[:4]).max(1))
+            assert np.abs(out['boxes'][index, :4] - face.detection[:4]).max() <= 1
+            aligned = runner.embed(face.image[None])
+            cosine = export.compare_embeddings(aligned, out['embeddings'][index:index + 1])
+            assert cosine.min_cosine >= 0.99, name

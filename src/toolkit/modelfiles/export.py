@@ -94,12 +94,22 @@ def split_weights(graph_def, min_size=MIN_VARIABLE_SIZE):
 
 
 def _decode_image(data, signature):
-    """Decode one JPEG/PNG (GIF, BMP) string to uint8 RGB; a clear error for anything else."""
-    known = tf.reduce_any(tf.stack([
-        tf.equal(tf.strings.substr(data, 0, len(magic)), magic) for magic in IMAGE_SIGNATURES]))
-    check = tf.Assert(known, ['%s: the input is not a JPEG or PNG image' % signature])
+    """Decode one JPEG/PNG (GIF, BMP) string to uint8 RGB; a clear error for anything else.
+
+    JPEGs are decoded with the accurate integer DCT, as Pillow (our scripts' reader) does;
+    TensorFlow's default fast DCT gives pixels a little off.
+    """
+    starts = [tf.equal(tf.strings.substr(data, 0, len(magic)), magic)
+              for magic in IMAGE_SIGNATURES]
+    check = tf.Assert(tf.reduce_any(tf.stack(starts)),
+                      ['%s: the input is not a JPEG or PNG image' % signature])
     with tf.control_dependencies([check]):
-        return tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = tf.cond(starts[0],
+                        lambda: tf.io.decode_jpeg(data, channels=3,
+                                                  dct_method='INTEGER_ACCURATE'),
+                        lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
+    image.set_shape([None, None, 3])
+    return image
 
 
 def _decode_faces(encoded, image_size):
@@ -123,9 +133,10 @@ def build_signatures(network, fixed_standardization=False, float_input=False, de
 
     Args:
         network: a ``servable.Network``.
-        detector: optional ``detector(image) -> (boxes, landmarks, faces)`` building graph
-            ops from one decoded H x W x 3 uint8 photo: F x 5 boxes, F x 10 landmarks and
-            F x S x S x 3 uint8 aligned faces.
+        detector: optional ``detector(image) -> (boxes, landmarks, faces, weights)``
+            building graph ops from one decoded H x W x 3 uint8 photo: F x 5 boxes, F x 10
+            landmarks, F x S x S x 3 uint8 aligned faces, and ``{variable: value}`` of its
+            own variables.
 
     Returns:
         ``(signature_def_map, weights)``: the signatures and ``{variable: value}`` to load.
@@ -140,8 +151,10 @@ def build_signatures(network, fixed_standardization=False, float_input=False, de
             input_map[name + ':0'] = variable.value()
 
     def embeddings_of(faces, scope):
-        return servable.embed(structure, servable.standardized(faces, fixed_standardization),
-                              scope, input_map)
+        def network(batch):
+            return servable.embed(structure, servable.standardized(batch, fixed_standardization),
+                                  scope, input_map)
+        return servable.run_on_nonempty_batch(network, faces)
 
     images = servable.images_placeholder(network.image_size, float_input)
     inputs = images if float_input else servable.standardized(images, fixed_standardization)
@@ -159,8 +172,10 @@ def build_signatures(network, fixed_standardization=False, float_input=False, de
     if detector is not None:
         image = tf.placeholder(tf.string, [], name=IMAGE_NAME)
         with tf.name_scope(DETECT_SIGNATURE):
-            boxes, landmarks, faces = detector(_decode_image(image, DETECT_SIGNATURE))
+            boxes, landmarks, faces, detector_weights = detector(
+                _decode_image(image, DETECT_SIGNATURE))
             face_embeddings = embeddings_of(faces, 'embed')
+        weights.update(detector_weights)
         signatures[DETECT_SIGNATURE] = _signature(
             {IMAGE_NAME: image}, {'boxes': boxes, 'landmarks': landmarks,
                                   servable.EMBEDDINGS_NAME: face_embeddings})

@@ -202,6 +202,18 @@ def standardized(images, fixed_standardization):
     return input_pipeline.standardize(tf.cast(images, tf.float32), fixed_standardization)
 
 
+def run_on_nonempty_batch(function, batch):
+    """``function(batch)`` (a tensor or tuple of batch-first tensors) for a batch that may
+    hold no images: one zero image is appended and its results dropped, because TensorFlow's
+    oneDNN convolutions reject an empty batch."""
+    count = tf.shape(batch)[0]
+    padding = tf.zeros(tf.concat([[1], tf.shape(batch)[1:]], 0), batch.dtype)
+    outputs = function(tf.concat([batch, padding], 0))
+    if isinstance(outputs, (tuple, list)):
+        return tuple(output[:count] for output in outputs)
+    return outputs[:count]
+
+
 def embed(graph_def, inputs, scope, input_map=None):
     """Import the network in scope ``scope`` reading ``inputs``; return its embeddings."""
     mapping = dict(input_map or {})

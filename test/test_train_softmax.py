@@ -279,23 +279,29 @@ def test_bad_flags_fail_with_a_clear_error(tmp_path, extra, message):
 
 
 def test_finetune_pretrained_20170512_on_lfw_identities(tmp_path, model_128, capsys):
-    """Stage one of the fine-tuning recipe from the converted classic model, end to end."""
+    """Stage one of the fine-tuning recipe from the converted classic model, end to end, with
+    the HW_face fork's flags (--is_finetune: only Logits trains; --test_dir accuracy)."""
     from conftest import shared_path
     lfw = shared_path('data', 'lfw', 'images_deepfunneled')
-    data_dir = tmp_path / 'people'
     for name in ('Colin_Powell', 'Tony_Blair', 'Hugo_Chavez'):
-        os.makedirs(data_dir / name)
-        for i in range(1, 5):
-            image_name = '%s_%04d.jpg' % (name, i)
-            os.symlink(os.path.join(lfw, name, image_name), data_dir / name / image_name)
+        for folder, numbers in (('people', range(1, 5)), ('test', range(5, 7))):
+            os.makedirs(tmp_path / folder / name)
+            for i in numbers:
+                image_name = '%s_%04d.jpg' % (name, i)
+                os.symlink(os.path.join(lfw, name, image_name), tmp_path / folder / name / image_name)
     args = train_softmax.parse_arguments([
-        '--data_dir', str(data_dir), '--pretrained_model', model_128, '--image_size', '160',
-        '--trainable_scopes', 'Logits', '--batch_size', '6', '--epoch_size', '2',
+        '--data_dir', str(tmp_path / 'people'), '--pretrained_model', model_128,
+        '--image_size', '160', '--is_finetune', '--load_without_fc', '--test_dir',
+        str(tmp_path / 'test'), '--batch_size', '6', '--epoch_size', '2',
         '--max_nrof_epochs', '1', '--optimizer', 'ADAM', '--learning_rate', '0.01',
         '--logs_base_dir', str(tmp_path / 'logs'), '--models_base_dir', str(tmp_path / 'models')])
     model_dir = train_softmax.run_training(args)
     out = capsys.readouterr().out
     assert 'Restored' in out and 'Not restored (trained from scratch): Logits/weights' in out
+    with h5py.File(os.path.join(only_subdir(tmp_path / 'logs'), 'stat.h5'), 'r') as stat:
+        accuracy = float(stat['test_accuracy'][0])
+    assert 'Top-1 accuracy %2.3f (6 images)' % accuracy in out
+    assert accuracy * 6 == pytest.approx(round(accuracy * 6), abs=1e-4)
     pretrained = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_128))
     tuned = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
     for name in ('InceptionResnetV1/Bottleneck/weights', 'InceptionResnetV1/Conv2d_1a_3x3/weights',

@@ -110,10 +110,12 @@ class DatasetAligner:
         batch_size: images per detector run.
         log: function taking one line of text (``print`` in the script).
         nrof_workers: threads processing batches at the same time.
+        profile: a ``detect_face.StageProfile`` that collects the seconds of every step
+            (claims, JPEG reading, the detector's steps, cropping and PNG writing).
     """
 
     def __init__(self, detector, output_dir, image_size, margin, detect_multiple_faces=False,
-                 batch_size=32, log=print, nrof_workers=2):
+                 batch_size=32, log=print, nrof_workers=2, profile=None):
         self.detector = detector
         self.output_dir = output_dir
         self.image_size = image_size
@@ -123,6 +125,7 @@ class DatasetAligner:
         self.log = log
         self.claims = claims_module.ImageClaims(output_dir)
         self.nrof_workers = nrof_workers
+        self.profile = profile or detect_face.StageProfile()
         self.counts = Counter()
         self._output_lock = threading.Lock()
         self._bounding_boxes_file = None
@@ -166,8 +169,9 @@ class DatasetAligner:
         for class_name, path in work:
             name = os.path.splitext(os.path.basename(path))[0]
             claim = None
-            if not self._already_aligned(class_name, name):
-                claim = self.claims.claim(class_name, name)
+            with self.profile.timed('claims'):
+                if not self._already_aligned(class_name, name):
+                    claim = self.claims.claim(class_name, name)
             if claim is None:
                 with self._output_lock:
                     self.counts['skipped'] += 1
@@ -187,14 +191,17 @@ class DatasetAligner:
     def _process_batch(self, jobs):
         """Read, detect and write one batch; every claim is finished or released."""
         try:
-            readable = [job for job in jobs if self._read(job)]
+            with self.profile.timed('read'):
+                readable = [job for job in jobs if self._read(job)]
             detector = self.detector
             results = detect_face.detect_faces(
                 [job.image for job in readable], detector.minsize, detector.pnet,
-                detector.rnet, detector.onet, detector.threshold, detector.factor)
-            for job, (boxes, _) in zip(readable, results):
-                self._write_faces(job, boxes)
-                job.image = None
+                detector.rnet, detector.onet, detector.threshold, detector.factor,
+                profile=self.profile)
+            with self.profile.timed('write'):
+                for job, (boxes, _) in zip(readable, results):
+                    self._write_faces(job, boxes)
+                    job.image = None
         finally:
             for job in jobs:
                 job.claim.release()  # no-op for the finished ones

@@ -27,9 +27,9 @@ import export_model
 TINY_SIZE = 32
 
 
-def _tiny_graph(phase_train, image_size=TINY_SIZE, with_embeddings=True):
+def _tiny_graph(phase_train, image_size=TINY_SIZE, with_embeddings=True, batch_size=None):
     """A small FaceNet-shaped network in the default graph (classic public node names)."""
-    images = tf.placeholder(tf.float32, [None, image_size, image_size, 3], name='input')
+    images = tf.placeholder(tf.float32, [batch_size, image_size, image_size, 3], name='input')
     layers = Layers(phase_train)
     with tf.variable_scope('Tiny'):
         net = layers.conv2d(images, 8, 3, stride=2, scope='Conv1')
@@ -42,12 +42,12 @@ def _tiny_graph(phase_train, image_size=TINY_SIZE, with_embeddings=True):
         tf.identity(net, name='features')
 
 
-def _write_tiny_model(path, with_embeddings=True):
+def _write_tiny_model(path, with_embeddings=True, batch_size=None):
     """Freeze the tiny network with random weights and batch statistics into ``path``."""
     rng = np.random.default_rng(1)
     with tf.Graph().as_default():
         phase_train = tf.placeholder_with_default(False, [], name='phase_train')
-        _tiny_graph(phase_train, with_embeddings=with_embeddings)
+        _tiny_graph(phase_train, with_embeddings=with_embeddings, batch_size=batch_size)
         with tf.Session() as sess:
             for variable in tf.global_variables():
                 shape = variable.shape.as_list()
@@ -115,6 +115,15 @@ def test_fixed_standardization_and_float_input(tiny_model):
     assert runner.images.dtype == tf.float32
     np.testing.assert_allclose(runner.embed(floats), frozen_embeddings(tiny_model, faces),
                                atol=1e-5)
+
+
+def test_a_graph_frozen_with_a_fixed_batch_size_exports_for_any_batch(tmp_path):
+    model = _write_tiny_model(tmp_path / 'batch1.pb', batch_size=1)
+    output = str(tmp_path / 'batch1.onnx')
+    _run([model, output, '--image_size', TINY_SIZE])
+    faces = _faces(3)
+    np.testing.assert_allclose(exported.open_exported(output).embed(faces),
+                               frozen_embeddings(model, faces), atol=1e-5)
 
 
 # -- every format on the tiny model ------------------------------------------------------------

@@ -26,11 +26,15 @@ they run as ``python contributed/<name>.py`` from any folder.
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                'src'))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 import numpy as np  # noqa: E402
 
+from align.detector import MINSIZE, FaceDetector  # noqa: E402
 from toolkit.recognition import faces, identification  # noqa: E402
 from toolkit.inference.embedder import Embedder  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
@@ -44,10 +48,10 @@ class Detection:
     """Finds faces in RGB images and cuts aligned ``face_crop_size`` patches."""
 
     def __init__(self, face_crop_size=DEFAULT_CROP_SIZE, face_crop_margin=DEFAULT_CROP_MARGIN,
-                 gpu_memory_fraction=1.0, min_face_size=faces.MINSIZE):
+                 gpu_memory_fraction=1.0, min_face_size=MINSIZE):
         self.face_crop_size = face_crop_size
         self.face_crop_margin = face_crop_margin
-        self.detector = faces.FaceDetector(gpu_memory_fraction, minsize=min_face_size)
+        self.detector = FaceDetector(gpu_memory_fraction, minsize=min_face_size)
 
     def find_faces(self, image):
         """Every face of an RGB uint8 image, as ``Face`` objects."""

@@ -8,19 +8,18 @@ state file and a frozen ``<name>.pb``, with the classic variable names, so every
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
-
-from toolkit import cli  # noqa: E402
-from toolkit.fileio import require_file  # noqa: E402
-from toolkit.modelfiles import pretrained  # noqa: E402
+from models import inception_resnet_v1
+from toolkit import cli
+from toolkit.fileio import require_file
+from toolkit.modelfiles import pretrained
 
 
 def main(args):
     require_file(args.keras_file, 'Keras model file')
     name = args.model_name or os.path.basename(os.path.normpath(args.output_dir))
-    pretrained.convert_keras_model(args.keras_file, args.output_dir, name, step=args.step)
+    pretrained.convert_keras_model(args.keras_file, args.output_dir, name, inception_resnet_v1,
+                                   step=args.step)
     print('Model %s written to %s' % (name, args.output_dir))
     return 0
 

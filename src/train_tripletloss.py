@@ -311,7 +311,7 @@ def run_training(args, argv=None):
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(
         description='Train a face recognizer with the triplet loss.',
-        parents=[arguments.training_args('models.inception_resnet_v2'), arguments.gpu_args(),
+        parents=[arguments.training_args('models.inception_resnet_v1'), arguments.gpu_args(),
                  arguments.image_size_args(160), arguments.seed_args(666),
                  arguments.lfw_args(prefix='lfw_')])
     parser.add_argument('--people_per_batch', type=arguments.positive_int, default=45,

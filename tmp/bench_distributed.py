@@ -38,7 +38,7 @@ def recipe(bench):
         '--model_def', bench.model_def, '--batch_size', str(bench.batch_size), '--image_size', str(bench.image_size),
         '--optimizer', 'ADAM', '--keep_probability', '0.8', '--weight_decay', '5e-4',
         '--embedding_size', '512', '--prelogits_norm_loss_factor', '5e-4',
-        '--center_loss_factor', '0.01'] + (['--sync_batch_norm'] if bench.sync_batch_norm else []))
+        '--center_loss_factor', '0.01'] + ['--sync_batch_norm'] * bench.sync_batch_norm)
 
 
 def fed_batch(bench, part=slice(None)):

@@ -96,6 +96,6 @@ def concat_over_replicas(tensor):
         return tensor
     rows = tf.shape(tensor)[0]
     offset = context.replica_id_in_sync_group * rows
-    placed = tf.scatter_nd(tf.expand_dims(tf.range(offset, offset + rows), 1), tensor,
-                           tf.concat([[rows * context.num_replicas_in_sync], tf.shape(tensor)[1:]], 0))
+    shape = tf.concat([[rows * context.num_replicas_in_sync], tf.shape(tensor)[1:]], 0)
+    placed = tf.scatter_nd(tf.expand_dims(tf.range(offset, offset + rows), 1), tensor, shape)
     return sum_over_replicas(placed)

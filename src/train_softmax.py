@@ -22,6 +22,7 @@ Each run writes ``<logs_base_dir>/<yyyymmdd-hhmmss>/`` (arguments.txt, revision_
 stat.h5, lfw_result.txt, TensorBoard events) and ``<models_base_dir>/<yyyymmdd-hhmmss>/``
 (``model-<subdir>.meta`` and ``model-<subdir>.ckpt-<epoch>`` checkpoints).
 """
+from __future__ import annotations  # dataclass fields typed tf.Tensor: read lazily
 import argparse
 import dataclasses
 import os

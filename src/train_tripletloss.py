@@ -11,6 +11,7 @@ Clustering" (CVPR 2015). Classic usage::
 Each round samples ``--people_per_batch`` people with up to ``--images_per_person`` images,
 embeds them, picks the triplets violating the margin ``--alpha`` and trains on those.
 """
+from __future__ import annotations  # dataclass fields typed tf.Tensor: read lazily
 import argparse
 import dataclasses
 import time

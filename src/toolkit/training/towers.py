@@ -4,6 +4,7 @@ Optimizer factory, the train op (loss averages for TensorBoard, gradients, expon
 averages of the weights), the decayed learning rate, trainable-scope selection for
 fine-tuning, run folders and the ``stat.h5`` statistics file.
 """
+from __future__ import annotations  # dataclass fields typed tf.Tensor: read lazily
 import dataclasses
 import importlib
 import inspect

@@ -1,6 +1,5 @@
 """train_tripletloss: people sampling, vectorized triplet selection, a short run."""
 import os
-import time
 
 import numpy as np
 import pytest
@@ -58,16 +57,43 @@ def test_selection_draws_negatives_uniformly():
     assert 150 < counts[2] < 250 and 150 < counts[3] < 250
 
 
-def test_selection_is_fast_for_the_classic_batch():
+def test_selection_on_the_classic_batch_follows_the_margin_rule():
+    """45 people x 40 images (the classic batch; the timing is tmp/bench_triplet_selection.py):
+    every negative is another person's image violating the margin, and exactly the pairs that
+    have such a negative get a triplet."""
     rng = np.random.RandomState(3)
-    emb = rng.randn(45 * 40, 128)
+    people, per_person, alpha = 45, 40, 0.2
+    # Even-numbered people are tight clusters (no negative within the margin), odd ones spread.
+    centres = np.repeat(rng.randn(people, 128), per_person, axis=0)
+    tight = np.repeat(np.arange(people) % 2 == 0, per_person)[:, None]
+    emb = np.where(tight, 4.0, 0.0) * centres + rng.randn(people * per_person, 128)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    paths = ['img%d' % i for i in range(len(emb))]
-    start = time.time()
-    triplets, nrof_pairs, nrof_triplets = select_triplets(emb, [40] * 45, paths, 0.2, rng)
-    assert time.time() - start < 5.0
-    assert nrof_pairs == 45 * 40 * 39 // 2 and nrof_triplets == len(triplets) > 0
-    assert all(a[3:] != n[3:] for a, _, n in triplets[:10])
+    paths = ['person%02d/img%04d' % (i // per_person, i) for i in range(len(emb))]
+    triplets, nrof_pairs, nrof_triplets = select_triplets(emb, [per_person] * people, paths,
+                                                          alpha, rng)
+    assert nrof_pairs == people * per_person * (per_person - 1) // 2
+    assert nrof_triplets == len(triplets) > 0
+    index = {path: i for i, path in enumerate(paths)}
+    rows = np.array([[index[a], index[p], index[n]] for a, p, n in triplets])
+    person = rows // per_person
+    assert np.all(person[:, 0] == person[:, 1]) and np.all(rows[:, 0] < rows[:, 1])
+    assert np.all(person[:, 2] != person[:, 0])
+    squared = lambda i, j: np.sum(np.square(emb[i] - emb[j]), axis=1)  # noqa: E731
+    assert np.all(squared(rows[:, 0], rows[:, 2]) - squared(rows[:, 0], rows[:, 1]) < alpha)
+    assert len({(a, p) for a, p, _ in rows}) == len(rows)  # one triplet per pair
+    # The pairs that got none have no negative within the margin.
+    norms = np.sum(np.square(emb), axis=1)
+    dists = norms[:, None] + norms[None, :] - 2 * emb @ emb.T
+    with_negative = 0
+    for first in range(0, len(emb), per_person):
+        block = slice(first, first + per_person)
+        anchors, positives = np.triu_indices(per_person, 1)
+        anchors, positives = anchors + first, positives + first
+        margins = dists[anchors] - dists[anchors, positives][:, None]
+        margins[:, block] = np.inf
+        with_negative += int(np.sum(np.any(margins < alpha, axis=1)))
+    assert nrof_triplets == with_negative
+    assert 0 < with_negative < nrof_pairs  # the margin rule keeps some pairs and drops others
 
 
 def test_sample_people_groups_images_by_person():

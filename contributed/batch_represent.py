@@ -35,6 +35,7 @@ from toolkit.recognition import faces  # noqa: E402
 
 
 def main(args):
+    cli.resolve_standardization(args, args.trained_model_dir)
     output_dir = os.path.expanduser(args.output_dir)
     dataset = folders.get_dataset(args.data_dir)
     paths, labels = folders.get_image_paths_and_labels(dataset)

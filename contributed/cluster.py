@@ -41,6 +41,7 @@ MAX_PRINTED_MATRIX = 50
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model)
     paths = folders.get_image_paths(os.path.expanduser(args.data_dir))
     if not paths:
         raise FacenetError('no images in %s' % args.data_dir)

@@ -36,6 +36,7 @@ from toolkit.recognition import clustering, faces  # noqa: E402
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model_dir)
     image_paths = folders.get_image_paths(os.path.expanduser(args.input))
     if len(image_paths) < 2:
         raise FacenetError('clustering needs at least two images in %s, found %d'

@@ -40,6 +40,7 @@ from toolkit.recognition import faces  # noqa: E402
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model_dir)
     dataset = folders.get_dataset(args.data_dir)
     image_list, label_list = folders.get_image_paths_and_labels(dataset)
     if not image_list:

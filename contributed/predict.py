@@ -28,6 +28,7 @@ from toolkit.recognition import identification  # noqa: E402
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model)
     with Recognition(args.model, args.classifier_filename, args.probability_threshold,
                      args.distance_threshold, args.image_size, args.margin,
                      args.gpu_memory_fraction,

@@ -49,6 +49,7 @@ GREEN = (0, 255, 0)
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model)
     capture = open_capture(args.video)
     try:
         if args.output:

@@ -44,6 +44,7 @@ def calculate_distances(args, image_list, label_list):
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model_file)
     dataset = get_dataset(args.dataset_dir)
     image_list, label_list = get_image_paths_and_labels(dataset)
     if not image_list:

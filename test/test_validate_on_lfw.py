@@ -492,3 +492,17 @@ def test_pretrained_model_separates_the_reference_faces(model_128, aligned_faces
     accuracy = float(re.search(r'^Accuracy: (\d\.\d{5})\+-', out, re.M).group(1))
     assert accuracy >= 0.875
     assert 'Area Under Curve (AUC): 1.000\n' in out
+
+
+def test_the_512_model_is_fed_as_its_metadata_says(model_512, aligned_faces, tmp_path, capsys):
+    """Without --use_fixed_image_standardization the 512-d model still gets fixed
+    standardization: its facenet_model.json says so."""
+    _, _, lfw_dir, pairs = aligned_faces
+    results = tmp_path / 'results.json'
+    code, out, err = _run([lfw_dir, model_512, '--lfw_pairs', pairs, '--lfw_nrof_folds', '2',
+                           '--lfw_batch_size', '16', '--distance_metric', '1',
+                           '--results', str(results)], capsys)
+    assert code == 0, err
+    assert 'warning' not in err
+    assert json.loads(results.read_text())['settings']['use_fixed_image_standardization'] is True
+    assert 'Area Under Curve (AUC): 1.000\n' in out

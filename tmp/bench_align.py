@@ -28,6 +28,7 @@ import argparse
 import glob
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -84,50 +85,60 @@ def classic_environment():
 ORIGINAL_ENVIRONMENT = dict(os.environ)
 
 
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_processes(commands, cwd):
-    """Start every command at once; wall seconds until the last exits."""
-    start = time.time()
+    """Start every command at once; wall seconds until the last exits, and the CPU seconds
+    they used (the figure that a loaded machine changes least)."""
+    start, cpu = time.time(), children_cpu()
     processes = [subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True, env=classic_environment())
                  for command in commands]
     errors = [process.communicate()[1] for process in processes]
-    wall = time.time() - start
+    wall, cpu = time.time() - start, children_cpu() - cpu
     for process, error in zip(processes, errors):
         if process.returncode != 0:
             raise SystemExit('a benchmark process failed:\n' + error[-3000:])
-    return wall
+    return wall, cpu
 
 
 def end_to_end(input_dir, nrof_images, nrof_processes, work_dir):
     """Ours in one process, the classic recipe in two; returns (ours, classic) wall seconds."""
     ours_out = os.path.join(work_dir, 'ours')
     before = load()
-    ours = run_processes([[sys.executable, SCRIPT, input_dir, ours_out] + RECIPE], ROOT)
-    print('  ours, 1 process:          %6.1f s  %6.1f images/s  %d faces  (load %s -> %s)'
-          % (ours, nrof_images / ours, count_pngs(ours_out), before, load()))
+    ours, cpu = run_processes([[sys.executable, SCRIPT, input_dir, ours_out] + RECIPE], ROOT)
+    print('  ours, 1 process:          %6.1f s  %6.1f images/s  %6.1f CPU s  %d faces  '
+          '(load %s -> %s)' % (ours, nrof_images / ours, cpu, count_pngs(ours_out), before,
+                               load()))
     classic = None
     if CLASSIC_RUNNER:
         classic_out = os.path.join(work_dir, 'classic')
         command = [sys.executable, CLASSIC_RUNNER, 'src/align/align_dataset_mtcnn.py', input_dir,
                    classic_out] + RECIPE + ['--random_order']
         before = load()
-        classic = run_processes([command, command], os.path.dirname(CLASSIC_RUNNER))
-        print('  classic, 2 processes:     %6.1f s  %6.1f images/s  %d faces  (load %s -> %s)'
-              % (classic, nrof_images / classic, count_pngs(classic_out), before, load()))
-        print('  ratio classic / ours:     %6.2fx' % (classic / ours))
+        classic, classic_cpu = run_processes([command, command], os.path.dirname(CLASSIC_RUNNER))
+        print('  classic, 2 processes:     %6.1f s  %6.1f images/s  %6.1f CPU s  %d faces  '
+              '(load %s -> %s)' % (classic, nrof_images / classic, classic_cpu,
+                                   count_pngs(classic_out), before, load()))
+        print('  ratio classic / ours:     %6.2fx wall, %.2fx CPU' % (classic / ours,
+                                                                     classic_cpu / cpu))
     if nrof_processes > 1:
         many_out = os.path.join(work_dir, 'ours_%d' % nrof_processes)
         command = [sys.executable, SCRIPT, input_dir, many_out] + RECIPE + ['--random_order']
         before = load()
-        many = run_processes([command] * nrof_processes, ROOT)
+        many, many_cpu = run_processes([command] * nrof_processes, ROOT)
         lines = []
         for path in glob.glob(os.path.join(many_out, 'bounding_boxes_*.txt')):
             with open(path) as handle:
                 lines.extend(line.split()[0] for line in handle if line.strip())
         once = len(lines) == len(set(lines)) == nrof_images
-        print('  ours, %d processes:        %6.1f s  %6.1f images/s  %d faces, each image '
-              'listed once: %s  (load %s -> %s)' % (nrof_processes, many, nrof_images / many,
-                                                     count_pngs(many_out), once, before, load()))
+        print('  ours, %d processes:        %6.1f s  %6.1f images/s  %6.1f CPU s  %d faces, '
+              'each image listed once: %s  (load %s -> %s)'
+              % (nrof_processes, many, nrof_images / many, many_cpu, count_pngs(many_out), once,
+                 before, load()))
     for name in os.listdir(work_dir):
         shutil.rmtree(os.path.join(work_dir, name))
     return ours, classic
@@ -145,13 +156,15 @@ def breakdown_worker(input_dir):
     from align import dataset_aligner, detect_face
     from align.detector import FaceDetector
     from toolkit.data import folders
+    from toolkit import session
     cv2.setNumThreads(1)
     result = {'import_tensorflow': imported - start, 'import_rest': time.time() - imported}
     work = dataset_aligner.list_images(folders.get_dataset(input_dir), False)
     images = [folders.read_rgb_image(path) for _, path in work]
     with tempfile.TemporaryDirectory() as output_dir:
         built = time.time()
-        detector = FaceDetector()
+        cores = session.usable_cores()
+        detector = FaceDetector(op_threads=cores)  # as align_dataset_mtcnn.py builds it
         result['build_networks'] = time.time() - built
         nets = (detector.pnet, detector.rnet, detector.onet)
         first = time.time()
@@ -168,7 +181,7 @@ def breakdown_worker(input_dir):
                 time.process_time() - cpu
         result.update(seconds=dict(profile.seconds), counts=dict(profile.counts),
                       faces=counts['faces'], images=len(work))
-        result.update(detector_throughput(detector, images))
+        result.update(detector_throughput(detector, images, max(2, cores)))
         detector.close()
     result.update(ceiling())
     print(json.dumps(result))
@@ -188,10 +201,10 @@ def detector_throughput(detector, images, nrof_workers=2, batch_size=32):
     wall, cpu = time.time(), time.process_time()
     with ThreadPoolExecutor(nrof_workers) as pool:
         list(pool.map(detect, chunks))
-    multiply_adds = sum(profile.counts[net + '_multiply_adds'] for net in ('pnet', 'rnet', 'onet'))
+    nets = ('pnet', 'rnet', 'onet')
     return {'detector_wall': time.time() - wall, 'detector_cpu': time.process_time() - cpu,
-            'detector_multiply_adds': multiply_adds,
-            'network_seconds': sum(profile.seconds[net + '_run'] for net in ('pnet', 'rnet', 'onet'))}
+            'detector_multiply_adds': sum(profile.counts[net + '_multiply_adds'] for net in nets),
+            'network_seconds': sum(profile.seconds[net + '_run'] for net in nets)}
 
 
 def ceiling(repeats=5):
@@ -236,8 +249,9 @@ def run_breakdown(input_dir):
 
 def report(r, load_before):
     n = r['images']
-    print('\nWhere the time of one aligner process goes (%d images, one worker thread; '
-          'load %s -> %s):' % (n, load_before, load()))
+    print('\nWhere the time of one aligner process goes (%d images, one worker thread, '
+          'each op on one thread, so that the steps add up; load %s -> %s):'
+          % (n, load_before, load()))
     for name in ('import_tensorflow', 'import_rest', 'build_networks', 'first_batch'):
         print('  %-22s %6.2f s' % (name.replace('_', ' '), r[name]))
     total = r['aligner_wall']
@@ -267,7 +281,7 @@ def report(r, load_before):
     print('\nCeiling and detector (this process\'s TensorFlow, all cores):')
     print('  matmul 2048^3 float32:        %6.1f GFLOP/s' % r['matmul_gflops'])
     print('  conv 3x3 16->32, 32x72x72:    %6.1f GFLOP/s' % r['conv_gflops'])
-    print('  detector, batched, 2 threads: %6.1f images/s, %.1f CPU ms per image, %.1f GFLOP/s'
+    print('  detector, batched, 2 workers: %6.1f images/s, %.1f CPU ms per image, %.1f GFLOP/s'
           % (n / r['detector_wall'], 1000 * r['detector_cpu'] / n, achieved))
     print('  fraction of the conv ceiling:   %4.0f%%  (of the matmul ceiling: %.0f%%)'
           % (100 * achieved / r['conv_gflops'], 100 * achieved / r['matmul_gflops']))

@@ -113,7 +113,7 @@ def start_session(args, network, nrof_classes, paths, labels, builtin_filter_gra
 
 def fed_batch(g, images, labels):
     """Feed of one training step on a fixed batch (phase_train for a switched tower)."""
-    return {g.towers.train_images: images, g.towers.labels: labels, g.learning_rate_input: 0.01,
+    return {g.train_images: images, g.labels: labels, g.learning_rate_input: 0.01,
             g.phase_train: True}
 
 
@@ -146,8 +146,8 @@ def main(argv):
         fed, peer_fed, switched_fed = (fed_batch(graph, images, labels)
                                        for graph in (g, peer, switched))
         kinds = {
-            'forward (inference mode)': lambda: sess.run(g.towers.prelogits, {g.towers.images: images, g.phase_train: False}),
-            'forward (training mode)': lambda: sess.run(g.towers.train_prelogits, {g.towers.train_images: images}),
+            'forward (inference mode)': lambda: sess.run(g.inference.prelogits, {g.inference.images: images, g.phase_train: False}),
+            'forward (training mode)': lambda: sess.run(g.train_prelogits, {g.train_images: images}),
             'training step (fed batch)': lambda: sess.run(g.train_op, fed),
             'step, built-in filter gradients': lambda: peer_sess.run(peer.train_op, peer_fed),
             'step, switched training tower': lambda: switched_sess.run(switched.train_op, switched_fed),

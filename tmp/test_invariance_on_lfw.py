@@ -121,6 +121,7 @@ def run_sweep(embedder, images, issame, args, image_size, label, values, augment
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model_file)
     pairs = lfw.read_pairs(os.path.expanduser(args.lfw_pairs))
     paths, issame = lfw.get_paths(os.path.expanduser(args.lfw_dir), pairs)
     if not paths:

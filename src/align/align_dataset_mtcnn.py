@@ -25,7 +25,7 @@ import cv2  # noqa: E402
 
 from align import dataset_aligner  # noqa: E402
 from align.detector import FaceDetector  # noqa: E402
-from toolkit import cli, fileio, progress  # noqa: E402
+from toolkit import cli, fileio, progress, session  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
 
@@ -41,11 +41,15 @@ def main(args):
     # The crops are small: OpenCV's own threads would only compete with TensorFlow's.
     cv2.setNumThreads(1)
     say('Creating networks and loading parameters')
-    with FaceDetector(args.gpu_memory_fraction) as detector, \
+    # Each op on one thread, one batch per core at a time: the cores are kept busy by
+    # batches side by side rather than by splitting small ops, so that several aligner
+    # processes on one machine share the cores instead of spinning against each other.
+    cores = session.usable_cores()
+    with FaceDetector(args.gpu_memory_fraction, op_threads=cores) as detector, \
             dataset_aligner.open_bounding_boxes_file(output_dir) as bounding_boxes_file:
         aligner = dataset_aligner.DatasetAligner(
             detector, output_dir, args.image_size, args.margin, args.detect_multiple_faces,
-            args.batch_size, log=say)
+            args.batch_size, log=say, nrof_workers=max(2, cores))
         counts = aligner.run(work, bounding_boxes_file)
     say('Total number of images: %d' % counts['images'])
     say('Number of successfully aligned images: %d' % counts['faces'])

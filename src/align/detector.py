@@ -25,17 +25,18 @@ class FaceDetector:
 
     Args:
         gpu_memory_fraction: per-process GPU memory cap of the detector's session.
+        op_threads: run each op on one thread, this many at once (``session_config``).
         model_path: folder with det1-3.npy, or None for the weights of the mtcnn package.
         minsize, threshold, factor: the classic detection settings.
     """
 
     def __init__(self, gpu_memory_fraction=1.0, model_path=None, minsize=MINSIZE,
-                 threshold=THRESHOLD, factor=FACTOR):
+                 threshold=THRESHOLD, factor=FACTOR, op_threads=None):
         self.minsize = minsize
         self.threshold = list(threshold)
         self.factor = factor
         self.graph = tf.Graph()
-        self.session = new_session(self.graph, gpu_memory_fraction)
+        self.session = new_session(self.graph, gpu_memory_fraction, op_threads)
         try:
             self.pnet, self.rnet, self.onet = detect_face.create_mtcnn(self.session, model_path)
         except BaseException:

@@ -122,7 +122,7 @@ def reduction_b(layers, net):
 
 
 def inference(images, keep_probability, phase_train=True, bottleneck_layer_size=128,
-              weight_decay=0.0, reuse=None, trainable_scopes=None):
+              weight_decay=0.0, reuse=None, trainable_scopes=None, sync_batch_norm=False):
     """Build the network on ``images`` (N x H x W x 3, standardized).
 
     Args:
@@ -134,11 +134,14 @@ def inference(images, keep_probability, phase_train=True, bottleneck_layer_size=
         reuse: reuse the variables of an earlier call.
         trainable_scopes: when fine-tuning only these scopes, the batch norms elsewhere are
             frozen (inference mode, moving statistics untouched); see ``Layers``.
+        sync_batch_norm: in a step on several replicas (tf.distribute), training-mode batch
+            norms use the statistics of all replicas' images; see ``Layers``.
 
     Returns:
         ``(prelogits, end_points)``: N x bottleneck_layer_size prelogits, dict of tensors.
     """
-    layers = Layers(phase_train, weight_decay, trainable_scopes=trainable_scopes)
+    layers = Layers(phase_train, weight_decay, trainable_scopes=trainable_scopes,
+                    sync_batch_norm=sync_batch_norm)
     return inception_resnet_v1(layers, images, keep_probability, bottleneck_layer_size, reuse)
 
 

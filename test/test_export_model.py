@@ -7,6 +7,7 @@ once per module and compared with their frozen graphs on shared LFW faces.
 import io
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -246,6 +247,18 @@ def test_missing_converter_is_named(tiny_model, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_missing_tflite_converter_and_onnxruntime_are_named(tiny_model, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.setattr(export.tf, 'lite', None)
+    with pytest.raises(FacenetError, match='TFLite export needs tf.lite.TFLiteConverter'):
+        _run([tiny_model, tmp_path / 'out.tflite', '--image_size', TINY_SIZE])
+    monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)
+    with pytest.raises(FacenetError, match='needs the onnxruntime package'):
+        exported.OnnxRunner(str(tmp_path / 'any.onnx'))
+    assert os.listdir(tmp_path) == []
+
+
 def test_failed_conversion_leaves_nothing(tiny_model, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise FacenetError('the TFLite converter failed: boom')
@@ -309,3 +322,18 @@ def test_detect_and_embed_without_faces_and_with_bad_images(tiny_detector_model)
         tiny_detector_model.detect_and_embed(b'GIF? no, plain text')
     with pytest.raises(tf.errors.InvalidArgumentError):
         tiny_detector_model.detect_and_embed(b'\xff\xd8\xff\xe0 truncated jpeg')
+
+
+def test_saved_model_cli_lists_the_signatures(tiny_detector_model):
+    cli_path = os.path.join(os.path.dirname(sys.executable), 'saved_model_cli')
+    if not os.path.exists(cli_path):
+        pytest.skip('saved_model_cli is not installed next to %s' % sys.executable)
+    result = subprocess.run([cli_path, 'show', '--dir', tiny_detector_model.path, '--all'],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for line in ("signature_def['serving_default']", "signature_def['embed_encoded']",
+                 "signature_def['detect_and_embed']", "inputs['images'] tensor_info",
+                 "inputs['encoded'] tensor_info", "inputs['image'] tensor_info",
+                 "outputs['boxes'] tensor_info", "outputs['landmarks'] tensor_info"):
+        assert line in result.stdout
+    assert 'dtype: DT_UINT8' in result.stdout

@@ -70,32 +70,41 @@ def validate(embeddings, distinct, found):
 
 
 def bench_model(name, model, fixed, formats, found, distinct, images, batch_size, tmp_dir):
-    print('\n%s (%s standardization)' % (name, 'fixed' if fixed else 'prewhitening'))
+    """Export and run one format at a time (each runner is closed before the next export)."""
+    print('\n%s (%s standardization)' % (name, 'fixed' if fixed else 'prewhitening'),
+          flush=True)
     network = servable.load_network(model)
-    runners = {'frozen graph': exported.GraphRunner(exported.reference_graph_def(
-        model, network.image_size, fixed))}
-    sizes = {'frozen graph': _frozen_size(model)}
-    for key in formats:
-        file_name, export_format, quantize = FORMATS[key]
-        path = os.path.join(tmp_dir, '%s_%s' % (name, file_name))
-        export.export(network, path, export_format, fixed, quantize=quantize)
-        runners[key] = exported.open_exported(path, export_format)
-        sizes[key] = export.export_size(path)
     rows = {}
-    for key, runner in runners.items():
+    for key in ['frozen graph'] + list(formats):
+        if key == 'frozen graph':
+            runner = exported.GraphRunner(exported.reference_graph_def(
+                model, network.image_size, fixed))
+            size = _frozen_size(model)
+        else:
+            file_name, export_format, quantize = FORMATS[key]
+            path = os.path.join(tmp_dir, '%s_%s' % (name, file_name))
+            export.export(network, path, export_format, fixed, quantize=quantize)
+            runner = exported.open_exported(path, export_format)
+            size = export.export_size(path)
         embeddings, speed = embed_all(runner, images, batch_size)
-        rows[key] = (validate(embeddings, distinct, found), speed, embeddings)
         runner.close()
-    metrics0, speed0, embeddings0 = rows['frozen graph']
-    print('%-13s %-18s %-18s %9s %9s %8s %11s' % ('format', 'accuracy', 'VAL@FAR=1e-3', 'size MB',
-                                                 'images/s', 'speed x', 'min cosine'))
-    for key, (metrics, speed, embeddings) in rows.items():
-        cosine = export.compare_embeddings(embeddings0, embeddings).min_cosine
-        print('%-13s %.5f+-%.5f  %.5f+-%.5f  %9.1f %9.1f %8.2f %11.6f' % (
-            key, metrics.accuracy.mean(), metrics.accuracy.std(), metrics.val, metrics.val_std,
-            sizes[key] / 1e6, speed, speed / speed0, cosine))
-        print('    accuracy - frozen graph: %+.5f, VAL - frozen graph: %+.5f' % (
-            metrics.accuracy.mean() - metrics0.accuracy.mean(), metrics.val - metrics0.val))
+        rows[key] = (validate(embeddings, distinct, found), speed, embeddings, size)
+        _print_row(key, rows[key], rows['frozen graph'])
+
+
+def _print_row(key, row, frozen):
+    metrics, speed, embeddings, size = row
+    metrics0, speed0, embeddings0, _ = frozen
+    if key == 'frozen graph':
+        print('%-13s %-18s %-18s %9s %9s %8s %11s' % (
+            'format', 'accuracy', 'VAL@FAR=1e-3', 'size MB', 'images/s', 'speed x', 'min cosine'))
+    cosine = export.compare_embeddings(embeddings0, embeddings).min_cosine
+    print('%-13s %.5f+-%.5f  %.5f+-%.5f  %9.1f %9.1f %8.2f %11.6f' % (
+        key, metrics.accuracy.mean(), metrics.accuracy.std(), metrics.val, metrics.val_std,
+        size / 1e6, speed, speed / speed0, cosine))
+    print('    accuracy - frozen graph: %+.5f, VAL - frozen graph: %+.5f (load %.1f)' % (
+        metrics.accuracy.mean() - metrics0.accuracy.mean(), metrics.val - metrics0.val,
+        os.getloadavg()[0]), flush=True)
 
 
 def _frozen_size(model):
@@ -122,7 +131,7 @@ def main():
     print('load average at start: %.2f %.2f %.2f' % os.getloadavg())
     found, distinct, images = read_pairs(args.lfw_dir, args.lfw_pairs, args.nrof_pairs)
     print('%d pairs (%d skipped), %d distinct images + mirrors' % (
-        len(found.issame), found.nrof_skipped_pairs, len(distinct)))
+        len(found.issame), found.nrof_skipped_pairs, len(distinct)), flush=True)
     with tempfile.TemporaryDirectory() as tmp_dir:
         for model in args.models:
             name = os.path.basename(os.path.normpath(model))

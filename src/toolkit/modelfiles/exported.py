@@ -37,6 +37,7 @@ class SavedModelRunner:
     """A SavedModel loaded into its own graph and session; one method per signature."""
 
     def __init__(self, path):
+        self.path = path
         self.graph = tf.Graph()
         self.session = tf.Session(graph=self.graph)
         with self.graph.as_default():

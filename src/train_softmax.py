@@ -215,18 +215,19 @@ def run_training(args, argv=None):
         lfw_evaluator = train_loop.build_lfw_evaluator(
             args, lfw_pairs, g.images, g.embeddings, g.phase_train, args.image_size,
             args.use_fixed_image_standardization, args.nrof_preprocess_threads)
-        run = train_loop.prepare_run(args, __file__, argv)
-        print('Number of classes in training set: %d' % len(train_set))
-        print('Number of examples in training set: %d' % len(image_list))
-        print('Number of classes in validation set: %d' % len(val_set))
-        print('Number of examples in validation set: %d' % len(val_image_list))
-        with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
+        with train_loop.prepare_run(args, __file__, argv) as run, \
+                new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
+            print('Number of classes in training set: %d' % len(train_set))
+            print('Number of examples in training set: %d' % len(image_list))
+            print('Number of classes in validation set: %d' % len(val_set))
+            print('Number of examples in validation set: %d' % len(val_image_list))
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())
             if args.pretrained_model:
                 train_loop.restore_pretrained(sess, args.pretrained_model, g.saved_variables)
             g.train_batches.start(sess, image_list, label_list)
             summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
+            run.folders.keep()  # training starts: from here on its outputs stay
             try:
                 train_epochs(args, sess, g, run, schedule, (val_image_list, val_label_list),
                              lfw_evaluator, summary_writer)

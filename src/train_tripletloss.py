@@ -169,14 +169,15 @@ def run_training(args, argv=None):
         g = build_graph(args, network)
         lfw_evaluator = train_loop.build_lfw_evaluator(
             args, lfw_pairs, g.images, g.embeddings, g.phase_train, args.image_size)
-        run = train_loop.prepare_run(args, __file__, argv)
-        with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
+        with train_loop.prepare_run(args, __file__, argv) as run, \
+                new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())
             if args.pretrained_model:
                 train_loop.restore_pretrained(sess, args.pretrained_model, g.saved_variables)
             summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
             writer = CheckpointWriter(g.saver, run.model_dir, run.subdir)
+            run.folders.keep()  # training starts: from here on its outputs stay
             try:
                 with StopRequest() as stop:
                     for epoch in range(args.max_nrof_epochs):

@@ -20,6 +20,8 @@ import os
 import re
 import socket
 
+from toolkit.fileio import temporary_prefix
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
@@ -118,12 +120,14 @@ def remove_partial_outputs(class_dir, image_name):
     """Remove the temporary files a killed run left while writing ``image_name``'s PNGs.
 
     ``fileio.atomic_path`` writes ``<name>.png`` through a hidden ``.<name>.XXXXXXXX.tmp.png``
-    next to it; multiple-face runs write ``<name>_<i>.png`` the same way.
+    next to it (a very long name shortened); multiple-face runs write ``<name>_<i>.png`` the
+    same way.
 
     Returns:
         The number of files removed.
     """
-    pattern = re.compile(r'^\.%s(_\d+)?\.[A-Za-z0-9_]{8}\.tmp\.png$' % re.escape(image_name))
+    prefix = temporary_prefix(image_name)[:-1]  # '.<name>', shortened as atomic_path does
+    pattern = re.compile(r'^%s(_\d*)?\.[A-Za-z0-9_]{8}\.tmp\.png$' % re.escape(prefix))
     try:
         names = os.listdir(class_dir)
     except FileNotFoundError:

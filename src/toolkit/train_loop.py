@@ -3,6 +3,7 @@
 These print progress lines like the classic training scripts do.
 """
 import collections
+import contextlib
 import os
 import sys
 import time
@@ -10,24 +11,37 @@ import time
 import numpy as np
 
 import lfw
-from toolkit import checkpoints, pipeline, training
+from toolkit import checkpoints, fileio, pipeline, training
 from toolkit.errors import FacenetError
-from toolkit.fileio import store_revision_info, write_arguments_to_file
 from toolkit.learning_rate import learning_rate_for_epoch, read_learning_rate_schedule
 from toolkit.model_io import ModelTensors
 
-RunDirs = collections.namedtuple('RunDirs', ['subdir', 'log_dir', 'model_dir'])
+RunDirs = collections.namedtuple('RunDirs', ['subdir', 'log_dir', 'model_dir', 'folders'])
 
 
+@contextlib.contextmanager
 def prepare_run(args, script_path, argv=None):
-    """Create the timestamped log and model folders, record arguments and revision info."""
-    subdir, log_dir, model_dir = training.create_run_dirs(args.logs_base_dir, args.models_base_dir)
-    write_arguments_to_file(args, os.path.join(log_dir, 'arguments.txt'))
-    src_path = os.path.dirname(os.path.realpath(script_path))
-    store_revision_info(src_path, log_dir, ' '.join(sys.argv if argv is None else argv))
-    print('Model directory: %s' % model_dir)
-    print('Log directory: %s' % log_dir)
-    return RunDirs(subdir, log_dir, model_dir)
+    """Create the timestamped log and model folders, record arguments and revision info.
+
+    A context manager yielding the RunDirs. Until ``run.folders.keep()`` (call it when
+    training starts) a failure removes the folders again, so a run stopped by a bad input
+    (e.g. a pretrained model that does not fit) leaves nothing behind. While it is open the
+    model folder is locked, and the hidden temporary files of checkpoint saves that killed
+    runs abandoned in other folders of --models_base_dir are removed.
+    """
+    subdir, log_dir, model_dir = training.run_dir_names(args.logs_base_dir, args.models_base_dir)
+    with fileio.NewFolders([log_dir, model_dir], 'run folder') as folders, \
+            checkpoints.ModelDirLock(model_dir):
+        removed = checkpoints.remove_abandoned_saves(os.path.expanduser(args.models_base_dir))
+        if removed.files:
+            print('Removed %d temporary files (%.1f MB) of checkpoint saves that killed runs '
+                  'left' % (removed.files, removed.bytes / 1e6))
+        fileio.write_arguments_to_file(args, os.path.join(log_dir, 'arguments.txt'))
+        src_path = os.path.dirname(os.path.realpath(script_path))
+        fileio.store_revision_info(src_path, log_dir, ' '.join(sys.argv if argv is None else argv))
+        print('Model directory: %s' % model_dir)
+        print('Log directory: %s' % log_dir)
+        yield RunDirs(subdir, log_dir, model_dir, folders)
 
 
 def read_schedule(args):

@@ -22,13 +22,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import numpy as np  # noqa: E402
 
 from export_embeddings import save_array  # noqa: E402
-from toolkit import arguments, cli, data, faces  # noqa: E402
+from toolkit import arguments, cli, data, faces, fileio  # noqa: E402
 from toolkit.embedding import Embedder  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 
 
 def main(args):
     output_dir = os.path.expanduser(args.output_dir)
+    fileio.check_writable(output_dir, 'output folder', directory=True)
     dataset = data.get_dataset(args.data_dir)
     paths, labels = data.get_image_paths_and_labels(dataset)
     if not paths:
@@ -47,7 +48,7 @@ def main(args):
     print('Forward pass took avg of %.3f[seconds/image] for %d images\n'
           % ((time.time() - start) / len(paths), len(paths)))
     print('Finally saving embeddings and gallery to: %s' % output_dir)
-    os.makedirs(output_dir, exist_ok=True)
+    fileio.make_dirs(output_dir, 'output folder')
     save_array(os.path.join(output_dir, 'gallery.npy'), np.array(labels, dtype=np.int64)[kept])
     save_array(os.path.join(output_dir, 'signatures.npy'), embeddings)
     save_array(os.path.join(output_dir, 'gallery_names.npy'),

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from toolkit import arguments, cli, clustering, data, faces  # noqa: E402
+from toolkit import arguments, cli, clustering, data, faces, fileio  # noqa: E402
 from toolkit.embedding import Embedder  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 
@@ -33,6 +33,7 @@ MAX_PRINTED_MATRIX = 50
 
 
 def main(args):
+    fileio.check_writable(args.out_dir, 'output folder', directory=True)
     paths = data.get_image_paths(os.path.expanduser(args.data_dir))
     if not paths:
         raise FacenetError('no images in %s' % args.data_dir)
@@ -85,9 +86,10 @@ def find_all_faces(detector, paths, margin, image_size):
 
 def save_faces(folder, face_list):
     """Aligned face crops as folder/1.png, 2.png, ..."""
-    os.makedirs(folder, exist_ok=True)
+    fileio.make_dirs(folder, 'cluster folder')
     for count, face in enumerate(face_list, 1):
-        Image.fromarray(np.asarray(face.image)).save(os.path.join(folder, '%d.png' % count))
+        with fileio.atomic_path(os.path.join(folder, '%d.png' % count)) as tmp_path:
+            Image.fromarray(np.asarray(face.image)).save(tmp_path, format='PNG')
 
 
 def parse_arguments(argv):

@@ -23,12 +23,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 import numpy as np  # noqa: E402
 
-from toolkit import arguments, cli, clustering, data, faces  # noqa: E402
+from toolkit import arguments, cli, clustering, data, faces, fileio  # noqa: E402
 from toolkit.embedding import Embedder  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 
 
 def main(args):
+    fileio.check_writable(args.output, '--output folder', directory=True)
     image_paths = data.get_image_paths(os.path.expanduser(args.input))
     if len(image_paths) < 2:
         raise FacenetError('clustering needs at least two images in %s, found %d'
@@ -49,9 +50,11 @@ def main(args):
     print('Number of clusters: %d' % nrof_clusters)
     for cluster in range(nrof_clusters):
         cluster_dir = os.path.join(args.output, str(cluster))
-        os.makedirs(cluster_dir, exist_ok=True)
+        fileio.make_dirs(cluster_dir, 'cluster folder')
         for index in np.flatnonzero(labels == cluster):
-            shutil.copy(paths[index], os.path.join(cluster_dir, os.path.basename(paths[index])))
+            with fileio.atomic_path(os.path.join(cluster_dir,
+                                                 os.path.basename(paths[index]))) as tmp_path:
+                shutil.copyfile(paths[index], tmp_path)
         print('Cluster %d: %d images' % (cluster, np.sum(labels == cluster)))
 
 

@@ -25,13 +25,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 import numpy as np  # noqa: E402
 
-from toolkit import arguments, cli, data, faces  # noqa: E402
+from toolkit import arguments, cli, data, faces, fileio  # noqa: E402
 from toolkit.embedding import Embedder  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.fileio import atomic_path  # noqa: E402
 
 
 def main(args):
+    for name in (args.embeddings_name, args.labels_name, args.labels_strings_name):
+        fileio.check_writable(npy_name(name), 'output file')
     dataset = data.get_dataset(args.data_dir)
     image_list, label_list = data.get_image_paths_and_labels(dataset)
     if not image_list:
@@ -67,11 +69,14 @@ def report_batch(batch, nrof_batches, failures):
     sys.stdout.flush()
 
 
+def npy_name(filename):
+    """The name np.save writes: ``filename`` with ``.npy`` appended when missing."""
+    return filename if filename.endswith('.npy') else filename + '.npy'
+
+
 def save_array(filename, array):
     """np.save through a temporary name (np.save itself appends .npy when missing)."""
-    if not filename.endswith('.npy'):
-        filename += '.npy'
-    with atomic_path(filename) as tmp_path:
+    with atomic_path(npy_name(filename)) as tmp_path:
         np.save(tmp_path, array)
 
 

@@ -32,7 +32,7 @@ import cv2  # noqa: E402
 from face import Recognition  # noqa: E402
 from toolkit import arguments, cli, data  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
-from toolkit.fileio import atomic_path  # noqa: E402
+from toolkit.fileio import atomic_path, check_writable  # noqa: E402
 
 DEFAULT_MODEL = os.path.join(REPO, 'model_checkpoints', '20170512-110547')
 DEFAULT_CLASSIFIER = os.path.join(REPO, 'model_checkpoints', 'my_classifier_1.pkl')
@@ -43,6 +43,8 @@ GREEN = (0, 255, 0)
 
 
 def main(args):
+    if args.output:
+        check_writable(args.output, '--output video')
     capture = open_capture(args.video)
     try:
         if args.output:

@@ -14,7 +14,7 @@ import argparse
 import os
 import time
 
-from toolkit import cli, filtering
+from toolkit import cli, fileio, filtering
 from toolkit.arguments import image_size_args, positive_int, standardization_args
 from toolkit.data import fixed_standardization, get_dataset, get_image_paths_and_labels, load_data
 from toolkit.embedding import Embedder
@@ -47,6 +47,7 @@ def calculate_distances(args, image_list, label_list):
 
 
 def main(args):
+    fileio.check_writable(args.data_file_name, 'filtering data file')
     dataset = get_dataset(args.dataset_dir)
     image_list, label_list = get_image_paths_and_labels(dataset)
     if not image_list:

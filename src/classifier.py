@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from toolkit import arguments, cli, data, identification
+from toolkit import arguments, cli, data, fileio, identification
 from toolkit.embedding import Embedder
 from toolkit.errors import FacenetError
 from toolkit.pipeline import PathEmbedder
@@ -38,6 +38,8 @@ TOP_K = 5
 
 
 def main(args):
+    if args.mode == 'TRAIN':
+        fileio.check_writable(args.classifier_filename, 'classifier file')
     dataset = select_dataset(args)
     if args.mode == 'TRAIN':
         empty = [image_class.name for image_class in dataset if not image_class.image_paths]

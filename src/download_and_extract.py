@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
 
-from toolkit import cli, pretrained  # noqa: E402
+from toolkit import cli, fileio, pretrained  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 
 ALL_MODELS = sorted(set(pretrained.PACKAGED_MODELS) | set(pretrained.ORIGINAL_ARCHIVES))
@@ -19,6 +19,11 @@ ALL_MODELS = sorted(set(pretrained.PACKAGED_MODELS) | set(pretrained.ORIGINAL_AR
 
 def main(args):
     models_dir = os.path.expanduser(args.models_dir)
+    fileio.check_writable(models_dir, '--models_dir', directory=True)
+    fileio.check_writable(args.cache_dir or pretrained.default_cache_dir(), 'cache folder',
+                          directory=True)
+    if args.sample_photos:
+        fileio.check_writable(args.sample_photos, '--sample_photos folder', directory=True)
     for name in args.model_names or sorted(pretrained.PACKAGED_MODELS):
         if name not in ALL_MODELS:
             raise FacenetError('unknown model "%s"; known: %s' % (name, ', '.join(ALL_MODELS)))

@@ -13,10 +13,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
 
-from toolkit import arguments, cli, model_export  # noqa: E402
+from toolkit import arguments, cli, fileio, model_export  # noqa: E402
 
 
 def main(args):
+    fileio.check_writable(args.output_file, 'output file')
     nrof_nodes = model_export.freeze_checkpoint(args.model_dir, args.output_file, args.image_size)
     print('%d ops in the final graph: %s' % (nrof_nodes, args.output_file))
     return 0

@@ -16,15 +16,19 @@ import lfw
 from toolkit import arguments, cli, pipeline, plotting
 from toolkit.inference import load_inference_model
 from toolkit.errors import FacenetError
-from toolkit.fileio import atomic_open
+from toolkit.fileio import atomic_open, check_writable
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
 
 
 def main(args):
     """Embed the LFW pairs, print the classic metrics, write the optional plot and results."""
+    # Fail on a bad extension or an unwritable output before the long forward pass.
     if args.roc_plot:
-        plotting.plot_format(args.roc_plot)  # fail on a bad extension before the long run
+        plotting.plot_format(args.roc_plot)
+        check_writable(args.roc_plot, '--roc_plot file')
+    if args.results:
+        check_writable(args.results, '--results file')
     pairs = lfw.read_pairs(os.path.expanduser(args.lfw_pairs))
     found = lfw.find_pair_paths(os.path.expanduser(args.lfw_dir), pairs)
     if found.nrof_skipped_pairs > 0:

@@ -51,7 +51,7 @@ def image_size_args(default=160):
 
 def margin_args(default=44):
     parser = _parent()
-    parser.add_argument('--margin', type=int, default=default,
+    parser.add_argument('--margin', type=non_negative_int, default=default,
                         help='Margin for the crop around the bounding box (height, width) in pixels.')
     return parser
 

@@ -25,6 +25,7 @@ from export_embeddings import save_array  # noqa: E402
 from toolkit import arguments, cli, data, faces, fileio  # noqa: E402
 from toolkit.embedding import Embedder  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
+from toolkit.progress import Progress  # noqa: E402
 
 
 def main(args):
@@ -39,8 +40,10 @@ def main(args):
         image_size = embedder.input_size[0] if embedder.input_size else args.image_size
         print('Generating embeddings from images...\n')
         start = time.time()
-        embeddings, kept, failures = faces.embed_image_files(
-            embedder, paths, image_size, args.batch_size, args.use_fixed_image_standardization)
+        with Progress(len(paths), 'Embedding') as progress:
+            embeddings, kept, failures = faces.embed_image_files(
+                embedder, paths, image_size, args.batch_size,
+                args.use_fixed_image_standardization, progress=progress)
     for path, reason in failures:
         print('skipping %s: %s' % (path, reason))
     if not len(kept):

@@ -27,6 +27,7 @@ from PIL import Image  # noqa: E402
 from toolkit import arguments, cli, clustering, data, faces, fileio  # noqa: E402
 from toolkit.embedding import Embedder  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
+from toolkit.progress import Progress  # noqa: E402
 
 MIN_FACE_SCORE = 0.95
 MAX_PRINTED_MATRIX = 50
@@ -71,16 +72,19 @@ def main(args):
 def find_all_faces(detector, paths, margin, image_size):
     """Faces with a score above MIN_FACE_SCORE in every photo, and the photo of each."""
     found, sources = [], []
-    for path in paths:
-        try:
-            image = data.read_rgb_image(path)
-        except FacenetError as error:
-            print('skipping %s' % error)
-            continue
-        for face in detector.find_faces(image, margin, image_size):
-            if face.score > MIN_FACE_SCORE:
-                found.append(face)
-                sources.append(path)
+    with Progress(len(paths), 'Detecting faces', unit='photos') as progress:
+        for index, path in enumerate(paths):
+            progress(index, len(paths))
+            try:
+                image = data.read_rgb_image(path)
+            except FacenetError as error:
+                print('skipping %s' % error)
+                continue
+            for face in detector.find_faces(image, margin, image_size):
+                if face.score > MIN_FACE_SCORE:
+                    found.append(face)
+                    sources.append(path)
+        progress(len(paths), len(paths))
     return found, sources
 
 

@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 from toolkit import arguments, cli, clustering, data, faces, fileio  # noqa: E402
 from toolkit.embedding import Embedder  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
+from toolkit.progress import Progress  # noqa: E402
 
 
 def main(args):
@@ -38,9 +39,10 @@ def main(args):
         image_size = embedder.input_size[0] if embedder.input_size else args.image_size
         print('image_size: %d' % image_size)
         print('Running forward pass on images')
-        embeddings, kept, failures = faces.embed_image_files(
-            embedder, image_paths, image_size, args.batch_size,
-            args.use_fixed_image_standardization)
+        with Progress(len(image_paths), 'Forward pass') as progress:
+            embeddings, kept, failures = faces.embed_image_files(
+                embedder, image_paths, image_size, args.batch_size,
+                args.use_fixed_image_standardization, progress=progress)
     for path, reason in failures:
         print('skipping %s: %s' % (path, reason))
     paths = [image_paths[i] for i in kept]

@@ -29,6 +29,7 @@ from toolkit import arguments, cli, data, faces, fileio  # noqa: E402
 from toolkit.embedding import Embedder  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.fileio import atomic_path  # noqa: E402
+from toolkit.progress import Progress  # noqa: E402
 
 
 def main(args):
@@ -43,13 +44,16 @@ def main(args):
     try:
         with Embedder(args.model_dir, args.gpu_memory_fraction, args.image_size) as embedder:
             start = time.time()
-            embeddings, kept, failures = faces.embed_image_files(
-                embedder, image_list, args.image_size, args.image_batch,
-                args.use_fixed_image_standardization, detector, args.margin, report_batch)
+            with Progress(len(image_list), 'Embedding') as progress:
+                embeddings, kept, failures = faces.embed_image_files(
+                    embedder, image_list, args.image_size, args.image_batch,
+                    args.use_fixed_image_standardization, detector, args.margin, progress)
     finally:
         if detector is not None:
             detector.close()
     print('Run time: %.1f s' % (time.time() - start))
+    for path, reason in failures:
+        print('skipping %s: %s' % (path, reason))
     if failures:
         print('Left out %d of %d images' % (len(failures), len(image_list)))
     if not len(kept):
@@ -60,13 +64,6 @@ def main(args):
     save_array(args.labels_name, labels)
     save_array(args.labels_strings_name, label_strings)
     print('Saved %d embeddings to %s' % (len(embeddings), args.embeddings_name))
-
-
-def report_batch(batch, nrof_batches, failures):
-    for path, reason in failures:
-        print('skipping %s: %s' % (path, reason))
-    print('Completed batch %d of %d' % (batch, nrof_batches))
-    sys.stdout.flush()
 
 
 def npy_name(filename):

@@ -130,6 +130,7 @@ class Identifier:
                     or (self.probability_threshold is not None and probability is not None
                         and probability < self.probability_threshold))
         face.name = identification.UNKNOWN if rejected else name
+        face.best_name = name
         face.probability, face.distance = probability, distance
         return face.name
 

@@ -5,7 +5,8 @@
 For each image prints ``people in image PATH :`` and one ``name: probability`` line per
 face, as the classic script. Differences: an image that cannot be read or shows no face is
 reported and the batch goes on (the classic script crashed); ``--probability_threshold`` and
-``--distance_threshold`` report ``Unknown`` for people the classifier does not know;
+``--distance_threshold`` report ``Unknown`` for people the classifier does not know, with the
+probability of the class it rejected, that class and the reason;
 ``--use_fixed_image_standardization`` for models trained with it (e.g. 20180408-102900).
 """
 import argparse
@@ -16,7 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 'src'))
 
 from face import Recognition  # noqa: E402
-from toolkit import arguments, cli, data  # noqa: E402
+from toolkit import arguments, cli, data, identification  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 
 
@@ -36,14 +37,26 @@ def main(args):
             if not found:
                 print('no face found')
             for face in found:
-                print(describe(face))
+                print(describe(face, args.probability_threshold, args.distance_threshold))
 
 
-def describe(face):
-    """``name: probability`` (the distance instead when no probability is known)."""
+def describe(face, probability_threshold=None, distance_threshold=None):
+    """``name: probability`` (the distance instead when no probability is known); for an
+    ``Unknown`` face, the probability of the rejected class, its name and why it was rejected:
+    ``Unknown: 0.412 (Tony Blair rejected: distance 1.305 > 1.100)``."""
     if face.probability is not None:
-        return '%s: %.3f' % (face.name, face.probability)
-    return '%s: distance %.3f' % (face.name, face.distance)
+        line = '%s: %.3f' % (face.name, face.probability)
+    else:
+        line = '%s: distance %.3f' % (face.name, face.distance)
+    if face.name != identification.UNKNOWN or face.best_name is None:
+        return line
+    reasons = []
+    if probability_threshold is not None and face.probability is not None \
+            and face.probability < probability_threshold:
+        reasons.append('probability %.3f < %.3f' % (face.probability, probability_threshold))
+    if distance_threshold is not None and face.distance > distance_threshold:
+        reasons.append('distance %.3f > %.3f' % (face.distance, distance_threshold))
+    return '%s (%s rejected: %s)' % (line, face.best_name, ', '.join(reasons))
 
 
 def parse_arguments(argv):

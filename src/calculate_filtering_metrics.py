@@ -12,13 +12,13 @@ it is complete.
 """
 import argparse
 import os
-import time
 
 from toolkit import cli, fileio, filtering
 from toolkit.arguments import image_size_args, positive_int, standardization_args
 from toolkit.data import fixed_standardization, get_dataset, get_image_paths_and_labels, load_data
 from toolkit.embedding import Embedder
 from toolkit.errors import FacenetError
+from toolkit.progress import Progress
 
 
 def load_images(paths, image_size, use_fixed_image_standardization):
@@ -32,18 +32,14 @@ def calculate_distances(args, image_list, label_list):
     """Embed the dataset with the model and return each image's distance to its class centre."""
     with Embedder(os.path.expanduser(args.model_file), image_size=args.image_size) as embedder:
         embedder.check_image_size(args.image_size, args.image_size)
-        start_time = time.time()
 
         def embed(paths):
             images = load_images(paths, args.image_size, args.use_fixed_image_standardization)
             return embedder.embed(images, args.batch_size)
 
-        def progress(nrof_done, nrof_images):
-            print('%d/%d images embedded (%.1f s)'
-                  % (nrof_done, nrof_images, time.time() - start_time))
-
-        return filtering.streamed_distances_to_class_centers(
-            embed, image_list, label_list, args.batch_size, progress)
+        with Progress(len(image_list), 'Embedding') as progress:
+            return filtering.streamed_distances_to_class_centers(
+                embed, image_list, label_list, args.batch_size, progress)
 
 
 def main(args):

@@ -24,15 +24,14 @@ Additions to the classic script:
     trained with another embedding size) stop with a one-line message.
 """
 import argparse
-import sys
-import time
 
 import numpy as np
 
-from toolkit import arguments, cli, data, fileio, identification
+from toolkit import arguments, cli, data, fileio, identification, pipeline
 from toolkit.embedding import Embedder
 from toolkit.errors import FacenetError
 from toolkit.pipeline import PathEmbedder
+from toolkit.progress import Progress
 
 TOP_K = 5
 
@@ -97,13 +96,8 @@ def compute_embeddings(embedder, paths, args):
     with embedder.session.graph.as_default():
         reader = PathEmbedder(embedder.tensors, args.image_size, args.batch_size,
                               args.use_fixed_image_standardization)
-    start = time.time()
-
-    def progress(done, total):
-        if done == total or done % 10 == 0:
-            print('Batch %d of %d (%.1f s)' % (done, total, time.time() - start))
-            sys.stdout.flush()
-    return reader.embed(embedder.session, paths, progress=progress)
+    with Progress(pipeline.nrof_network_images(paths), 'Calculating features') as progress:
+        return reader.embed(embedder.session, paths, progress=progress)
 
 
 def train(args, embeddings, labels, class_names):

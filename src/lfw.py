@@ -66,6 +66,34 @@ def metrics_lines(metrics):
             'Equal Error Rate (EER): %1.3f' % metrics.eer]
 
 
+def pair_count_lines(issame, nrof_folds):
+    """What the evaluation will use: the number of pairs of each kind, and a warning for
+    each fold without same-person or without different-person pairs.
+
+    Such a fold's missing rate counts as 0 in the mean ROC curve, so the AUC and EER (and,
+    without same-person pairs, the validation rate) say little while the accuracy may look
+    fine. ``issame`` has one bool per pair.
+    """
+    nrof_same = int(np.sum(issame))
+    lines = ['Number of pairs: %d (%d same person, %d different people) in %d folds'
+             % (len(issame), nrof_same, len(issame) - nrof_same, nrof_folds)]
+    for fold, kind, rate in incomplete_folds(issame, nrof_folds):
+        lines.append('warning: fold %d of %d has no %s pair: its %s rate counts as 0, so the '
+                     'ROC curve, AUC and EER are not meaningful' % (fold, nrof_folds, kind, rate))
+    return lines
+
+
+def incomplete_folds(issame, nrof_folds):
+    """``(fold number from 1, missing kind, rate taken as 0)`` of each fold lacking a kind."""
+    missing = []
+    for fold, (same, diff) in enumerate(evaluation.fold_pair_counts(issame, nrof_folds), 1):
+        if same == 0:
+            missing.append((fold, 'same-person', 'true positive'))
+        if diff == 0:
+            missing.append((fold, 'different-person', 'false positive'))
+    return missing
+
+
 def _is_header(fields):
     return len(fields) == 2 and all(field.isdigit() for field in fields)
 

@@ -23,6 +23,7 @@ stat.h5, lfw_result.txt, TensorBoard events) and ``<models_base_dir>/<yyyymmdd-h
 (``model-<subdir>.meta`` and ``model-<subdir>.ckpt-<epoch>`` checkpoints).
 """
 import argparse
+import dataclasses
 import os
 import random
 import time
@@ -35,18 +36,43 @@ from toolkit.filtering import filter_dataset
 from toolkit.input_pipeline import Augmentation, ImageBatches
 from toolkit.layers import Layers
 from toolkit.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
+from toolkit.model_io import ModelTensors
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
+from toolkit.training_options import parse_scopes
 
 SUMMARY_EVERY_N_STEPS = 100
 
 
-class SoftmaxGraph:
-    """The tensors of the softmax training graph (built by ``build_graph``)."""
-
-
+@dataclasses.dataclass(frozen=True)
 class SoftmaxLosses:
     """Classifier losses of one tower (built by ``softmax_losses``)."""
+    prelogits_norm: tf.Tensor
+    center_loss: tf.Tensor
+    update_centers: tf.Tensor  # running it moves the centers of the batch's classes
+    reg_loss: tf.Tensor
+    cross_entropy: tf.Tensor
+    accuracy: tf.Tensor
+    total_loss: tf.Tensor
+
+
+@dataclasses.dataclass(frozen=True)
+class SoftmaxGraph:
+    """The tensors of the softmax training graph (built by ``build_graph``)."""
+    global_step: tf.Variable
+    learning_rate_input: tf.Tensor  # the epoch's base rate, fed
+    learning_rate: tf.Tensor  # decayed
+    phase_train: tf.Tensor
+    train_batches: ImageBatches
+    eval_batches: ImageBatches
+    towers: training.Towers
+    val_labels: tf.Tensor
+    validation: SoftmaxLosses  # on the inference tower (fed val_labels)
+    training: SoftmaxLosses  # on the training tower
+    train_op: tf.Operation
+    saved_variables: list
+    saver: tf.train.Saver
+    summary_op: tf.Tensor
 
 
 def softmax_losses(args, prelogits, labels, nrof_classes):
@@ -56,19 +82,18 @@ def softmax_losses(args, prelogits, labels, nrof_classes):
     ``training.reuse_variables()`` for a second tower. The regularization loss is the weight
     decay plus this tower's center loss and prelogits norm, as the classic ``reg_loss``.
     """
-    t = SoftmaxLosses()
     logits = Layers(True, args.weight_decay).fully_connected(
         prelogits, nrof_classes, scope='Logits', normalize=False)  # batch x nrof_classes
-    t.prelogits_norm = prelogits_norm(prelogits, args.prelogits_norm_p)
-    t.center_loss, t.update_centers = center_loss(prelogits, labels, args.center_loss_alfa,
-                                                  nrof_classes, update_with_loss=False)
+    norm = prelogits_norm(prelogits, args.prelogits_norm_p)
+    center, update_centers = center_loss(prelogits, labels, args.center_loss_alfa,
+                                         nrof_classes, update_with_loss=False)
     weight_decay = tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)
-    t.reg_loss = tf.add_n(weight_decay + [t.prelogits_norm * args.prelogits_norm_loss_factor,
-                                          t.center_loss * args.center_loss_factor], name='reg_loss')
-    t.cross_entropy = softmax_cross_entropy(logits, labels)
-    t.accuracy = accuracy(logits, labels)
-    t.total_loss = tf.add(t.cross_entropy, t.reg_loss, name='total_loss')
-    return t
+    reg_loss = tf.add_n(weight_decay + [norm * args.prelogits_norm_loss_factor,
+                                        center * args.center_loss_factor], name='reg_loss')
+    cross_entropy = softmax_cross_entropy(logits, labels)
+    return SoftmaxLosses(norm, center, update_centers, reg_loss, cross_entropy,
+                         accuracy(logits, labels),
+                         tf.add(cross_entropy, reg_loss, name='total_loss'))
 
 
 def build_graph(args, network, nrof_classes):
@@ -80,49 +105,49 @@ def build_graph(args, network, nrof_classes):
     reads the input pipeline through ``image_batch``/``label_batch`` and carries the classic
     ``total_loss``, ``cross_entropy`` and the train op.
     """
-    g = SoftmaxGraph()
     size = args.image_size
-    g.global_step = tf.Variable(0, trainable=False, name='global_step')
-    g.learning_rate_input = tf.placeholder(tf.float32, name='learning_rate')
-    g.phase_train = tf.placeholder(tf.bool, name='phase_train')
+    global_step = tf.Variable(0, trainable=False, name='global_step')
+    learning_rate_input = tf.placeholder(tf.float32, name='learning_rate')
+    phase_train = tf.placeholder(tf.bool, name='phase_train')
     augmentation = Augmentation(args.random_crop, args.random_flip, args.random_rotate,
                                 args.use_fixed_image_standardization)
-    g.train_batches = ImageBatches(size, args.batch_size, augmentation, args.nrof_preprocess_threads,
-                                   shuffle_and_repeat=True, skip_unreadable=True, seed=args.seed,
-                                   name='train_data')
-    g.eval_batches = ImageBatches(size, args.lfw_batch_size,
-                                  Augmentation(fixed_standardization=args.use_fixed_image_standardization),
-                                  args.nrof_preprocess_threads, name='eval_data')
-    # g.images, g.prelogits, g.embeddings, g.train_images, g.labels, g.train_prelogits, ...
-    vars(g).update(training.build_towers(network, args, g.train_batches, g.phase_train)._asdict())
-    g.val_labels = tf.placeholder(tf.int64, [None], name='labels')
+    train_batches = ImageBatches(size, args.batch_size, augmentation, args.nrof_preprocess_threads,
+                                 shuffle_and_repeat=True, skip_unreadable=True, seed=args.seed,
+                                 name='train_data')
+    eval_batches = ImageBatches(size, args.lfw_batch_size,
+                                Augmentation(fixed_standardization=args.use_fixed_image_standardization),
+                                args.nrof_preprocess_threads, name='eval_data')
+    options = arguments.network_options(args)
+    towers = training.build_towers(network, options, train_batches, phase_train, log=print)
+    val_labels = tf.placeholder(tf.int64, [None], name='labels')
     with tf.name_scope('validation'):
-        g.validation = softmax_losses(args, g.prelogits, g.val_labels, nrof_classes)
+        validation = softmax_losses(args, towers.prelogits, val_labels, nrof_classes)
     with training.reuse_variables():
-        g.training = softmax_losses(args, g.train_prelogits, g.labels, nrof_classes)
-    tf.add_to_collection('losses', g.training.cross_entropy)
-    training.scalar_summary('accuracy', g.training.accuracy)
+        losses = softmax_losses(args, towers.train_prelogits, towers.labels, nrof_classes)
+    tf.add_to_collection('losses', losses.cross_entropy)
+    training.scalar_summary('accuracy', losses.accuracy)
 
-    g.learning_rate = training.decayed_learning_rate(
-        g.learning_rate_input, g.global_step, args.learning_rate_decay_epochs, args.epoch_size,
+    learning_rate = training.decayed_learning_rate(
+        learning_rate_input, global_step, args.learning_rate_decay_epochs, args.epoch_size,
         args.learning_rate_decay_factor)
-    update_variables = training.model_variables_to_train(training.parse_scopes(args.trainable_scopes))
-    g.train_op = training.build_train_op(
-        g.training.total_loss, [g.training.cross_entropy], g.global_step, args.optimizer,
-        g.learning_rate, args.moving_average_decay, update_variables, args.log_histograms,
-        extra_update_ops=[g.training.update_centers])
+    update_variables = training.model_variables_to_train(options.trainable_scopes)
+    train_op = training.build_train_op(
+        losses.total_loss, [losses.cross_entropy], global_step, args.optimizer,
+        learning_rate, args.moving_average_decay, update_variables, args.log_histograms,
+        extra_update_ops=[losses.update_centers])
     # Like the classic checkpoints: every trainable variable (batch-norm statistics included).
-    g.saved_variables = tf.trainable_variables()
-    g.saver = tf.train.Saver(g.saved_variables, max_to_keep=3)
-    g.summary_op = tf.summary.merge_all()
-    return g
+    saved_variables = tf.trainable_variables()
+    return SoftmaxGraph(global_step, learning_rate_input, learning_rate, phase_train,
+                        train_batches, eval_batches, towers, val_labels, validation, losses,
+                        train_op, saved_variables, tf.train.Saver(saved_variables, max_to_keep=3),
+                        tf.summary.merge_all())
 
 
 def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop):
     """Run --epoch_size training steps at base learning rate ``lr``; stops early on request."""
     t = g.training
     fetches = {'train': g.train_op, 'loss': t.total_loss, 'reg_loss': t.reg_loss,
-               'prelogits': g.train_prelogits, 'xent': t.cross_entropy, 'lr': g.learning_rate,
+               'prelogits': g.towers.train_prelogits, 'xent': t.cross_entropy, 'lr': g.learning_rate,
                'prelogits_norm': t.prelogits_norm, 'accuracy': t.accuracy,
                'center_loss': t.center_loss, 'step': g.global_step}
     feed_dict = {g.learning_rate_input: lr}
@@ -154,18 +179,23 @@ def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop):
     training.add_summary_values(summary_writer, sess.run(g.global_step), {'time/total': train_time})
 
 
+def inference_figures(sess, g, tensors):
+    """``evaluate(images, labels)`` for train_loop.mean_over_images: ``tensors`` of the
+    validation losses, computed in inference mode."""
+    def evaluate(images, labels):
+        return sess.run(tensors, {g.towers.images: images, g.val_labels: labels,
+                                  g.phase_train: False})
+    return evaluate
+
+
 def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer):
     """Loss and accuracy on the validation split (inference mode), batch-size weighted."""
     print('Running forward pass on validation set')
     start_time = time.time()
-    g.eval_batches.start(sess, val_paths, val_labels)
-    totals = np.zeros(3)
-    for images, labels in g.eval_batches.batches(sess):
-        v = g.validation
-        values = sess.run([v.total_loss, v.cross_entropy, v.accuracy],
-                          {g.images: images, g.val_labels: labels, g.phase_train: False})
-        totals += np.array(values) * len(labels)
-    loss, xent, acc = totals / len(val_labels)
+    v = g.validation
+    loss, xent, acc = train_loop.mean_over_images(
+        sess, g.eval_batches, val_paths, val_labels,
+        inference_figures(sess, g, [v.total_loss, v.cross_entropy, v.accuracy]))
     val_index = (epoch - 1) // args.validate_every_n_epochs
     stats['val_loss'][val_index], stats['val_xent_loss'][val_index] = loss, xent
     stats['val_accuracy'][val_index] = acc
@@ -173,6 +203,17 @@ def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer)
         'val/loss': loss, 'val/xent_loss': xent, 'val/accuracy': acc})
     print('Validation Epoch: %d\tTime %.3f\tLoss %2.3f\tXent %2.3f\tAccuracy %2.3f'
           % (epoch, time.time() - start_time, loss, xent, acc))
+
+
+def test(args, sess, g, epoch, test_set, stats, summary_writer):
+    """Top-1 accuracy of the classifier on the --test_dir images (inference mode)."""
+    start_time = time.time()
+    acc = train_loop.mean_over_images(sess, g.eval_batches, *test_set,
+                                      inference_figures(sess, g, g.validation.accuracy))
+    stats['test_accuracy'][(epoch - 1) // args.validate_every_n_epochs] = acc
+    training.add_summary_values(summary_writer, sess.run(g.global_step), {'test/accuracy': acc})
+    print('Test Epoch: %d\tTime %.3f\tTop-1 accuracy %2.3f (%d images)'
+          % (epoch, time.time() - start_time, acc, len(test_set[1])))
 
 
 def load_splits(args):
@@ -199,13 +240,14 @@ def run_training(args, argv=None):
         The model directory.
     """
     network = training.import_network(args.model_def)
-    schedule = train_loop.read_schedule(args)
+    schedule = train_loop.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_checkpoint(args.pretrained_model)
     np.random.seed(seed=args.seed)
     random.seed(args.seed)
     train_set, val_set = load_splits(args)
-    lfw_pairs = train_loop.read_lfw(args)
+    test_set = train_data.load_test_set(args.test_dir, train_set) if args.test_dir else None
+    lfw_pairs = train_loop.read_lfw(arguments.lfw_options(args), print)
     image_list, label_list = data.get_image_paths_and_labels(train_set)
     val_image_list, val_label_list = data.get_image_paths_and_labels(val_set)
     with tf.Graph().as_default():
@@ -213,9 +255,12 @@ def run_training(args, argv=None):
         print('Building training graph')
         g = build_graph(args, network, len(train_set))
         lfw_evaluator = train_loop.build_lfw_evaluator(
-            args, lfw_pairs, g.images, g.embeddings, g.phase_train, args.image_size,
-            args.use_fixed_image_standardization, args.nrof_preprocess_threads)
-        with train_loop.prepare_run(args, __file__, argv) as run, \
+            arguments.lfw_options(args), lfw_pairs,
+            ModelTensors(g.towers.images, g.towers.embeddings, g.phase_train), args.image_size,
+            print, args.use_fixed_image_standardization,
+            args.nrof_preprocess_threads)
+        with train_loop.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
+                                    __file__, argv, print) as run, \
                 new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             print('Number of classes in training set: %d' % len(train_set))
             print('Number of examples in training set: %d' % len(image_list))
@@ -224,28 +269,30 @@ def run_training(args, argv=None):
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())
             if args.pretrained_model:
-                train_loop.restore_pretrained(sess, args.pretrained_model, g.saved_variables)
+                train_loop.restore_pretrained(sess, args.pretrained_model, g.saved_variables,
+                                              print, ['Logits'] if args.load_without_fc else [])
             g.train_batches.start(sess, image_list, label_list)
             summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
             run.folders.keep()  # training starts: from here on its outputs stay
             try:
                 train_epochs(args, sess, g, run, schedule, (val_image_list, val_label_list),
-                             lfw_evaluator, summary_writer)
+                             test_set, lfw_evaluator, summary_writer)
             finally:
                 summary_writer.close()
     return run.model_dir
 
 
-def train_epochs(args, sess, g, run, schedule, validation_set, lfw_evaluator, summary_writer):
-    """The epoch loop: train, validate, save, evaluate on LFW, write stat.h5."""
+def train_epochs(args, sess, g, run, schedule, validation_set, test_set, lfw_evaluator,
+                 summary_writer):
+    """The epoch loop: train, validate (and test), save, evaluate on LFW, write stat.h5."""
     stats = training.softmax_stats(args.max_nrof_epochs, args.epoch_size,
-                                   args.validate_every_n_epochs)
+                                   args.validate_every_n_epochs, test_accuracy=bool(test_set))
     writer = CheckpointWriter(g.saver, run.model_dir, run.subdir)
     stat_file_name = os.path.join(run.log_dir, 'stat.h5')
     print('Running training')
     with StopRequest() as stop:
         for epoch in range(1, args.max_nrof_epochs + 1):
-            lr = train_loop.epoch_learning_rate(args, schedule, epoch)
+            lr = train_loop.epoch_learning_rate(args.learning_rate, schedule, epoch)
             if lr <= 0:
                 print('The learning rate schedule ends before epoch %d: training done' % epoch)
                 break
@@ -254,11 +301,16 @@ def train_epochs(args, sess, g, run, schedule, validation_set, lfw_evaluator, su
             train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop)
             stats['time_train'][epoch - 1] = time.time() - start_time
             start_time = time.time()
-            last = epoch == args.max_nrof_epochs or stop.requested
-            if validation_set[0] and (epoch % args.validate_every_n_epochs == 0 or last):
-                validate(args, sess, g, epoch, *validation_set, stats, summary_writer)
+            last = (epoch == args.max_nrof_epochs or stop.requested
+                    or train_loop.epoch_learning_rate(args.learning_rate, schedule, epoch + 1) <= 0)
+            if epoch % args.validate_every_n_epochs == 0 or last:
+                if validation_set[0]:
+                    validate(args, sess, g, epoch, *validation_set, stats, summary_writer)
+                if test_set:
+                    test(args, sess, g, epoch, test_set, stats, summary_writer)
             stats['time_validate'][epoch - 1] = time.time() - start_time
-            train_loop.save_checkpoint(sess, writer, summary_writer, epoch)
+            if epoch % args.save_every_n_epochs == 0 or last:
+                train_loop.save_checkpoint(sess, writer, summary_writer, epoch, print)
             start_time = time.time()
             if lfw_evaluator:
                 accuracy_, val = lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)
@@ -276,7 +328,8 @@ def parse_arguments(argv):
         description='Train a face recognizer with softmax cross-entropy loss.',
         parents=[arguments.training_args('models.inception_resnet_v1'), arguments.gpu_args(),
                  arguments.image_size_args(160), arguments.seed_args(666),
-                 arguments.standardization_args(), arguments.lfw_args(prefix='lfw_')])
+                 arguments.standardization_args(), arguments.lfw_args(prefix='lfw_'),
+                 arguments.softmax_fork_args()])
     parser.add_argument('--random_rotate', action='store_true',
                         help='Performs random rotations of training images.')
     parser.add_argument('--center_loss_factor', type=float, default=0.0, help='Center loss factor.')
@@ -307,6 +360,13 @@ def parse_arguments(argv):
     args = parser.parse_args(argv)
     if not 0.0 <= args.validation_set_split_ratio < 1.0:
         parser.error('--validation_set_split_ratio must be in [0, 1)')
+    if args.is_finetune:
+        if parse_scopes(args.trainable_scopes) not in ((), ('Logits',)):
+            parser.error('--is_finetune trains only Logits; it contradicts --trainable_scopes %s'
+                         % args.trainable_scopes)
+        args.trainable_scopes = 'Logits'
+    if args.load_without_fc and not args.pretrained_model:
+        parser.error('--load_without_fc needs --pretrained_model')
     return args
 
 

@@ -12,6 +12,7 @@ Each round samples ``--people_per_batch`` people with up to ``--images_per_perso
 embeds them, picks the triplets violating the margin ``--alpha`` and trains on those.
 """
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -21,6 +22,8 @@ from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoin
 from toolkit.errors import FacenetError
 from toolkit.input_pipeline import Augmentation, ImageBatches
 from toolkit.losses import triplet_loss
+from toolkit.model_io import ModelTensors
+from toolkit.progress import Progress
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
 from toolkit.triplets import sample_people, select_triplet_indices
@@ -30,52 +33,75 @@ SUMMARY_EVERY_N_STEPS = 100
 MAX_EMPTY_ROUNDS = 100
 
 
+@dataclasses.dataclass(frozen=True)
 class TripletGraph:
     """The tensors of the triplet training graph (built by ``build_graph``)."""
+    global_step: tf.Variable
+    learning_rate_input: tf.Tensor  # the epoch's base rate, fed
+    learning_rate: tf.Tensor  # decayed
+    phase_train: tf.Tensor
+    batches: ImageBatches
+    towers: training.Towers
+    triplet_loss: tf.Tensor
+    total_loss: tf.Tensor
+    train_op: tf.Operation
+    saved_variables: list
+    saver: tf.train.Saver
+    summary_op: tf.Tensor
 
 
 def build_graph(args, network):
-    """Input pipeline, both towers, triplet loss and the train op, in the default graph."""
-    g = TripletGraph()
-    size = args.image_size
-    g.global_step = tf.Variable(0, trainable=False, name='global_step')
-    g.learning_rate_input = tf.placeholder(tf.float32, name='learning_rate')
-    g.phase_train = tf.placeholder(tf.bool, name='phase_train')
+    """Input pipeline, both towers, triplet loss and the train op, in the default graph.
+
+    The inference tower (``towers.images`` -> ``towers.embeddings``) evaluates LFW and goes
+    into the .meta; the training tower (``towers.train_images`` -> ``towers.train_embeddings``)
+    reads the pipeline.
+    """
+    global_step = tf.Variable(0, trainable=False, name='global_step')
+    learning_rate_input = tf.placeholder(tf.float32, name='learning_rate')
+    phase_train = tf.placeholder(tf.bool, name='phase_train')
     # Triplets must stay whole: never skip an unreadable image here.
-    g.batches = ImageBatches(size, args.batch_size, Augmentation(args.random_crop, args.random_flip),
-                             4, seed=args.seed, name='train_data')
-    # The inference tower (g.images -> g.embeddings) evaluates LFW and goes into the .meta;
-    # the training tower (g.train_images -> g.train_embeddings) reads the pipeline.
-    vars(g).update(training.build_towers(network, args, g.batches, g.phase_train)._asdict())
+    batches = ImageBatches(args.image_size, args.batch_size,
+                           Augmentation(args.random_crop, args.random_flip), 4, seed=args.seed,
+                           name='train_data')
+    options = arguments.network_options(args)
+    towers = training.build_towers(network, options, batches, phase_train, log=print)
     # Batches hold whole triplets: rows (3k, 3k+1, 3k+2) are (anchor, positive, negative).
     anchor, positive, negative = tf.unstack(
-        tf.reshape(g.train_embeddings, [-1, 3, args.embedding_size]), 3, 1)
-    g.triplet_loss = triplet_loss(anchor, positive, negative, args.alpha)
-    g.learning_rate = training.decayed_learning_rate(
-        g.learning_rate_input, g.global_step, args.learning_rate_decay_epochs, args.epoch_size,
+        tf.reshape(towers.train_embeddings, [-1, 3, args.embedding_size]), 3, 1)
+    loss = triplet_loss(anchor, positive, negative, args.alpha)
+    learning_rate = training.decayed_learning_rate(
+        learning_rate_input, global_step, args.learning_rate_decay_epochs, args.epoch_size,
         args.learning_rate_decay_factor)
     regularization_losses = tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)
-    g.total_loss = tf.add_n([g.triplet_loss] + regularization_losses, name='total_loss')
-    update_variables = training.model_variables_to_train(training.parse_scopes(args.trainable_scopes))
-    g.train_op = training.build_train_op(
-        g.total_loss, [g.triplet_loss], g.global_step, args.optimizer, g.learning_rate,
+    total_loss = tf.add_n([loss] + regularization_losses, name='total_loss')
+    update_variables = training.model_variables_to_train(options.trainable_scopes)
+    train_op = training.build_train_op(
+        total_loss, [loss], global_step, args.optimizer, learning_rate,
         args.moving_average_decay, update_variables)
-    g.saved_variables = tf.trainable_variables()
-    g.saver = tf.train.Saver(g.saved_variables, max_to_keep=3)
-    g.summary_op = tf.summary.merge_all()
-    return g
+    saved_variables = tf.trainable_variables()
+    return TripletGraph(global_step, learning_rate_input, learning_rate, phase_train, batches,
+                        towers, loss, total_loss, train_op, saved_variables,
+                        tf.train.Saver(saved_variables, max_to_keep=3), tf.summary.merge_all())
 
 
-def embed_sample(args, sess, g, image_paths):
-    """Embeddings of the sampled images, in order (training mode, as in the classic code)."""
+def embed_sample(args, sess, g, image_paths, progress=None):
+    """Embeddings of the sampled images, in order (training mode, as in the classic code).
+
+    ``progress(nrof_done, nrof_images)`` is called after each batch.
+    """
     g.batches.start(sess, image_paths, np.arange(len(image_paths)))
     emb_array = np.zeros((len(image_paths), args.embedding_size))
+    nrof_done = 0
     while True:
         try:
-            emb, lab = sess.run([g.train_embeddings, g.labels])
+            emb, lab = sess.run([g.towers.train_embeddings, g.towers.labels])
         except tf.errors.OutOfRangeError:
             return emb_array
         emb_array[lab, :] = emb
+        nrof_done += len(lab)
+        if progress:
+            progress(nrof_done, len(image_paths))
 
 
 def train_on_triplets(args, sess, g, triplet_paths, lr, epoch, batch_number, summary_writer, stop):
@@ -110,10 +136,10 @@ def train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, r
     while batch_number < args.epoch_size and not stop.requested:
         image_paths, num_per_class = sample_people(train_set, args.people_per_batch,
                                                    args.images_per_person, rng)
-        print('Running forward pass on sampled images: ', end='')
         start_time = time.time()
-        emb_array = embed_sample(args, sess, g, image_paths)
-        print('%.3f' % (time.time() - start_time))
+        with Progress(len(image_paths), 'Forward pass on sampled images') as progress:
+            emb_array = embed_sample(args, sess, g, image_paths, progress)
+        print('Running forward pass on sampled images: %.3f' % (time.time() - start_time))
         print('Selecting suitable triplets for training')
         triplets, nrof_pairs = select_triplet_indices(emb_array, num_per_class, args.alpha, rng)
         selection_time = time.time() - start_time
@@ -143,7 +169,7 @@ def check_inputs(args):
         raise FacenetError('--batch_size must be a multiple of 3 (whole triplets), got %d'
                            % args.batch_size)
     network = training.import_network(args.model_def)
-    schedule = train_loop.read_schedule(args)
+    schedule = train_loop.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_checkpoint(args.pretrained_model)
     train_set = train_data.load_training_set(args.data_dir)
@@ -163,31 +189,34 @@ def run_training(args, argv=None):
     """
     network, schedule, train_set = check_inputs(args)
     rng = np.random.RandomState(args.seed)
-    lfw_pairs = train_loop.read_lfw(args)
+    lfw_pairs = train_loop.read_lfw(arguments.lfw_options(args), print)
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         g = build_graph(args, network)
         lfw_evaluator = train_loop.build_lfw_evaluator(
-            args, lfw_pairs, g.images, g.embeddings, g.phase_train, args.image_size)
-        with train_loop.prepare_run(args, __file__, argv) as run, \
+            arguments.lfw_options(args), lfw_pairs,
+            ModelTensors(g.towers.images, g.towers.embeddings, g.phase_train), args.image_size,
+            print)
+        with train_loop.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
+                                    __file__, argv, print) as run, \
                 new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())
             if args.pretrained_model:
-                train_loop.restore_pretrained(sess, args.pretrained_model, g.saved_variables)
+                train_loop.restore_pretrained(sess, args.pretrained_model, g.saved_variables, print)
             summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
             writer = CheckpointWriter(g.saver, run.model_dir, run.subdir)
             run.folders.keep()  # training starts: from here on its outputs stay
             try:
                 with StopRequest() as stop:
                     for epoch in range(args.max_nrof_epochs):
-                        lr = train_loop.epoch_learning_rate(args, schedule, epoch)
+                        lr = train_loop.epoch_learning_rate(args.learning_rate, schedule, epoch)
                         if lr <= 0:
                             print('The learning rate schedule ends at epoch %d: training done' % epoch)
                             break
                         train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, rng)
                         step = sess.run(g.global_step)
-                        train_loop.save_checkpoint(sess, writer, summary_writer, step)
+                        train_loop.save_checkpoint(sess, writer, summary_writer, step, print)
                         if lfw_evaluator:
                             lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)
                         if stop.requested:

@@ -16,7 +16,8 @@ import lfw
 from toolkit import arguments, cli, pipeline, plotting
 from toolkit.inference import load_inference_model
 from toolkit.errors import FacenetError
-from toolkit.fileio import atomic_open, check_writable
+from toolkit.fileio import atomic_open, check_writable, repository_file
+from toolkit.progress import Progress
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
 
@@ -29,7 +30,10 @@ def main(args):
         check_writable(args.roc_plot, '--roc_plot file')
     if args.results:
         check_writable(args.results, '--results file')
-    pairs = lfw.read_pairs(os.path.expanduser(args.lfw_pairs))
+    if split_paths(args.compare_results) and not args.roc_plot:
+        raise FacenetError('--compare_results needs --roc_plot (the file to draw the curves in)')
+    earlier_curves = [read_results_curve(path) for path in split_paths(args.compare_results)]
+    pairs = lfw.read_pairs(repository_file(args.lfw_pairs))
     found = lfw.find_pair_paths(os.path.expanduser(args.lfw_dir), pairs)
     if found.nrof_skipped_pairs > 0:
         print('Skipped %d image pairs' % found.nrof_skipped_pairs)
@@ -39,16 +43,26 @@ def main(args):
         raise FacenetError('%d of the %d pairs in %s have both images in %s; %d folds need at '
                            'least %d' % (len(found.issame), len(pairs), args.lfw_pairs,
                                          args.lfw_dir, args.lfw_nrof_folds, args.lfw_nrof_folds))
+    for line in lfw.pair_count_lines(found.issame, args.lfw_nrof_folds):
+        print(line)
     embeddings, seconds = compute_embeddings(args, found.paths)
     metrics = lfw.evaluate_metrics(embeddings, found.issame, nrof_folds=args.lfw_nrof_folds,
                                    distance_metric=args.distance_metric,
                                    subtract_mean=args.subtract_mean)
     for line in lfw.metrics_lines(metrics):
         print(line)
+    incomplete = lfw.incomplete_folds(found.issame, args.lfw_nrof_folds)
+    if incomplete:
+        print('warning: %d of the %d folds lack same-person or different-person pairs (see '
+              'above): AUC and EER are not meaningful'
+              % (len({fold for fold, _, _ in incomplete}), args.lfw_nrof_folds))
     if args.roc_plot:
-        plotting.write_roc_curve(args.roc_plot, metrics.fpr, metrics.tpr,
-                                 'ROC curve on LFW (AUC = %1.3f, EER = %1.3f)'
-                                 % (metrics.auc, metrics.eer))
+        this_run = plotting.RocCurve(model_label(args.model), metrics.fpr, metrics.tpr,
+                                     metrics.val, metrics.eer)
+        title = ('ROC curves on LFW' if earlier_curves
+                 else 'ROC curve on LFW (AUC = %1.3f)' % metrics.auc)
+        plotting.write_roc_curve(args.roc_plot, [this_run] + earlier_curves, title,
+                                 lfw.FAR_TARGET)
         print('ROC curve written to %s' % args.roc_plot)
     if args.results:
         write_results(args.results, args, found, metrics, embeddings.shape[1], seconds)
@@ -64,17 +78,17 @@ def compute_embeddings(args, paths):
                                              args.use_fixed_image_standardization)
             print('Runnning forward pass on LFW images')
             start = time.time()
-            embeddings = embedder.embed(sess, paths, args.use_flipped_images,
-                                        progress=pipeline.print_dots)
+            nrof_images = pipeline.nrof_network_images(paths, args.use_flipped_images)
+            with Progress(nrof_images, 'Forward pass') as progress:
+                embeddings = embedder.embed(sess, paths, args.use_flipped_images, progress)
             seconds = time.time() - start
-            print('')
     return embeddings, seconds
 
 
 def write_results(path, args, found, metrics, embedding_size, seconds):
     """Write the metrics, the ROC curve and the settings of this run as JSON, atomically."""
     # Each distinct image (and its mirror image) goes through the network once.
-    nrof_images = len(pipeline.distinct_paths(found.paths)) * (2 if args.use_flipped_images else 1)
+    nrof_images = pipeline.nrof_network_images(found.paths, args.use_flipped_images)
     results = {
         'settings': vars(args),
         'nrof_pairs': len(found.issame),
@@ -100,6 +114,43 @@ def write_results(path, args, found, metrics, embedding_size, seconds):
         handle.write('\n')
 
 
+def split_paths(text):
+    """The file names of a comma-separated ``--compare_results`` value."""
+    return [path for path in (text or '').split(',') if path.strip()]
+
+
+def model_label(model):
+    """A short name for a model path in plot legends: its folder or file name."""
+    name = os.path.basename(os.path.normpath(os.path.expanduser(model)))
+    return os.path.splitext(name)[0] if name.endswith('.pb') else name
+
+
+def read_results_curve(path):
+    """The ROC curve of an earlier run's ``--results`` JSON file, as a plotting.RocCurve.
+
+    Raises:
+        FacenetError: the file is missing or is not such a results file.
+    """
+    try:
+        with open(os.path.expanduser(path), 'r') as handle:
+            results = json.load(handle)
+        roc = results['roc']
+        fpr, tpr = [float(x) for x in roc['fpr']], [float(x) for x in roc['tpr']]
+        if len(fpr) != len(tpr) or not fpr:
+            raise ValueError('ROC rates of different lengths')
+        val, eer = results.get('val'), results.get('eer')
+        label = model_label(str(results.get('settings', {}).get('model', path)))
+        return plotting.RocCurve(label, fpr, tpr, None if val is None else float(val),
+                                 None if eer is None else float(eer))
+    except FileNotFoundError:
+        raise FacenetError('results file not found: %s' % path) from None
+    except OSError as error:
+        raise FacenetError('cannot read results file %s: %s' % (path, error)) from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise FacenetError('%s is not a validate_on_lfw.py --results file (no ROC curve in it)'
+                           % path) from None
+
+
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(
         description='Validate a face recognizer on LFW.',
@@ -112,6 +163,9 @@ def parse_arguments(argv):
                         help='Write the ROC curve to this image file (e.g. roc.png).')
     parser.add_argument('--results', type=str, default=None,
                         help='Write the metrics, ROC curve and settings to this JSON file.')
+    parser.add_argument('--compare_results', type=str, default='',
+                        help='Comma-separated --results files of earlier runs (other models): '
+                             'their ROC curves are drawn in the --roc_plot with this one.')
     return parser.parse_args(argv)
 
 

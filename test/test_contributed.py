@@ -1,6 +1,7 @@
 """The contributed tools on real LFW faces with the pretrained 128-d model: the face API,
 predict, export_embeddings, batch_represent, cluster, clustering and real-time recognition."""
 import os
+import re
 import shutil
 
 import cv2
@@ -19,6 +20,7 @@ import real_time_face_recognition
 from toolkit import clustering as clustering_lib
 from toolkit import data, identification
 from toolkit.errors import FacenetError
+from toolkit.faces import Face
 
 DISTANCE_THRESHOLD = '1.1'
 
@@ -104,7 +106,24 @@ def test_predict_names_known_people_and_rejects_a_stranger(represented, model_12
     assert blocks[1].splitlines()[1].startswith('error: cannot read image %s' % bad)
     assert blocks[2].splitlines()[1] == 'no face found'
     assert blocks[3].splitlines()[1].startswith('Serena Williams: ')
-    assert blocks[4].splitlines()[1].startswith('Unknown: ')
+    unknown = re.match(r'^Unknown: (\d\.\d{3}) \((.+) rejected: distance (\d\.\d{3}) > '
+                       r'(\d\.\d{3})\)$', blocks[4].splitlines()[1])
+    assert unknown, blocks[4]
+    known = [identification.display_name(name) for name in lfw_faces.KNOWN_PEOPLE]
+    assert 0.0 < float(unknown.group(1)) <= 1.0 and unknown.group(2) in known
+    assert float(unknown.group(3)) > float(unknown.group(4)) == float(DISTANCE_THRESHOLD)
+
+
+def test_predict_describes_why_a_face_is_unknown():
+    face = Face(None, None, None, None)
+    face.name, face.best_name, face.probability, face.distance = 'Unknown', 'Ann', 0.41, 0.8
+    assert predict.describe(face, 0.5, 1.1) == (
+        'Unknown: 0.410 (Ann rejected: probability 0.410 < 0.500)')
+    face.probability, face.distance = None, 1.3
+    assert predict.describe(face, None, 1.1) == (
+        'Unknown: distance 1.300 (Ann rejected: distance 1.300 > 1.100)')
+    face.name = 'Ann'
+    assert predict.describe(face, None, 1.5) == 'Ann: distance 1.300'
 
 
 def test_export_embeddings_aligns_photos_and_skips_bad_ones(model_128, tmp_path, capsys):

@@ -155,27 +155,28 @@ def test_training_tower_shares_the_variables_of_the_inference_tower(tmp_path):
         tower = [op for op in graph.get_operations() if op.name.startswith('training/')]
         assert tower and not any(op.type in ('Switch', 'Merge') for op in tower)
         # The classic names: `input` reaches `embeddings`; `image_batch` feeds the training tower.
-        assert (g.images.op.name, g.embeddings.op.name) == ('input', 'embeddings')
-        assert g.train_images.op.name == 'image_batch'
-        assert _depends_on(g.embeddings, g.images) and not _depends_on(g.embeddings, g.train_images)
+        assert (g.towers.images.op.name, g.towers.embeddings.op.name) == ('input', 'embeddings')
+        assert g.towers.train_images.op.name == 'image_batch'
+        t = g.towers
+        assert _depends_on(t.embeddings, t.images) and not _depends_on(t.embeddings, t.train_images)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
-            inference_mode = {g.images: images, g.phase_train: False}
-            before = sess.run(g.prelogits, inference_mode)
+            inference_mode = {g.towers.images: images, g.phase_train: False}
+            before = sess.run(g.towers.prelogits, inference_mode)
             # The static tower computes what the switched one does in training mode ...
-            train = sess.run([g.train_prelogits, g.training.total_loss, g.training.accuracy],
-                             {g.train_images: images, g.labels: labels})
-            switched = sess.run([g.prelogits, g.validation.total_loss, g.validation.accuracy],
-                                {g.images: images, g.val_labels: labels, g.phase_train: True})
+            train = sess.run([g.towers.train_prelogits, g.training.total_loss, g.training.accuracy],
+                             {g.towers.train_images: images, g.towers.labels: labels})
+            switched = sess.run([g.towers.prelogits, g.validation.total_loss, g.validation.accuracy],
+                                {g.towers.images: images, g.val_labels: labels, g.phase_train: True})
             for a, b in zip(train, switched):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
             # ... and its batch-norm updates reach the inference tower's moving statistics.
-            assert not np.allclose(sess.run(g.prelogits, inference_mode), before, atol=1e-3)
+            assert not np.allclose(sess.run(g.towers.prelogits, inference_mode), before, atol=1e-3)
             centers = sess.run('centers:0')
-            sess.run([g.validation.total_loss], {g.images: images, g.val_labels: labels,
+            sess.run([g.validation.total_loss], {g.towers.images: images, g.val_labels: labels,
                                                  g.phase_train: False})
             np.testing.assert_array_equal(sess.run('centers:0'), centers)
-            sess.run(g.train_op, {g.train_images: images, g.labels: labels,
+            sess.run(g.train_op, {g.towers.train_images: images, g.towers.labels: labels,
                                   g.learning_rate_input: 0.1})
             assert not np.allclose(sess.run('centers:0'), centers)
 

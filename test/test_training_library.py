@@ -11,6 +11,7 @@ from toolkit.errors import FacenetError
 from toolkit.learning_rate import (get_learning_rate_from_file, learning_rate_for_epoch,
                                    parse_learning_rate_schedule, read_learning_rate_schedule)
 from toolkit.tf_compat import tf
+from toolkit.training_options import NetworkOptions
 
 CLASSIC_SCHEDULES = {
     'learning_rate_schedule_classifier_casia.txt': [(0, 0.05), (60, 0.005), (80, 0.0005), (91, -1)],
@@ -213,11 +214,9 @@ def test_classic_train_over_global_variables():
 
 def test_build_network_freezes_batch_norms_only_where_the_model_can(capsys):
     """--trainable_scopes reaches models that take it; a classic-style model gets a note."""
-    import argparse
     import types
     from models import dummy
-    args = argparse.Namespace(trainable_scopes='Logits', keep_probability=1.0,
-                              embedding_size=4, weight_decay=0.0)
+    options = NetworkOptions('models.custom', 6, 4, trainable_scopes=('Logits',))
 
     def classic_inference(images, keep_probability, phase_train=True, bottleneck_layer_size=128,
                           weight_decay=0.0, reuse=None):
@@ -228,8 +227,8 @@ def test_build_network_freezes_batch_norms_only_where_the_model_can(capsys):
                                              False)):
         with tf.Graph().as_default():
             images = tf.placeholder(tf.float32, [None, 6, 6, 3])
-            training.build_network(network, 'models.custom', images, args, True)
-            training.build_training_tower(network, 'models.custom', images, args)  # no 2nd note
+            training.build_network(network, images, options, True, log=print)
+            training.build_training_tower(network, images, options)  # no 2nd note
             updates = [op for op in tf.get_default_graph().get_operations()
                        if op.type == 'AssignSub']
         assert (updates == []) == frozen

@@ -132,7 +132,7 @@ def test_embedder_batch_size_need_not_divide_and_is_reusable(identity_session, t
     progress = []
     np.testing.assert_array_equal(
         embedder.embed(sess, paths, progress=lambda *a: progress.append(a)), whole)
-    assert progress == [(1, 3), (2, 3), (3, 3)]
+    assert progress == [(7, 18), (14, 18), (18, 18)]  # images through the network
     np.testing.assert_array_equal(embedder.embed(sess, paths[5:9]), whole[5:9])
     assert embedder.embed(sess, []).shape == (0, CROP * CROP * 3)
 
@@ -148,7 +148,7 @@ def test_embedder_reads_a_repeated_path_once(identity_session, tiny_lfw):
     embeddings = embedder.embed(sess, repeated, flipped=True,
                                 progress=lambda *a: progress.append(a))
     np.testing.assert_array_equal(embeddings, once[[3, 0, 3, 5, 1, 2, 4, 0, 3]])
-    assert progress[-1] == (3, 3)  # 6 distinct images and their mirrors in batches of 4
+    assert progress == [(4, 12), (8, 12), (12, 12)]  # 6 distinct images and their mirrors
 
 
 def test_embedder_names_an_unreadable_image(identity_session, tiny_lfw, tmp_path):
@@ -162,56 +162,106 @@ def test_embedder_names_an_unreadable_image(identity_session, tiny_lfw, tmp_path
 
 # -- the ROC plot --------------------------------------------------------------------------------
 
-def test_roc_plot_draws_the_curve_where_the_rates_are(tmp_path):
-    from matplotlib.colors import to_rgb
-    path = str(tmp_path / 'roc.png')
-    # A perfect classifier: up the left edge, then along the top.
-    figure = plotting.roc_curve_figure([0.0, 0.0, 1.0], [0.0, 1.0, 1.0], 'perfect')
-    plotting.save_figure(figure, path)
+def _read_plot(figure, path):
+    """The saved plot's pixels and a function from (FAR, TAR) to its (row, column)."""
     with Image.open(path) as image:
         pixels = np.asarray(image.convert('RGB')).astype(int)
     width, height = figure.canvas.get_width_height()
     assert pixels.shape == (height, width, 3)
     axes = figure.axes[0]
-    roc_line = axes.get_lines()[0]
-    curve = np.all(np.abs(pixels - 255 * np.array(to_rgb(roc_line.get_color()))) < 40, axis=2)
 
-    def pixel(fpr, tpr):
-        """Row and column of the image pixel at these rates."""
-        x, y = axes.transData.transform((fpr, tpr))
+    def pixel(far, tar):
+        x, y = axes.transData.transform((far, tar))
         return int(round(height - y)), int(round(x))
+    return pixels, pixel
 
-    row, column = pixel(0.5, 1.0)
-    assert curve[row - 2:row + 3, column].any()  # along the top at FPR 0.5
-    row, column = pixel(0.0, 0.5)
-    assert curve[row, column - 2:column + 3].any()  # up the left edge at TPR 0.5
-    for rates in ((0.5, 0.5), (0.5, 0.25), (0.75, 0.5)):
-        row, column = pixel(*rates)
-        assert not curve[row - 3:row + 4, column - 3:column + 4].any()  # nothing inside
+
+def _colour_mask(pixels, line):
+    from matplotlib.colors import to_rgb
+    return np.all(np.abs(pixels - 255 * np.array(to_rgb(line.get_color()))) < 40, axis=2)
+
+
+def test_roc_plot_has_a_log_far_axis_and_marks_val_and_eer(tmp_path):
+    path = str(tmp_path / 'roc.png')
+    # A curve whose true accept rate grows by 0.1 per decade of FAR: 0.6 at 1e-4 ... 1.0 at 1.
+    fpr = np.concatenate([[0.0], np.logspace(-5, 0, 101)])
+    tpr = np.clip(1.0 + 0.1 * np.log10(np.maximum(fpr, 1e-5)), 0, 1)
+    # The markers sit off the curve here, so that they can be told apart from it.
+    curve = plotting.RocCurve('model', fpr, tpr, val=0.75, eer=0.2)
+    figure = plotting.roc_curve_figure([curve], 'one model')
+    plotting.save_figure(figure, path)
+    axes = figure.axes[0]
+    assert axes.get_xscale() == 'log' and axes.get_yscale() == 'linear'
+    assert axes.get_xlim() == pytest.approx((1e-4, 1.0))
+    assert axes.get_xlabel() == 'False accept rate' and axes.get_ylabel() == 'True accept rate'
+    pixels, pixel = _read_plot(figure, path)
+    roc_line = axes.get_lines()[0]
+    curve_pixels = _colour_mask(pixels, roc_line)
+    # On a log axis each decade takes the same width: the curve is a straight line there.
+    columns = [pixel(far, 0.5)[1] for far in (1e-4, 1e-3, 1e-2, 1e-1)]
+    assert np.ptp(np.diff(columns)) <= 1
+    for far in (2e-4, 1e-3, 1e-2, 0.3):
+        row, column = pixel(far, 1.0 + 0.1 * np.log10(far))
+        assert curve_pixels[row - 2:row + 3, column - 2:column + 3].any(), far
+    for far, tar in ((1e-3, 0.95), (1e-2, 0.7), (0.1, 0.98)):
+        row, column = pixel(far, tar)
+        assert not curve_pixels[row - 3:row + 4, column - 3:column + 4].any()
+    # The VAL@FAR=1e-3 dot and the EER square (open) are drawn in the curve's colour.
+    row, column = pixel(1e-3, 0.75)
+    assert curve_pixels[row - 2:row + 3, column - 2:column + 3].all()
+    row, column = pixel(0.2, 0.8)
+    square = curve_pixels[row - 6:row + 7, column - 6:column + 7]
+    assert square[[0, 1, -2, -1], 3:-3].any(axis=0).all()  # top and bottom edges
+    assert square[3:-3, [0, 1, -2, -1]].any(axis=1).all()  # left and right edges
+    assert not square[4:-4, 4:-4].any()  # open inside
+    assert roc_line.get_label() == 'model (VAL 0.750 @ FAR=0.001, EER 0.200)'
     assert os.listdir(tmp_path) == ['roc.png']
+
+
+def test_roc_plot_draws_several_models(tmp_path):
+    path = str(tmp_path / 'roc.png')
+    far = np.logspace(-4, 0, 81)
+    good = plotting.RocCurve('good', far, np.minimum(1.0, 0.97 + 0.03 * (np.log10(far) + 4) / 4),
+                             0.98, 0.01)
+    weak = plotting.RocCurve('weak', far, 0.5 + 0.5 * (np.log10(far) + 4) / 4, 0.625, 0.3)
+    figure = plotting.roc_curve_figure([good, weak], 'two models')
+    plotting.save_figure(figure, path)
+    pixels, pixel = _read_plot(figure, path)
+    lines = {line.get_label().split()[0]: line for line in figure.axes[0].get_lines()}
+    good_line, weak_line = lines['good'], lines['weak']
+    assert good_line.get_color() != weak_line.get_color()
+    assert figure.axes[0].get_ylim()[0] == pytest.approx(0.5)  # the lowest visible TAR
+    for line, tar_of in ((good_line, lambda f: 0.97 + 0.03 * (np.log10(f) + 4) / 4),
+                         (weak_line, lambda f: 0.5 + 0.5 * (np.log10(f) + 4) / 4)):
+        mask = _colour_mask(pixels, line)
+        for f in (3e-4, 1e-2, 3e-1):
+            row, column = pixel(f, tar_of(f))
+            assert mask[row - 2:row + 3, column - 2:column + 3].any()
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert legend[:2] == ['good (VAL 0.980 @ FAR=0.001, EER 0.010)',
+                          'weak (VAL 0.625 @ FAR=0.001, EER 0.300)']
 
 
 @pytest.mark.parametrize('extension, signature', [
     ('.pdf', b'%PDF'), ('.svg', b'<?xml'), ('.jpg', b'\xff\xd8\xff')])
 def test_roc_plot_format_follows_the_extension(tmp_path, extension, signature):
     path = tmp_path / ('roc' + extension)
-    plotting.write_roc_curve(str(path), [0.0, 0.1, 1.0], [0.0, 0.9, 1.0])
+    plotting.write_roc_curve(str(path), plotting.RocCurve('m', [0.0, 0.1, 1.0], [0.0, 0.9, 1.0]))
     assert path.read_bytes().startswith(signature)
 
 
 def test_roc_plot_rejects_unknown_extension(tmp_path):
     with pytest.raises(FacenetError, match='cannot write a plot as ".txt"'):
-        plotting.write_roc_curve(str(tmp_path / 'roc.txt'), [0, 1], [0, 1])
+        plotting.write_roc_curve(str(tmp_path / 'roc.txt'), plotting.RocCurve('m', [0, 1], [0, 1]))
     assert os.listdir(tmp_path) == []
 
 
 # -- the script --------------------------------------------------------------------------------
 
-# 80 images (with mirrors) in batches of 7: one progress dot after 10 batches. With only 8
-# different-person pairs per training fold no threshold has a FAR near 1e-3, so the classic
-# interpolation lands near threshold 0 and the validation rate is 0.
-EXPECTED_TINY = """Runnning forward pass on LFW images
-.
+# With only 8 different-person pairs per training fold no threshold has a FAR near 1e-3, so
+# the classic interpolation lands near threshold 0 and the validation rate is 0.
+EXPECTED_TINY = """Number of pairs: 20 (10 same person, 10 different people) in 5 folds
+Runnning forward pass on LFW images
 Accuracy: 1.00000+-0.00000
 Validation rate: 0.00000+-0.00000 @ FAR=0.00000
 Area Under Curve (AUC): 1.000
@@ -242,6 +292,34 @@ def test_tiny_run_prints_classic_metrics_and_writes_files(models, tiny_lfw, tmp_
     assert sorted(os.listdir(tmp_path / 'out')) == ['results.json', 'roc.png']
 
 
+def test_compare_results_draws_earlier_runs_on_one_plot(models, tiny_lfw, tmp_path, capsys,
+                                                       monkeypatch):
+    lfw_dir, pairs = tiny_lfw
+    common = [lfw_dir, '--lfw_pairs', pairs, '--image_size', '32', '--lfw_nrof_folds', '5']
+    earlier = tmp_path / 'identity.json'
+    code, _, err = _run(common[:1] + [models['identity']] + common[1:]
+                        + ['--results', str(earlier)], capsys)
+    assert code == 0, err
+    drawn = []
+
+    def spy(curves, *args):
+        drawn.extend(curves)
+        return roc_curve_figure(curves, *args)
+    roc_curve_figure = plotting.roc_curve_figure
+    monkeypatch.setattr(plotting, 'roc_curve_figure', spy)
+    plot = tmp_path / 'both.png'
+    code, out, err = _run(common[:1] + [models['pooled']] + common[1:]
+                          + ['--roc_plot', str(plot), '--compare_results', str(earlier)], capsys)
+    assert code == 0, err
+    assert [curve.label for curve in drawn] == ['pooled', 'identity']
+    saved = json.loads(earlier.read_text())
+    np.testing.assert_array_equal(drawn[1].fpr, saved['roc']['fpr'])
+    np.testing.assert_array_equal(drawn[1].tpr, saved['roc']['tpr'])
+    assert (drawn[1].val, drawn[1].eer) == (saved['val'], saved['eer'])
+    with Image.open(plot) as image:
+        assert image.format == 'PNG'
+
+
 def test_flipped_euclidean_keeps_classic_threshold_range(models, tiny_lfw, capsys):
     # Concatenated [image, mirror] embeddings are sqrt(2) long, so squared distances reach 8
     # while the classic ROC thresholds stop at 4: the curve ends before FPR 1 (AUC < 1).
@@ -263,6 +341,35 @@ def test_skipped_pairs_are_reported(models, tiny_lfw, tmp_path, capsys):
     assert code == 0, err
     assert 'Skipped 2 image pairs\n' in out
     assert 'Accuracy: ' in out
+
+
+def test_folds_without_one_kind_of_pair_are_warned_about(models, tiny_lfw, tmp_path, capsys):
+    lfw_dir, pairs = tiny_lfw
+    lines = open(pairs).read().splitlines()
+    same = [line for line in lines[1:] if len(line.split()) == 3]
+    different = [line for line in lines[1:] if len(line.split()) == 4]
+    ordered = tmp_path / 'pairs.txt'  # all same-person pairs first: folds 1-2 and 4-5 are one-sided
+    ordered.write_text('\n'.join(lines[:1] + same + different) + '\n')
+    code, out, err = _run([lfw_dir, models['pooled'], '--lfw_pairs', str(ordered),
+                           '--image_size', '32', '--lfw_nrof_folds', '5'], capsys)
+    assert code == 0, err
+    assert out.startswith('Number of pairs: 20 (10 same person, 10 different people) in 5 folds\n')
+    warnings = [line for line in out.splitlines() if line.startswith('warning: fold')]
+    assert warnings == [
+        'warning: fold %d of 5 has no %s pair: its %s rate counts as 0, so the ROC curve, AUC '
+        'and EER are not meaningful' % (fold, kind, rate)
+        for fold, kind, rate in [(1, 'different-person', 'false positive'),
+                                 (2, 'different-person', 'false positive'),
+                                 (4, 'same-person', 'true positive'),
+                                 (5, 'same-person', 'true positive')]]
+    assert out.index(warnings[-1]) < out.index('Runnning forward pass')  # before the long part
+    assert out.rstrip().splitlines()[-1] == (
+        'warning: 4 of the 5 folds lack same-person or different-person pairs (see above): AUC '
+        'and EER are not meaningful')
+    # The interleaved file has both kinds in every fold: no warning.
+    code, out, err = _run([lfw_dir, models['pooled'], '--lfw_pairs', pairs, '--image_size', '32',
+                           '--lfw_nrof_folds', '5'], capsys)
+    assert code == 0 and 'warning' not in out + err
 
 
 def test_real_lfw_images_centre_cropped(models, tmp_path, capsys):
@@ -295,6 +402,9 @@ def test_real_lfw_images_centre_cropped(models, tmp_path, capsys):
     ('folds', 'error: 20 of the 20 pairs'),
     ('one_fold', 'error: --lfw_nrof_folds must be at least 2, got 1'),
     ('plot', 'error: cannot write a plot as ".xyz"'),
+    ('compare', 'is not a validate_on_lfw.py --results file (no ROC curve in it)'),
+    ('compare_missing', 'error: results file not found: '),
+    ('compare_without_plot', 'error: --compare_results needs --roc_plot'),
 ])
 def test_bad_inputs_exit_1_with_one_line(models, tiny_lfw, tmp_path, capsys, problem, expected):
     lfw_dir, pairs = tiny_lfw
@@ -316,12 +426,18 @@ def test_bad_inputs_exit_1_with_one_line(models, tiny_lfw, tmp_path, capsys, pro
         argv['extra'] = ['--image_size', '32', '--lfw_nrof_folds', '1']
     if problem == 'plot':
         argv['extra'] += ['--roc_plot', str(tmp_path / 'roc.xyz')]
+    if problem.startswith('compare'):
+        (tmp_path / 'other.json').write_text('{"accuracy_mean": 0.9}')
+        argv['extra'] += ['--compare_results', str(tmp_path / (
+            'absent.json' if problem == 'compare_missing' else 'other.json'))]
+        if problem != 'compare_without_plot':
+            argv['extra'] += ['--roc_plot', str(tmp_path / 'roc.png')]
     code, out, err = _run([argv['lfw_dir'], argv['model'], '--lfw_pairs', argv['pairs']]
                           + argv['extra'], capsys)
     assert code == 1
     assert expected in err
     assert len(err.strip().splitlines()) == 1
-    assert not os.path.exists(tmp_path / 'roc.xyz')
+    assert not os.path.exists(tmp_path / 'roc.xyz') and not os.path.exists(tmp_path / 'roc.png')
 
 
 # -- a published model on the reference faces ------------------------------------------------

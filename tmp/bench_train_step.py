@@ -77,11 +77,11 @@ def profile_step(sess, fetch, feed_dict, top=15):
             print('  %-40s %6.2f s  %5.1f%%' % (name, micros / 1e6, 100.0 * micros / total))
 
 
-def switched_training_tower(network, model_def, images, args):
+def switched_training_tower(network, images, options):
     """Peer of training.build_training_tower: a tower whose layers switch on ``phase_train``
     (a tf.cond per batch norm and dropout), as when one classic tower does all the work."""
     phase_train = tf.get_default_graph().get_tensor_by_name('phase_train:0')
-    return training.build_network(network, model_def, images, args, phase_train, reuse=True)
+    return training.build_network(network, images, options, phase_train, reuse=True)
 
 
 def start_session(args, network, nrof_classes, paths, labels, builtin_filter_gradients=False,
@@ -108,7 +108,7 @@ def start_session(args, network, nrof_classes, paths, labels, builtin_filter_gra
 
 def fed_batch(g, images, labels):
     """Feed of one training step on a fixed batch (phase_train for a switched tower)."""
-    return {g.train_images: images, g.labels: labels, g.learning_rate_input: 0.01,
+    return {g.towers.train_images: images, g.towers.labels: labels, g.learning_rate_input: 0.01,
             g.phase_train: True}
 
 
@@ -141,8 +141,8 @@ def main(argv):
         fed, peer_fed, switched_fed = (fed_batch(graph, images, labels)
                                        for graph in (g, peer, switched))
         kinds = {
-            'forward (inference mode)': lambda: sess.run(g.prelogits, {g.images: images, g.phase_train: False}),
-            'forward (training mode)': lambda: sess.run(g.train_prelogits, {g.train_images: images}),
+            'forward (inference mode)': lambda: sess.run(g.towers.prelogits, {g.towers.images: images, g.phase_train: False}),
+            'forward (training mode)': lambda: sess.run(g.towers.train_prelogits, {g.towers.train_images: images}),
             'training step (fed batch)': lambda: sess.run(g.train_op, fed),
             'step, built-in filter gradients': lambda: peer_sess.run(peer.train_op, peer_fed),
             'step, switched training tower': lambda: switched_sess.run(switched.train_op, switched_fed),

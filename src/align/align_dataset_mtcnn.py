@@ -24,21 +24,23 @@ import argparse  # noqa: E402
 import cv2  # noqa: E402
 
 from align import dataset_aligner  # noqa: E402
-from toolkit import arguments, cli, data, fileio  # noqa: E402
+from toolkit import arguments, cli, data, fileio, progress  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.faces import FaceDetector  # noqa: E402
 
 
 def main(args):
+    # Several aligners often share one terminal or log: each line goes out whole, in one write.
+    say = progress.line_writer(sys.stdout)
     output_dir = os.path.expanduser(args.output_dir)
     problems = []
     dataset = data.get_dataset(args.input_dir, problems=problems)
     for path, reason in problems:
-        print('%r: skipped: %s' % (path, reason))
+        say('%r: skipped: %s' % (path, reason))
     dataset, unlisted = dataset_aligner.classes_with_listable_names(dataset)
     for image_class in unlisted:
-        print('%r: class folder skipped: a line break in its name would split its '
-              'bounding-box lines (%d images)' % (image_class.name, len(image_class)))
+        say('%r: class folder skipped: a line break in its name would split its '
+            'bounding-box lines (%d images)' % (image_class.name, len(image_class)))
     work = dataset_aligner.list_images(dataset, args.random_order)
     if not work:
         raise FacenetError('no images found in %s (expected one sub-folder of images per '
@@ -47,28 +49,28 @@ def main(args):
     fileio.check_writable(output_dir, 'output_dir', directory=True)
     renamed = dataset_aligner.renamed_outputs(work)
     for path, name in renamed:
-        print('%r: written as %s.png (its name is shared by another image of its class or '
-              'holds a line break)' % (path, name))
+        say('%r: written as %s.png (its name is shared by another image of its class or '
+            'holds a line break)' % (path, name))
     # The crops are small: OpenCV's own threads would only compete with TensorFlow's.
     cv2.setNumThreads(1)
-    print('Creating networks and loading parameters')
+    say('Creating networks and loading parameters')
     with FaceDetector(args.gpu_memory_fraction) as detector:
         fileio.make_dirs(output_dir, 'output_dir')
         fileio.store_revision_info(SRC_DIR, output_dir, ' '.join(sys.argv))
         with dataset_aligner.open_bounding_boxes_file(output_dir) as bounding_boxes_file:
             aligner = dataset_aligner.DatasetAligner(
                 detector, output_dir, args.image_size, args.margin, args.detect_multiple_faces,
-                args.batch_size)
+                args.batch_size, log=say)
             counts = aligner.run(work, bounding_boxes_file)
-    print('Total number of images: %d' % counts['images'])
-    print('Number of successfully aligned images: %d' % counts['faces'])
+    say('Total number of images: %d' % counts['images'])
+    say('Number of successfully aligned images: %d' % counts['faces'])
     if counts['skipped']:
-        print('Images aligned earlier or by another process: %d' % counts['skipped'])
+        say('Images aligned earlier or by another process: %d' % counts['skipped'])
     if renamed:
-        print('Images written under a new name: %d' % len(renamed))
+        say('Images written under a new name: %d' % len(renamed))
     if problems or unlisted:
-        print('Entries skipped (not image files, or unlistable names): %d'
-              % (len(problems) + sum(len(c) for c in unlisted)))
+        say('Entries skipped (not image files, or unlistable names): %d'
+            % (len(problems) + sum(len(c) for c in unlisted)))
     return 0
 
 

@@ -33,6 +33,7 @@ from toolkit import cli  # noqa: E402
 from toolkit.arguments import positive_int, seed_args, vae_args  # noqa: E402
 from toolkit.data import get_dataset, get_image_paths, get_image_paths_and_labels  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
+from toolkit.progress import Progress  # noqa: E402
 from toolkit.session import new_session  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
 
@@ -75,14 +76,15 @@ def encode_images(args, vae, image_list, vae_checkpoint):
             print('Restoring VAE checkpoint: %s' % vae_checkpoint)
             vae_lib.restore_variables(sess, encoder_variables, vae_checkpoint, 'VAE checkpoint')
             nrof_done = 0
-            while True:
-                try:
-                    mean_, indices_ = vae_lib.run_input(sess, [mean, indices])
-                except tf.errors.OutOfRangeError:
-                    break
-                latent_vars[indices_] = mean_
-                nrof_done += len(indices_)
-                print('%d/%d images encoded' % (nrof_done, len(image_list)))
+            with Progress(len(image_list), 'Encoding') as progress:
+                while True:
+                    try:
+                        mean_, indices_ = vae_lib.run_input(sess, [mean, indices])
+                    except tf.errors.OutOfRangeError:
+                        break
+                    latent_vars[indices_] = mean_
+                    nrof_done += len(indices_)
+                    progress(nrof_done, len(image_list))
     return latent_vars
 
 

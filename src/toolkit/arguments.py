@@ -6,6 +6,8 @@ default in exactly one place.
 """
 import argparse
 
+from toolkit.training_options import LfwOptions, NetworkOptions, parse_scopes
+
 
 def _parent():
     return argparse.ArgumentParser(add_help=False)
@@ -154,6 +156,38 @@ def training_args(model_def='models.inception_resnet_v1'):
                         help='Path to the data directory containing aligned LFW face patches '
                              '(evaluation on LFW after each epoch when set).')
     return parser
+
+
+def softmax_fork_args():
+    """train_softmax flags of the HW_face fork (fine-tuning recipes that users copy)."""
+    parser = _parent()
+    parser.add_argument('--is_finetune', action='store_true',
+                        help='Train only the final classification layer (Logits), everything '
+                             'else frozen: the same as --trainable_scopes Logits.')
+    parser.add_argument('--load_without_fc', action='store_true',
+                        help='Restore everything from --pretrained_model except the Logits '
+                             'layer, even when the number of classes matches.')
+    parser.add_argument('--test_dir', type=str, default='',
+                        help='Aligned test images (one folder per class, classes of --data_dir); '
+                             'their top-1 accuracy is computed at every validation.')
+    parser.add_argument('--save_every_n_epochs', type=positive_int, default=1,
+                        help='Write a checkpoint every N epochs (and after the last one).')
+    return parser
+
+
+def network_options(args):
+    """The network flags of a training script as the library's NetworkOptions."""
+    return NetworkOptions(args.model_def, args.image_size, args.embedding_size,
+                          args.keep_probability, args.weight_decay,
+                          parse_scopes(args.trainable_scopes),
+                          getattr(args, 'sync_batch_norm', False))
+
+
+def lfw_options(args):
+    """The ``--lfw_*`` flags of a training script as the library's LfwOptions."""
+    return LfwOptions(args.lfw_dir, args.lfw_pairs, args.lfw_batch_size, args.lfw_nrof_folds,
+                      args.lfw_distance_metric, args.lfw_subtract_mean,
+                      args.lfw_use_flipped_images)
 
 
 def boolean(text):

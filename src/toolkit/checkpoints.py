@@ -88,12 +88,13 @@ def in_scopes(name, scopes):
     return any(name == scope or name.startswith(scope.rstrip('/') + '/') for scope in scopes)
 
 
-def restore_pretrained(sess, path, variables, replaceable_scopes=('Logits',)):
+def restore_pretrained(sess, path, variables, replaceable_scopes=('Logits',), skip_scopes=()):
     """Restore ``variables`` from the checkpoint at ``path``, matching them by name.
 
     Variables under ``replaceable_scopes`` (the classifier, whose size follows the number
     of classes) are left as initialized when the checkpoint lacks them or has another shape;
     any other missing or mis-shaped variable means the checkpoint is not for this model.
+    Variables under ``skip_scopes`` are left as initialized in any case.
 
     Returns:
         RestoreReport(checkpoint prefix, restored names, skipped ``(name, reason)`` pairs).
@@ -106,6 +107,9 @@ def restore_pretrained(sess, path, variables, replaceable_scopes=('Logits',)):
     to_restore, skipped, mismatched = {}, [], []
     for variable in variables:
         name = variable.op.name
+        if in_scopes(name, skip_scopes):
+            skipped.append((name, 'not restored on request'))
+            continue
         shape = variable.shape.as_list()
         stored = stored_shapes.get(name)
         if stored is not None and list(stored) == shape:

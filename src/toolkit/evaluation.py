@@ -126,6 +126,20 @@ def _folds(nrof_pairs, nrof_folds):
     return KFold(n_splits=nrof_folds, shuffle=False).split(np.arange(nrof_pairs))
 
 
+def fold_pair_counts(actual_issame, nrof_folds):
+    """Same-person and different-person pairs in the test part of each fold.
+
+    The folds are those of ``calculate_roc`` and ``calculate_val``. Returns a list of
+    ``(nrof_same, nrof_diff)``, one per fold.
+    """
+    actual_issame = np.asarray(actual_issame, dtype=bool)
+    counts = []
+    for _, test_set in _folds(len(actual_issame), nrof_folds):
+        nrof_same = int(np.sum(actual_issame[test_set]))
+        counts.append((nrof_same, len(test_set) - nrof_same))
+    return counts
+
+
 def _fold_distances(embeddings1, embeddings2, train_set, distance_metric, subtract_mean):
     """Distances of all pairs, optionally after subtracting the training fold's mean embedding."""
     if subtract_mean:

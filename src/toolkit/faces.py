@@ -28,6 +28,8 @@ class Face:
         landmarks: 10 floats, x1..x5 then y1..y5 (eyes, nose, mouth corners).
         image: aligned RGB uint8 patch, image_size x image_size.
         embedding, name, distance, probability: filled in by recognition code.
+        best_name: the best class before the unknown-rejection thresholds (``name`` is
+            ``Unknown`` when they rejected it); distance and probability are that class's.
     """
 
     def __init__(self, bounding_box, detection, landmarks, image):
@@ -37,6 +39,7 @@ class Face:
         self.image = image
         self.embedding = None
         self.name = None
+        self.best_name = None
         self.distance = None
         self.probability = None
 
@@ -202,7 +205,7 @@ def read_face_patches(paths, image_size, detector=None, margin=0, progress=None)
 
 
 def embed_image_files(embedder, paths, image_size, batch_size, fixed_standardization=False,
-                      detector=None, margin=0, report=None):
+                      detector=None, margin=0, progress=None):
     """Embeddings of the faces in image files, read and embedded batch by batch.
 
     Args:
@@ -210,7 +213,7 @@ def embed_image_files(embedder, paths, image_size, batch_size, fixed_standardiza
         paths: image files (aligned faces, or raw photos when ``detector`` is given).
         image_size, batch_size, fixed_standardization: model input settings.
         detector, margin: see ``read_face_patches``.
-        report: optional ``callback(batch_number, nrof_batches, failures_of_batch)``.
+        progress: optional ``callback(nrof_paths_done, nrof_paths)`` after each batch.
 
     Returns:
         ``(embeddings, indices, failures)``: K x D embeddings of the K readable images,
@@ -229,8 +232,8 @@ def embed_image_files(embedder, paths, image_size, batch_size, fixed_standardiza
                                          batch_size))
         indices += [start + i for i in aligned.indices]
         failures += aligned.failures
-        if report:
-            report(batch + 1, nrof_batches, aligned.failures)
+        if progress:
+            progress(min(start + batch_size, len(paths)), len(paths))
     return np.concatenate(chunks), np.array(indices, dtype=np.int64), failures
 
 

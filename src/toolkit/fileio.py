@@ -8,6 +8,9 @@ import tempfile
 
 from toolkit.errors import FacenetError
 
+# The repository root: the folder holding src/ and the shipped data/ files.
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 def current_umask():
     """The process umask (read without changing it for longer than a moment)."""
@@ -167,10 +170,26 @@ def store_revision_info(src_path, output_dir, arg_string):
 
 
 def write_arguments_to_file(args, filename):
-    """Write each parsed argument as ``name: value``, one per line."""
+    """Write each argument as ``name: value``, one per line.
+
+    Args:
+        args: ``{name: value}``, or parsed arguments (the classic API).
+    """
+    values = args if isinstance(args, dict) else vars(args)
     with atomic_open(filename) as handle:
-        for key, value in sorted(vars(args).items()):
+        for key, value in sorted(values.items()):
             handle.write('%s: %s\n' % (key, value))
+
+
+def repository_file(path):
+    """``path`` with ``~`` expanded; a relative path that does not exist from the current
+    folder but does under the repository root (the shipped ``data/pairs.txt`` and learning
+    rate schedules, which the classic defaults name) is taken from there."""
+    expanded = os.path.expanduser(path)
+    if os.path.isabs(expanded) or os.path.exists(expanded):
+        return expanded
+    in_repository = os.path.join(REPOSITORY_ROOT, expanded)
+    return in_repository if os.path.exists(in_repository) else expanded
 
 
 def require_file(path, what='file'):

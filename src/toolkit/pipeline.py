@@ -55,7 +55,9 @@ class PathEmbedder:
             paths: image file paths; a path given several times is read once.
             flipped: also embed each mirrored image and concatenate: row i is
                 ``[embedding(image_i), embedding(mirrored image_i)]`` as in the classic script.
-            progress: optional ``callback(nrof_batches_done, nrof_batches)`` after each batch.
+            progress: optional ``callback(nrof_images_done, nrof_images)`` after each batch,
+                counting the images that go through the network (each distinct path once,
+                its mirror image as a second image), e.g. a ``toolkit.progress.Progress``.
 
         Returns:
             float32 array (len(paths), embedding_size * (2 if flipped else 1)).
@@ -83,7 +85,7 @@ class PathEmbedder:
             batches.append(sess.run(self.tensors.embeddings,
                                     inference_feed(self.tensors, images)))
             if progress:
-                progress(batch_index + 1, nrof_batches)
+                progress(min(start + self.batch_size, len(reader_paths)), len(reader_paths))
         if not batches:
             embedding_size = self.tensors.embeddings.get_shape().as_list()[-1] or 0
             return np.zeros((0, nrof_flips * embedding_size), np.float32)
@@ -96,10 +98,9 @@ def distinct_paths(paths):
     return list(dict.fromkeys(paths))
 
 
-def print_dots(nrof_batches_done, _nrof_batches):
-    """A ``progress`` callback printing a dot every ten batches, as the classic scripts did."""
-    if nrof_batches_done % 10 == 0:
-        print('.', end='', flush=True)
+def nrof_network_images(paths, flipped=False):
+    """How many images ``PathEmbedder.embed(sess, paths, flipped)`` runs through the network."""
+    return len(distinct_paths(paths)) * (2 if flipped else 1)
 
 
 def _next_images(sess, reader, batch_paths):

@@ -4,6 +4,7 @@ Figures are drawn with matplotlib's object API on an Agg canvas (no pyplot, no g
 figure state, no backend switching), so scripts, tests and servers can all use it. Every
 file is written through ``fileio.atomic_path``: a failed plot never leaves a broken PNG.
 """
+import collections
 import os
 
 import numpy as np
@@ -13,8 +14,8 @@ from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path
 
 GRID_BORDER = 3
-# A little past [0, 1], so that a curve along an edge is not hidden under the axes' frame.
-ROC_LIMITS = (-0.01, 1.01)
+# The false accept rates of interest in face verification span four decades.
+FAR_LIMITS = (1e-4, 1.0)
 
 
 def _new_figure(size=(6.4, 4.8), dpi=100):
@@ -102,19 +103,85 @@ def save_line_plot(path, series, **options):
     return save_figure(line_plot_figure(series, **options), path)
 
 
-def roc_curve_figure(fpr, tpr, title='ROC curve'):
-    """The ROC curve (true against false positive rate) with the chance diagonal."""
-    fpr, tpr = np.asarray(fpr, dtype=np.float64), np.asarray(tpr, dtype=np.float64)
-    order = np.lexsort((tpr, fpr))
-    series = [('ROC', (fpr[order], tpr[order])), ('chance', ([0.0, 1.0], [0.0, 1.0]))]
-    return line_plot_figure(series, title=title, xlabel='False positive rate',
-                            ylabel='True positive rate', xlim=ROC_LIMITS, ylim=ROC_LIMITS,
-                            styles={'chance': ':'})
+RocCurve = collections.namedtuple('RocCurve', ['label', 'fpr', 'tpr', 'val', 'eer'])
+RocCurve.__new__.__defaults__ = (None, None)
+RocCurve.__doc__ = """One model's ROC curve: false and true accept rates per threshold (arrays
+of equal length), and optionally its validation rate at the target FAR and its EER, which are
+marked on the curve."""
 
 
-def write_roc_curve(path, fpr, tpr, title='ROC curve'):
-    """Write ``roc_curve_figure(fpr, tpr, title)`` to ``path``; returns ``path``."""
-    return save_figure(roc_curve_figure(fpr, tpr, title), path)
+def roc_curve_figure(curves, title='ROC curve', far_target=1e-3, far_limits=FAR_LIMITS):
+    """ROC curves as face verification papers draw them: the true accept rate against the
+    false accept rate on a log axis, each curve's VAL@FAR operating point (a dot on the
+    ``far_target`` line) and its equal error rate (a square where the curve crosses
+    TAR = 1 - FAR) marked.
+
+    Points with a FAR of 0 have no place on a log axis: a curve starts at its smallest
+    positive FAR. The TAR axis starts at the tenth below the lowest visible point.
+
+    Args:
+        curves: RocCurve tuples (several models on one plot), or one RocCurve.
+        title: the figure's title.
+        far_target: FAR of the operating point (1e-3 as in the LFW protocol).
+        far_limits: ``(low, high)`` of the FAR axis.
+    """
+    if isinstance(curves, RocCurve):
+        curves = [curves]
+    figure = _new_figure()
+    axes = figure.add_subplot(1, 1, 1)
+    lowest = 1.0
+    for curve in curves:
+        fpr = np.asarray(curve.fpr, dtype=np.float64)
+        tpr = np.asarray(curve.tpr, dtype=np.float64)
+        if fpr.shape != tpr.shape:
+            raise ValueError('ROC curve %r: %d FAR values, %d TAR values'
+                             % (curve.label, fpr.size, tpr.size))
+        order = np.lexsort((tpr, fpr))
+        fpr, tpr = fpr[order], tpr[order]
+        visible = fpr > 0
+        line, = axes.plot(fpr[visible], tpr[visible], '-', linewidth=1.5,
+                          label=_roc_label(curve, far_target))
+        in_range = visible & (fpr >= far_limits[0]) & (fpr <= far_limits[1])
+        if in_range.any():
+            lowest = min(lowest, float(tpr[in_range].min()))
+        if curve.val is not None:
+            axes.plot([far_target], [curve.val], 'o', color=line.get_color(), markersize=6,
+                      zorder=3)
+            lowest = min(lowest, float(curve.val))
+        if curve.eer is not None and curve.eer > 0:
+            axes.plot([curve.eer], [1.0 - curve.eer], 's', color=line.get_color(),
+                      markerfacecolor='none', markersize=7, markeredgewidth=1.5, zorder=3)
+    equal_error = np.logspace(np.log10(far_limits[0]), np.log10(far_limits[1]), 200)
+    axes.plot(equal_error, 1.0 - equal_error, '--', color='0.6', linewidth=1,
+              label='TAR = 1 - FAR (EER, squares)')
+    axes.axvline(far_target, linestyle=':', color='0.4', linewidth=1,
+                 label='FAR = %g (VAL, dots)' % far_target)
+    axes.set_xscale('log')
+    axes.set_xlim(*far_limits)
+    axes.set_ylim(min(np.floor(lowest * 10) / 10, 0.9), 1.005)
+    axes.set_title(title)
+    axes.set_xlabel('False accept rate')
+    axes.set_ylabel('True accept rate')
+    axes.grid(True, which='major', alpha=0.4)
+    axes.grid(True, which='minor', alpha=0.1)
+    axes.legend(loc='lower right', fontsize='small')
+    figure.tight_layout()
+    return figure
+
+
+def _roc_label(curve, far_target):
+    parts = []
+    if curve.val is not None:
+        parts.append('VAL %.3f @ FAR=%g' % (curve.val, far_target))
+    if curve.eer is not None:
+        parts.append('EER %.3f' % curve.eer)
+    label = str(curve.label or 'ROC')
+    return '%s (%s)' % (label, ', '.join(parts)) if parts else label
+
+
+def write_roc_curve(path, curves, title='ROC curve', far_target=1e-3):
+    """Write ``roc_curve_figure(curves, title, far_target)`` to ``path``; returns ``path``."""
+    return save_figure(roc_curve_figure(curves, title, far_target), path)
 
 
 def put_images_on_grid(images, shape=(16, 8), border=GRID_BORDER):

@@ -17,6 +17,31 @@ def load_training_set(data_dir):
     return [image_class for image_class in dataset if len(image_class) > 0]
 
 
+def load_test_set(test_dir, train_set):
+    """Images of ``test_dir`` (one folder per class) labelled with the training set's indices.
+
+    Classes are matched by folder name; training classes without test images are fine.
+
+    Returns:
+        ``(paths, labels)``.
+
+    Raises:
+        FacenetError: the folder is missing or empty, or holds a class not trained on.
+    """
+    index = {image_class.name: label for label, image_class in enumerate(train_set)}
+    dataset = [image_class for image_class in get_dataset(test_dir) if len(image_class) > 0]
+    unknown = [image_class.name for image_class in dataset if image_class.name not in index]
+    if unknown:
+        raise FacenetError('--test_dir %s has %d class(es) that --data_dir lacks, e.g. %s; '
+                           'the test set must use the training classes'
+                           % (test_dir, len(unknown), ', '.join(unknown[:3])))
+    paths = [path for image_class in dataset for path in image_class.image_paths]
+    labels = [index[image_class.name] for image_class in dataset for _ in image_class.image_paths]
+    if not paths:
+        raise FacenetError('no images found in --test_dir %s' % test_dir)
+    return paths, labels
+
+
 def require_classes(dataset, data_dir, min_classes=2):
     """Raise FacenetError unless ``dataset`` has images of at least ``min_classes`` classes."""
     if not dataset:

@@ -4,7 +4,7 @@ Optimizer factory, the train op (loss averages for TensorBoard, gradients, expon
 averages of the weights), the decayed learning rate, trainable-scope selection for
 fine-tuning, run folders and the ``stat.h5`` statistics file.
 """
-import collections
+import dataclasses
 import importlib
 import inspect
 import os
@@ -68,11 +68,6 @@ def add_loss_summaries(total_loss, losses):
         scalar_summary(loss.op.name + ' (raw)', loss)
         scalar_summary(loss.op.name, averages.average(loss))
     return update_op
-
-
-def parse_scopes(text):
-    """``--trainable_scopes`` text ``"a,b"`` -> ``['a', 'b']`` (empty: all variables)."""
-    return [scope.strip() for scope in text.split(',') if scope.strip()]
 
 
 def model_variables_to_train(scopes=None):
@@ -148,37 +143,51 @@ def import_network(model_def):
     return network
 
 
-def build_network(network, model_def, images, args, phase_train, reuse=None):
-    """``network.inference`` with the training flags; a too small --image_size is a FacenetError.
+def build_network(network, images, options, phase_train, reuse=None, log=None):
+    """``network.inference`` with the training options; a too small image is a FacenetError.
 
-    With ``--trainable_scopes``, the batch norms outside those scopes are frozen (when the
-    model's ``inference`` takes ``trainable_scopes``, as ours all do). ``reuse`` builds the
-    network once more over the variables of an earlier call.
+    With ``options.trainable_scopes``, the batch norms outside those scopes are frozen (when
+    the model's ``inference`` takes ``trainable_scopes``, as ours all do; otherwise ``log``
+    gets a note). ``reuse`` builds the network once more over the variables of an earlier call.
+
+    Args:
+        network: the model module.
+        images: N x H x W x 3 input.
+        options: a NetworkOptions.
+        phase_train: Python bool or boolean tensor.
+        reuse: reuse the variables of an earlier call.
+        log: callable taking one line of text (None: no note).
 
     Returns:
-        N x --embedding_size prelogits.
+        N x ``options.embedding_size`` prelogits.
     """
-    options = {}
-    scopes = parse_scopes(args.trainable_scopes)
-    if scopes:
-        if 'trainable_scopes' in inspect.signature(network.inference).parameters:
-            options['trainable_scopes'] = scopes
-        elif not reuse:
-            print('Note: %s.inference() takes no trainable_scopes, so the batch-norm statistics '
-                  'of frozen scopes keep updating' % model_def)
+    extra = {}
+    parameters = inspect.signature(network.inference).parameters
+    if options.trainable_scopes:
+        if 'trainable_scopes' in parameters:
+            extra['trainable_scopes'] = list(options.trainable_scopes)
+        elif not reuse and log:
+            log('Note: %s.inference() takes no trainable_scopes, so the batch-norm statistics '
+                'of frozen scopes keep updating' % options.model_def)
+    if options.sync_batch_norm:
+        if 'sync_batch_norm' not in parameters:
+            raise FacenetError('--sync_batch_norm: %s.inference() takes no sync_batch_norm'
+                               % options.model_def)
+        extra['sync_batch_norm'] = True
     try:
-        prelogits, _ = network.inference(images, args.keep_probability, phase_train=phase_train,
-                                         bottleneck_layer_size=args.embedding_size,
-                                         weight_decay=args.weight_decay, reuse=reuse, **options)
+        prelogits, _ = network.inference(images, options.keep_probability,
+                                         phase_train=phase_train,
+                                         bottleneck_layer_size=options.embedding_size,
+                                         weight_decay=options.weight_decay, reuse=reuse, **extra)
     except ValueError as error:
         if 'Negative dimension' not in str(error):
             raise
         raise FacenetError('--image_size %d is too small for %s'
-                           % (images.get_shape()[1], model_def)) from None
+                           % (images.get_shape()[1], options.model_def)) from None
     return prelogits
 
 
-def build_training_tower(network, model_def, images, args):
+def build_training_tower(network, images, options):
     """The network once more, fixed in training mode, over the variables already built.
 
     The training scripts build two towers that share every variable: first the inference
@@ -189,35 +198,42 @@ def build_training_tower(network, model_def, images, args):
     a step with a switched training tower took 0.98x to 1.06x the time of one with this tower.
 
     Returns:
-        N x --embedding_size prelogits, in name scope ``training``.
+        N x ``options.embedding_size`` prelogits, in name scope ``training``.
     """
     with tf.name_scope('training'):
-        return build_network(network, model_def, images, args, True, reuse=True)
+        return build_network(network, images, options, True, reuse=True)
 
 
-# The tensors of both towers (see build_towers).
-Towers = collections.namedtuple('Towers', ['images', 'prelogits', 'embeddings', 'train_images',
-                                           'labels', 'train_prelogits', 'train_embeddings'])
+@dataclasses.dataclass(frozen=True)
+class Towers:
+    """The tensors of both towers (see build_towers)."""
+    images: tf.Tensor
+    prelogits: tf.Tensor
+    embeddings: tf.Tensor
+    train_images: tf.Tensor
+    labels: tf.Tensor
+    train_prelogits: tf.Tensor
+    train_embeddings: tf.Tensor
 
 
-def build_towers(network, args, batches, phase_train):
+def build_towers(network, options, batches, phase_train, log=None):
     """The inference tower, then the training tower over the same variables.
 
     The inference tower reads the ``input`` placeholder and switches on ``phase_train``; its
     L2-normalized output is ``embeddings``. The training tower reads ``image_batch`` and
     ``label_batch``, which default to the ``batches`` pipeline; its output is
-    ``train_embeddings``.
+    ``train_embeddings``. ``log`` gets build_network's note.
 
     Returns:
         Towers.
     """
-    size = args.image_size
+    size = options.image_size
     images = tf.placeholder(tf.float32, [None, size, size, 3], name='input')
-    prelogits = build_network(network, args.model_def, images, args, phase_train)
+    prelogits = build_network(network, images, options, phase_train, log=log)
     train_images = tf.placeholder_with_default(batches.images, [None, size, size, 3],
                                                name='image_batch')
     labels = tf.placeholder_with_default(batches.labels, [None], name='label_batch')
-    train_prelogits = build_training_tower(network, args.model_def, train_images, args)
+    train_prelogits = build_training_tower(network, train_images, options)
     return Towers(images, prelogits, tf.nn.l2_normalize(prelogits, 1, 1e-10, name='embeddings'),
                   train_images, labels, train_prelogits,
                   tf.nn.l2_normalize(train_prelogits, 1, 1e-10, name='train_embeddings'))
@@ -264,8 +280,9 @@ class TrainingStats:
                     handle.create_dataset(name, data=value)
 
 
-def softmax_stats(max_nrof_epochs, epoch_size, validate_every_n_epochs, hist_bins=1000):
-    """The classic train_softmax ``stat.h5`` layout."""
+def softmax_stats(max_nrof_epochs, epoch_size, validate_every_n_epochs, hist_bins=1000,
+                  test_accuracy=False):
+    """The classic train_softmax ``stat.h5`` layout (plus ``test_accuracy`` when asked)."""
     nrof_steps = max_nrof_epochs * epoch_size
     nrof_val_samples = int(np.ceil(max_nrof_epochs / validate_every_n_epochs))
     shapes = {name: (nrof_steps,) for name in
@@ -276,4 +293,6 @@ def softmax_stats(max_nrof_epochs, epoch_size, validate_every_n_epochs, hist_bin
                    ('lfw_accuracy', 'lfw_valrate', 'learning_rate', 'time_train',
                     'time_validate', 'time_evaluate')})
     shapes['prelogits_hist'] = (max_nrof_epochs, hist_bins)
+    if test_accuracy:
+        shapes['test_accuracy'] = (nrof_val_samples,)
     return TrainingStats(shapes)

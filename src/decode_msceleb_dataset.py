@@ -12,7 +12,7 @@ import sys
 
 from toolkit import cli
 from toolkit.arguments import non_negative_int
-from toolkit.errors import FacenetError
+from toolkit.errors import FacenetError, OutputError
 from toolkit.fileio import NewFolders, check_writable, require_file, store_revision_info
 from toolkit.msceleb import decode_face_image, parse_record
 from toolkit.plotting import save_image
@@ -39,6 +39,8 @@ def decode_tsv_file(tsv_file, output_dir, size, output_format, counts):
                 continue
             try:
                 decode_line(line, output_dir, size, output_format)
+            except OutputError:
+                raise  # the next image could not be written either
             except FacenetError as error:
                 counts['skipped'] += 1
                 print('warning: %s:%d skipped: %s' % (tsv_file, line_number, error),

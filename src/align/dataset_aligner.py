@@ -154,15 +154,18 @@ def faces_to_write(boxes, image_shape, detect_multiple_faces):
 def save_png(path, image):
     """Write an RGB uint8 array as a PNG that appears at ``path`` only once complete.
 
+    Encoded in memory and written by Python, so any file name works (OpenCV's own writer
+    cannot open names that are not UTF-8) and a full disk is reported as such.
+
     Raises:
         FacenetError: the file cannot be written (disk full, no permission).
     """
-    try:
-        with atomic_path(path) as tmp_path:
-            if not cv2.imwrite(tmp_path, np.ascontiguousarray(image[:, :, ::-1]), PNG_OPTIONS):
-                raise OSError('OpenCV could not write it')
-    except (OSError, cv2.error) as error:
-        raise FacenetError('cannot write %s: %s' % (path, error)) from None
+    ok, encoded = cv2.imencode('.png', np.ascontiguousarray(image[:, :, ::-1]), PNG_OPTIONS)
+    if not ok:
+        raise FacenetError('cannot encode %s as PNG' % path)
+    with atomic_path(path) as tmp_path:
+        with open(tmp_path, 'wb') as handle:
+            handle.write(encoded.data)
 
 
 class DatasetAligner:

@@ -14,6 +14,10 @@ def run(main, parse_arguments, argv=None):
     130. Anything else is a bug and keeps its traceback.
     """
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
+    # File names that are not valid UTF-8 print as escapes instead of stopping the run.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, 'reconfigure'):
+            stream.reconfigure(errors='backslashreplace')
     try:
         status = main(args)
     except FacenetError as error:

@@ -22,6 +22,8 @@ from toolkit.errors import FacenetError  # noqa: E402
 
 
 def main(args):
+    """Print the people in each photo; exits with 1 when a photo could not be read."""
+    unreadable = 0
     with Recognition(args.model, args.classifier_filename, args.probability_threshold,
                      args.distance_threshold, args.image_size, args.margin,
                      args.gpu_memory_fraction,
@@ -33,11 +35,16 @@ def main(args):
                 found = recognition.identify(data.read_rgb_image(path))
             except FacenetError as error:
                 print('error: %s' % error)
+                unreadable += 1
                 continue
             if not found:
                 print('no face found')
             for face in found:
                 print(describe(face, args.probability_threshold, args.distance_threshold))
+    if unreadable:
+        raise FacenetError('%d of the %d images could not be read'
+                           % (unreadable, len(args.image_files)))
+    return 0
 
 
 def describe(face, probability_threshold=None, distance_threshold=None):

@@ -52,6 +52,9 @@ def main(args):
         raise FacenetError('no images to %s in %s' % (args.mode.lower(), dataset_dir(args)))
     print('Number of classes: %d' % len(dataset))
     print('Number of images: %d' % len(paths))
+    warning = data.small_image_warning(paths, args.image_size)
+    if warning:
+        print(warning)
 
     classifier = None
     if args.mode == 'CLASSIFY':

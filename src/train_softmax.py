@@ -218,7 +218,7 @@ def test(args, sess, g, epoch, test_set, stats, summary_writer):
 
 def load_splits(args):
     """The training and validation sets, checked before anything is written."""
-    dataset = train_data.load_training_set(args.data_dir)
+    dataset = train_data.load_training_set(args.data_dir, print)
     if args.filter_filename:
         dataset = filter_dataset(dataset, os.path.expanduser(args.filter_filename),
                                  args.filter_percentile, args.filter_min_nrof_images_per_class)

@@ -149,6 +149,8 @@ def train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, r
             empty_rounds += 1
             if empty_rounds >= MAX_EMPTY_ROUNDS:
                 print('No triplet violates the margin in %d rounds: ending epoch %d early'
+                      % (empty_rounds, epoch) if nrof_pairs else
+                      'No sampled person had two images in %d rounds: ending epoch %d early'
                       % (empty_rounds, epoch))
                 break
             continue
@@ -172,11 +174,18 @@ def check_inputs(args):
     schedule = train_loop.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_checkpoint(args.pretrained_model)
-    train_set = train_data.load_training_set(args.data_dir)
+    train_set = train_data.load_training_set(args.data_dir, print)
     train_data.require_classes(train_set, args.data_dir)
     if not any(len(image_class) >= 2 for image_class in train_set):
         raise FacenetError('--data_dir %s has no person with two images: no triplet can be formed'
                            % args.data_dir)
+    if args.images_per_person < 2:
+        raise FacenetError('--images_per_person must be at least 2 (an anchor and a positive '
+                           'of each person), got %d' % args.images_per_person)
+    single = sum(1 for image_class in train_set if len(image_class) < 2)
+    if single:
+        print('warning: %d of the %d people in --data_dir have one image only: they serve as '
+              'negatives, never as anchors' % (single, len(train_set)))
     train_data.require_image_size(train_set, args.image_size, args.random_crop)
     return network, schedule, train_set
 
@@ -237,7 +246,7 @@ def parse_arguments(argv):
                         help='Number of people per batch.')
     parser.add_argument('--images_per_person', type=arguments.positive_int, default=40,
                         help='Number of images per person.')
-    parser.add_argument('--alpha', type=float, default=0.2,
+    parser.add_argument('--alpha', type=arguments.finite_float, default=0.2,
                         help='Positive to negative triplet distance margin.')
     return parser.parse_args(argv)
 

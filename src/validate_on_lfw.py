@@ -14,6 +14,7 @@ import time
 
 import lfw
 from toolkit import arguments, cli, pipeline, plotting
+from toolkit.data import small_image_warning
 from toolkit.inference import load_inference_model
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_open, check_writable, repository_file
@@ -37,6 +38,9 @@ def main(args):
     found = lfw.find_pair_paths(os.path.expanduser(args.lfw_dir), pairs)
     if found.nrof_skipped_pairs > 0:
         print('Skipped %d image pairs' % found.nrof_skipped_pairs)
+    warning = small_image_warning(pipeline.distinct_paths(found.paths), args.image_size)
+    if warning:
+        print(warning)
     if args.lfw_nrof_folds < 2:
         raise FacenetError('--lfw_nrof_folds must be at least 2, got %d' % args.lfw_nrof_folds)
     if len(found.issame) < args.lfw_nrof_folds:

@@ -41,9 +41,9 @@ def build_export_graph(model_def, embedding_size, image_size=model_io.DEFAULT_IM
     tf.placeholder_with_default(tf.constant(0, tf.int32), [], name='batch_size')
     labels = tf.placeholder_with_default(tf.zeros([0], tf.int64), [None], name='labels')
     tf.identity(labels, name=model_io.LABEL_BATCH_NAME)
-    prelogits, _ = network.inference(images, 1.0,
-                                     phase_train=phase_train if phase_switch else False,
-                                     bottleneck_layer_size=embedding_size)
+    prelogits = model_io.inference_of_size(network, images, model_def, 1.0,
+                                           phase_train=phase_train if phase_switch else False,
+                                           bottleneck_layer_size=embedding_size)
     tf.nn.l2_normalize(prelogits, 1, 1e-10, name=model_io.EMBEDDINGS_NAME)
     return tf.train.Saver(tf.global_variables(), max_to_keep=1)
 

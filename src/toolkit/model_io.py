@@ -226,10 +226,23 @@ def build_inference_graph(ckpt_path, input_map=None, image_size=DEFAULT_IMAGE_SI
     if images is None:
         images = tf.placeholder(tf.float32, [None, image_size, image_size, 3], name=INPUT_NAME)
     tf.placeholder_with_default(False, [], name=PHASE_TRAIN_NAME)
-    prelogits, _ = network.inference(images, 1.0, phase_train=False,
-                                     bottleneck_layer_size=embedding_size)
+    prelogits = inference_of_size(network, images, model_def, 1.0, phase_train=False,
+                                  bottleneck_layer_size=embedding_size)
     tf.nn.l2_normalize(prelogits, 1, 1e-10, name=EMBEDDINGS_NAME)
     return restoring_saver(ckpt_path)
+
+
+def inference_of_size(network, images, model_def, *args, **kwargs):
+    """The prelogits of ``network.inference(images, ...)``; an input smaller than the
+    network's smallest feature map (TensorFlow's "Negative dimension") is a FacenetError."""
+    try:
+        prelogits, _ = network.inference(images, *args, **kwargs)
+    except ValueError as error:
+        if 'Negative dimension' not in str(error):
+            raise
+        raise FacenetError('--image_size %s is too small for %s'
+                           % (images.shape[1], model_def)) from None
+    return prelogits
 
 
 def resolve_model(model):

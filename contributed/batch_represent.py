@@ -22,17 +22,21 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import numpy as np  # noqa: E402
 
 from export_embeddings import save_array  # noqa: E402
-from toolkit import arguments, cli, data, faces, fileio  # noqa: E402
-from toolkit.embedding import Embedder  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.data import folders  # noqa: E402
+from toolkit import fileio  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
+from toolkit.inference.embedder import Embedder  # noqa: E402
 from toolkit.progress import Progress  # noqa: E402
+from toolkit.recognition import faces  # noqa: E402
 
 
 def main(args):
     output_dir = os.path.expanduser(args.output_dir)
     fileio.check_writable(output_dir, 'output folder', directory=True)
-    dataset = data.get_dataset(args.data_dir)
-    paths, labels = data.get_image_paths_and_labels(dataset)
+    dataset = folders.get_dataset(args.data_dir)
+    paths, labels = folders.get_image_paths_and_labels(dataset)
     if not paths:
         raise FacenetError('no images in %s' % args.data_dir)
     print('Loading trained model...\n')

@@ -24,10 +24,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from toolkit import arguments, cli, clustering, data, faces, fileio  # noqa: E402
-from toolkit.embedding import Embedder  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.data import folders  # noqa: E402
+from toolkit import fileio  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
+from toolkit.inference.embedder import Embedder  # noqa: E402
 from toolkit.progress import Progress  # noqa: E402
+from toolkit.recognition import clustering, faces  # noqa: E402
 
 MIN_FACE_SCORE = 0.95
 MAX_PRINTED_MATRIX = 50
@@ -35,7 +39,7 @@ MAX_PRINTED_MATRIX = 50
 
 def main(args):
     fileio.check_writable(args.out_dir, 'output folder', directory=True)
-    paths = data.get_image_paths(os.path.expanduser(args.data_dir))
+    paths = folders.get_image_paths(os.path.expanduser(args.data_dir))
     if not paths:
         raise FacenetError('no images in %s' % args.data_dir)
     with faces.FaceDetector(args.gpu_memory_fraction) as detector:
@@ -76,7 +80,7 @@ def find_all_faces(detector, paths, margin, image_size):
         for index, path in enumerate(paths):
             progress(index, len(paths))
             try:
-                image = data.read_rgb_image(path)
+                image = folders.read_rgb_image(path)
             except FacenetError as error:
                 print('skipping %s' % error)
                 continue

@@ -23,15 +23,19 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 import numpy as np  # noqa: E402
 
-from toolkit import arguments, cli, clustering, data, faces, fileio  # noqa: E402
-from toolkit.embedding import Embedder  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.data import folders  # noqa: E402
+from toolkit import fileio  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
+from toolkit.inference.embedder import Embedder  # noqa: E402
 from toolkit.progress import Progress  # noqa: E402
+from toolkit.recognition import clustering, faces  # noqa: E402
 
 
 def main(args):
     fileio.check_writable(args.output, '--output folder', directory=True)
-    image_paths = data.get_image_paths(os.path.expanduser(args.input))
+    image_paths = folders.get_image_paths(os.path.expanduser(args.input))
     if len(image_paths) < 2:
         raise FacenetError('clustering needs at least two images in %s, found %d'
                            % (args.input, len(image_paths)))

@@ -25,18 +25,22 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 import numpy as np  # noqa: E402
 
-from toolkit import arguments, cli, data, faces, fileio  # noqa: E402
-from toolkit.embedding import Embedder  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.data import folders  # noqa: E402
+from toolkit import fileio  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.fileio import atomic_path  # noqa: E402
+from toolkit.inference.embedder import Embedder  # noqa: E402
 from toolkit.progress import Progress  # noqa: E402
+from toolkit.recognition import faces  # noqa: E402
 
 
 def main(args):
     for name in (args.embeddings_name, args.labels_name, args.labels_strings_name):
         fileio.check_writable(npy_name(name), 'output file')
-    dataset = data.get_dataset(args.data_dir)
-    image_list, label_list = data.get_image_paths_and_labels(dataset)
+    dataset = folders.get_dataset(args.data_dir)
+    image_list, label_list = folders.get_image_paths_and_labels(dataset)
     if not image_list:
         raise FacenetError('no images in %s' % args.data_dir)
     print('Number of images: %d' % len(image_list))

@@ -31,10 +31,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 import numpy as np  # noqa: E402
 
-from toolkit import faces, identification  # noqa: E402
-from toolkit.embedding import Embedder  # noqa: E402
+from toolkit.recognition import faces, identification  # noqa: E402
+from toolkit.inference.embedder import Embedder  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
-from toolkit.faces import Face  # noqa: E402,F401  (part of this module's API)
+from toolkit.recognition.faces import Face  # noqa: E402,F401  (part of this module's API)
 
 DEFAULT_CROP_SIZE = 160
 DEFAULT_CROP_MARGIN = 32

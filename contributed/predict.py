@@ -17,8 +17,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 'src'))
 
 from face import Recognition  # noqa: E402
-from toolkit import arguments, cli, data, identification  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.data import folders  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
+from toolkit.recognition import identification  # noqa: E402
 
 
 def main(args):
@@ -32,7 +35,7 @@ def main(args):
         for path in args.image_files:
             print('\npeople in image %s :' % path)
             try:
-                found = recognition.identify(data.read_rgb_image(path))
+                found = recognition.identify(folders.read_rgb_image(path))
             except FacenetError as error:
                 print('error: %s' % error)
                 unreadable += 1

@@ -30,7 +30,9 @@ sys.path.insert(0, os.path.join(REPO, 'src'))
 import cv2  # noqa: E402
 
 from face import Recognition  # noqa: E402
-from toolkit import arguments, cli, data  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.data import folders  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.fileio import atomic_path, check_writable  # noqa: E402
 
@@ -122,12 +124,12 @@ def add_identities(recognition, folder):
     if not os.path.isdir(folder):
         raise FacenetError('identities folder not found: %s' % folder)
     photos = [(os.path.splitext(os.path.basename(path))[0], path)
-              for path in data.get_image_paths(folder)]
-    for image_class in data.get_dataset(folder):
+              for path in folders.get_image_paths(folder)]
+    for image_class in folders.get_dataset(folder):
         photos += [(image_class.name, path) for path in image_class.image_paths]
     for name, path in photos:
         try:
-            recognition.add_identity(data.read_rgb_image(path), name.replace('_', ' '))
+            recognition.add_identity(folders.read_rgb_image(path), name.replace('_', ' '))
             print('Added %s from %s' % (name.replace('_', ' '), path))
         except FacenetError as error:
             print('skipping %s: %s' % (path, error))

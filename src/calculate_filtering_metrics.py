@@ -3,7 +3,7 @@
 For every image: the distance of its embedding to the centre (mean embedding) of its class.
 ``train_softmax.py --filter_filename <file> --filter_percentile P`` then drops the images
 farthest from their class centre. The file holds the classic datasets ``class_names``,
-``image_list``, ``label_list`` and ``distance_to_center`` (see ``toolkit.filtering``).
+``image_list``, ``label_list`` and ``distance_to_center`` (see ``toolkit.data.filtering``).
 
 Differences from the classic script: the model may be a frozen ``.pb`` or a checkpoint
 folder; ``--use_fixed_image_standardization`` serves the newer models; classes are embedded
@@ -13,11 +13,12 @@ it is complete.
 import argparse
 import os
 
-from toolkit import cli, fileio, filtering
-from toolkit.arguments import image_size_args, positive_int, standardization_args
-from toolkit.data import fixed_standardization, get_dataset, get_image_paths_and_labels, load_data
-from toolkit.embedding import Embedder
+from toolkit import cli, fileio
+from toolkit.cli.arguments import image_size_args, positive_int, standardization_args
+from toolkit.data import filtering
+from toolkit.data.folders import fixed_standardization, get_dataset, get_image_paths_and_labels, load_data
 from toolkit.errors import FacenetError
+from toolkit.inference.embedder import Embedder
 from toolkit.progress import Progress
 
 

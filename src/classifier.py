@@ -27,11 +27,15 @@ import argparse
 
 import numpy as np
 
-from toolkit import arguments, cli, data, fileio, identification, pipeline
-from toolkit.embedding import Embedder
+from toolkit import cli, fileio
+from toolkit.cli import arguments
+from toolkit.data import folders
 from toolkit.errors import FacenetError
-from toolkit.pipeline import PathEmbedder
+from toolkit.inference import path_embedder
+from toolkit.inference.embedder import Embedder
+from toolkit.inference.path_embedder import PathEmbedder
 from toolkit.progress import Progress
+from toolkit.recognition import identification
 
 TOP_K = 5
 
@@ -47,12 +51,12 @@ def main(args):
                                'dataset; no images for: %s' % ', '.join(empty))
     else:
         dataset = [image_class for image_class in dataset if image_class.image_paths]
-    paths, labels = data.get_image_paths_and_labels(dataset)
+    paths, labels = folders.get_image_paths_and_labels(dataset)
     if not paths:
         raise FacenetError('no images to %s in %s' % (args.mode.lower(), dataset_dir(args)))
     print('Number of classes: %d' % len(dataset))
     print('Number of images: %d' % len(paths))
-    warning = data.small_image_warning(paths, args.image_size)
+    warning = folders.small_image_warning(paths, args.image_size)
     if warning:
         print(warning)
 
@@ -84,14 +88,14 @@ def select_dataset(args):
     if args.use_split_dataset:
         rng = np.random.RandomState(args.seed)
         train_set, test_set = identification.split_per_class(
-            data.get_dataset(args.data_dir), args.min_nrof_images_per_class,
+            folders.get_dataset(args.data_dir), args.min_nrof_images_per_class,
             args.nrof_train_images_per_class, rng)
         if not train_set:
             raise FacenetError('no class of %s has at least %d images '
                                '(--min_nrof_images_per_class)'
                                % (args.data_dir, args.min_nrof_images_per_class))
         return train_set if args.mode == 'TRAIN' else test_set
-    return data.get_dataset(dataset_dir(args))
+    return folders.get_dataset(dataset_dir(args))
 
 
 def compute_embeddings(embedder, paths, args):
@@ -99,7 +103,7 @@ def compute_embeddings(embedder, paths, args):
     with embedder.session.graph.as_default():
         reader = PathEmbedder(embedder.tensors, args.image_size, args.batch_size,
                               args.use_fixed_image_standardization)
-    with Progress(pipeline.nrof_network_images(paths), 'Calculating features') as progress:
+    with Progress(path_embedder.nrof_network_images(paths), 'Calculating features') as progress:
         return reader.embed(embedder.session, paths, progress=progress)
 
 

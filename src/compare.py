@@ -11,9 +11,11 @@ needed for models trained with fixed standardization (e.g. 20180408-102900).
 import argparse
 import sys
 
-from toolkit import arguments, cli, faces
-from toolkit.embedding import Embedder
+from toolkit import cli
+from toolkit.cli import arguments
 from toolkit.errors import FacenetError
+from toolkit.inference.embedder import Embedder
+from toolkit.recognition import faces
 
 
 def main(args):

@@ -12,8 +12,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
 
-from toolkit import cli, pretrained  # noqa: E402
+from toolkit import cli  # noqa: E402
 from toolkit.fileio import require_file  # noqa: E402
+from toolkit.modelfiles import pretrained  # noqa: E402
 
 
 def main(args):

@@ -1,7 +1,7 @@
 """Decode the MS-Celeb-1M dataset from its TSV files into one folder per identity.
 
 Each face becomes ``<output_dir>/<Freebase MID>/<ImageSearchRank>-<FaceID>.<png|jpg>``
-(see ``toolkit.msceleb`` for the column layout). Unlike the classic script, a damaged line
+(see ``toolkit.data.msceleb`` for the column layout). Unlike the classic script, a damaged line
 (too few columns, bad base64, an undecodable image) is reported and skipped instead of
 stopping the run, images are written atomically, and files that are missing are named
 before anything is decoded.
@@ -11,10 +11,10 @@ import os
 import sys
 
 from toolkit import cli
-from toolkit.arguments import non_negative_int
+from toolkit.cli.arguments import non_negative_int
+from toolkit.data.msceleb import decode_face_image, parse_record
 from toolkit.errors import FacenetError, OutputError
 from toolkit.fileio import NewFolders, check_writable, require_file, store_revision_info
-from toolkit.msceleb import decode_face_image, parse_record
 from toolkit.plotting import save_image
 
 PROGRESS_EVERY = 1000

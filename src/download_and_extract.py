@@ -11,8 +11,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
 
-from toolkit import cli, fileio, pretrained  # noqa: E402
+from toolkit import cli, fileio  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
+from toolkit.modelfiles import pretrained  # noqa: E402
 
 ALL_MODELS = sorted(set(pretrained.PACKAGED_MODELS) | set(pretrained.ORIGINAL_ARCHIVES))
 

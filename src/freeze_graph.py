@@ -13,12 +13,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
 
-from toolkit import arguments, cli, fileio, model_export  # noqa: E402
+from toolkit import cli, fileio  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.modelfiles import writing  # noqa: E402
 
 
 def main(args):
     fileio.check_writable(args.output_file, 'output file')
-    nrof_nodes = model_export.freeze_checkpoint(args.model_dir, args.output_file, args.image_size)
+    nrof_nodes = writing.freeze_checkpoint(args.model_dir, args.output_file, args.image_size)
     print('%d ops in the final graph: %s' % (nrof_nodes, args.output_file))
     return 0
 

@@ -30,15 +30,18 @@ import time
 
 import numpy as np
 
-from toolkit import arguments, cli, data, train_data, train_loop, training
-from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
-from toolkit.filtering import filter_dataset
-from toolkit.input_pipeline import Augmentation, ImageBatches
-from toolkit.layers import Layers
-from toolkit.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
-from toolkit.model_io import ModelTensors
+from toolkit import cli
+from toolkit.cli import arguments
+from toolkit.data import folders, training_sets
+from toolkit.data.filtering import filter_dataset
+from toolkit.data.input_pipeline import Augmentation, ImageBatches
+from toolkit.modelfiles.loading import ModelTensors
+from toolkit.nets.layers import Layers
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
+from toolkit.training import runs, towers as training
+from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.training.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
 from toolkit.training_options import parse_scopes
 
 SUMMARY_EVERY_N_STEPS = 100
@@ -193,7 +196,7 @@ def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer)
     print('Running forward pass on validation set')
     start_time = time.time()
     v = g.validation
-    loss, xent, acc = train_loop.mean_over_images(
+    loss, xent, acc = runs.mean_over_images(
         sess, g.eval_batches, val_paths, val_labels,
         inference_figures(sess, g, [v.total_loss, v.cross_entropy, v.accuracy]))
     val_index = (epoch - 1) // args.validate_every_n_epochs
@@ -208,7 +211,7 @@ def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer)
 def test(args, sess, g, epoch, test_set, stats, summary_writer):
     """Top-1 accuracy of the classifier on the --test_dir images (inference mode)."""
     start_time = time.time()
-    acc = train_loop.mean_over_images(sess, g.eval_batches, *test_set,
+    acc = runs.mean_over_images(sess, g.eval_batches, *test_set,
                                       inference_figures(sess, g, g.validation.accuracy))
     stats['test_accuracy'][(epoch - 1) // args.validate_every_n_epochs] = acc
     training.add_summary_values(summary_writer, sess.run(g.global_step), {'test/accuracy': acc})
@@ -218,18 +221,18 @@ def test(args, sess, g, epoch, test_set, stats, summary_writer):
 
 def load_splits(args):
     """The training and validation sets, checked before anything is written."""
-    dataset = train_data.load_training_set(args.data_dir, print)
+    dataset = training_sets.load_training_set(args.data_dir, print)
     if args.filter_filename:
         dataset = filter_dataset(dataset, os.path.expanduser(args.filter_filename),
                                  args.filter_percentile, args.filter_min_nrof_images_per_class)
-    train_data.require_classes(dataset, args.data_dir)
+    training_sets.require_classes(dataset, args.data_dir)
     if args.validation_set_split_ratio > 0.0:
-        train_set, val_set = data.split_dataset(dataset, args.validation_set_split_ratio,
+        train_set, val_set = folders.split_dataset(dataset, args.validation_set_split_ratio,
                                                 args.min_nrof_val_images_per_class, 'SPLIT_IMAGES')
-        train_data.require_classes(train_set, args.data_dir + ' (after the validation split)')
+        training_sets.require_classes(train_set, args.data_dir + ' (after the validation split)')
     else:
         train_set, val_set = dataset, []
-    train_data.require_image_size(train_set, args.image_size, args.random_crop)
+    training_sets.require_image_size(train_set, args.image_size, args.random_crop)
     return train_set, val_set
 
 
@@ -240,26 +243,26 @@ def run_training(args, argv=None):
         The model directory.
     """
     network = training.import_network(args.model_def)
-    schedule = train_loop.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
+    schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_checkpoint(args.pretrained_model)
     np.random.seed(seed=args.seed)
     random.seed(args.seed)
     train_set, val_set = load_splits(args)
-    test_set = train_data.load_test_set(args.test_dir, train_set) if args.test_dir else None
-    lfw_pairs = train_loop.read_lfw(arguments.lfw_options(args), print)
-    image_list, label_list = data.get_image_paths_and_labels(train_set)
-    val_image_list, val_label_list = data.get_image_paths_and_labels(val_set)
+    test_set = training_sets.load_test_set(args.test_dir, train_set) if args.test_dir else None
+    lfw_pairs = runs.read_lfw(arguments.lfw_options(args), print)
+    image_list, label_list = folders.get_image_paths_and_labels(train_set)
+    val_image_list, val_label_list = folders.get_image_paths_and_labels(val_set)
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         print('Building training graph')
         g = build_graph(args, network, len(train_set))
-        lfw_evaluator = train_loop.build_lfw_evaluator(
+        lfw_evaluator = runs.build_lfw_evaluator(
             arguments.lfw_options(args), lfw_pairs,
             ModelTensors(g.towers.images, g.towers.embeddings, g.phase_train), args.image_size,
             print, args.use_fixed_image_standardization,
             args.nrof_preprocess_threads)
-        with train_loop.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
+        with runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
                                     __file__, argv, print) as run, \
                 new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             print('Number of classes in training set: %d' % len(train_set))
@@ -269,7 +272,7 @@ def run_training(args, argv=None):
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())
             if args.pretrained_model:
-                train_loop.restore_pretrained(sess, args.pretrained_model, g.saved_variables,
+                runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables,
                                               print, ['Logits'] if args.load_without_fc else [])
             g.train_batches.start(sess, image_list, label_list)
             summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
@@ -292,7 +295,7 @@ def train_epochs(args, sess, g, run, schedule, validation_set, test_set, lfw_eva
     print('Running training')
     with StopRequest() as stop:
         for epoch in range(1, args.max_nrof_epochs + 1):
-            lr = train_loop.epoch_learning_rate(args.learning_rate, schedule, epoch)
+            lr = runs.epoch_learning_rate(args.learning_rate, schedule, epoch)
             if lr <= 0:
                 print('The learning rate schedule ends before epoch %d: training done' % epoch)
                 break
@@ -302,7 +305,7 @@ def train_epochs(args, sess, g, run, schedule, validation_set, test_set, lfw_eva
             stats['time_train'][epoch - 1] = time.time() - start_time
             start_time = time.time()
             last = (epoch == args.max_nrof_epochs or stop.requested
-                    or train_loop.epoch_learning_rate(args.learning_rate, schedule, epoch + 1) <= 0)
+                    or runs.epoch_learning_rate(args.learning_rate, schedule, epoch + 1) <= 0)
             if epoch % args.validate_every_n_epochs == 0 or last:
                 if validation_set[0]:
                     validate(args, sess, g, epoch, *validation_set, stats, summary_writer)
@@ -310,7 +313,7 @@ def train_epochs(args, sess, g, run, schedule, validation_set, test_set, lfw_eva
                     test(args, sess, g, epoch, test_set, stats, summary_writer)
             stats['time_validate'][epoch - 1] = time.time() - start_time
             if epoch % args.save_every_n_epochs == 0 or last:
-                train_loop.save_checkpoint(sess, writer, summary_writer, epoch, print)
+                runs.save_checkpoint(sess, writer, summary_writer, epoch, print)
             start_time = time.time()
             if lfw_evaluator:
                 accuracy_, val = lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)

@@ -17,16 +17,19 @@ import time
 
 import numpy as np
 
-from toolkit import arguments, cli, train_data, train_loop, training
-from toolkit.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit import cli
+from toolkit.cli import arguments
+from toolkit.data import training_sets
+from toolkit.data.input_pipeline import Augmentation, ImageBatches
 from toolkit.errors import FacenetError
-from toolkit.input_pipeline import Augmentation, ImageBatches
-from toolkit.losses import triplet_loss
-from toolkit.model_io import ModelTensors
+from toolkit.modelfiles.loading import ModelTensors
 from toolkit.progress import Progress
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
-from toolkit.triplets import sample_people, select_triplet_indices
+from toolkit.training import runs, towers as training
+from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.training.losses import triplet_loss
+from toolkit.training.triplets import sample_people, select_triplet_indices
 
 SUMMARY_EVERY_N_STEPS = 100
 # Consecutive sampling rounds without any triplet after which an epoch is cut short.
@@ -171,11 +174,11 @@ def check_inputs(args):
         raise FacenetError('--batch_size must be a multiple of 3 (whole triplets), got %d'
                            % args.batch_size)
     network = training.import_network(args.model_def)
-    schedule = train_loop.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
+    schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_checkpoint(args.pretrained_model)
-    train_set = train_data.load_training_set(args.data_dir, print)
-    train_data.require_classes(train_set, args.data_dir)
+    train_set = training_sets.load_training_set(args.data_dir, print)
+    training_sets.require_classes(train_set, args.data_dir)
     if not any(len(image_class) >= 2 for image_class in train_set):
         raise FacenetError('--data_dir %s has no person with two images: no triplet can be formed'
                            % args.data_dir)
@@ -186,7 +189,7 @@ def check_inputs(args):
     if single:
         print('warning: %d of the %d people in --data_dir have one image only: they serve as '
               'negatives, never as anchors' % (single, len(train_set)))
-    train_data.require_image_size(train_set, args.image_size, args.random_crop)
+    training_sets.require_image_size(train_set, args.image_size, args.random_crop)
     return network, schedule, train_set
 
 
@@ -198,34 +201,34 @@ def run_training(args, argv=None):
     """
     network, schedule, train_set = check_inputs(args)
     rng = np.random.RandomState(args.seed)
-    lfw_pairs = train_loop.read_lfw(arguments.lfw_options(args), print)
+    lfw_pairs = runs.read_lfw(arguments.lfw_options(args), print)
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         g = build_graph(args, network)
-        lfw_evaluator = train_loop.build_lfw_evaluator(
+        lfw_evaluator = runs.build_lfw_evaluator(
             arguments.lfw_options(args), lfw_pairs,
             ModelTensors(g.towers.images, g.towers.embeddings, g.phase_train), args.image_size,
             print)
-        with train_loop.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
+        with runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
                                     __file__, argv, print) as run, \
                 new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(tf.local_variables_initializer())
             if args.pretrained_model:
-                train_loop.restore_pretrained(sess, args.pretrained_model, g.saved_variables, print)
+                runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables, print)
             summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
             writer = CheckpointWriter(g.saver, run.model_dir, run.subdir)
             run.folders.keep()  # training starts: from here on its outputs stay
             try:
                 with StopRequest() as stop:
                     for epoch in range(args.max_nrof_epochs):
-                        lr = train_loop.epoch_learning_rate(args.learning_rate, schedule, epoch)
+                        lr = runs.epoch_learning_rate(args.learning_rate, schedule, epoch)
                         if lr <= 0:
                             print('The learning rate schedule ends at epoch %d: training done' % epoch)
                             break
                         train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, rng)
                         step = sess.run(g.global_step)
-                        train_loop.save_checkpoint(sess, writer, summary_writer, step, print)
+                        runs.save_checkpoint(sess, writer, summary_writer, step, print)
                         if lfw_evaluator:
                             lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)
                         if stop.requested:

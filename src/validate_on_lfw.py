@@ -12,12 +12,14 @@ import json
 import os
 import time
 
-import lfw
-from toolkit import arguments, cli, pipeline, plotting
-from toolkit.data import small_image_warning
-from toolkit.inference import load_inference_model
+from toolkit import cli, plotting
+from toolkit.cli import arguments
+from toolkit.data.folders import small_image_warning
 from toolkit.errors import FacenetError
+from toolkit.evaluation import lfw
 from toolkit.fileio import atomic_open, check_writable, repository_file
+from toolkit.inference import path_embedder
+from toolkit.inference.fast_graph import load_inference_model
 from toolkit.progress import Progress
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
@@ -38,7 +40,7 @@ def main(args):
     found = lfw.find_pair_paths(os.path.expanduser(args.lfw_dir), pairs)
     if found.nrof_skipped_pairs > 0:
         print('Skipped %d image pairs' % found.nrof_skipped_pairs)
-    warning = small_image_warning(pipeline.distinct_paths(found.paths), args.image_size)
+    warning = small_image_warning(path_embedder.distinct_paths(found.paths), args.image_size)
     if warning:
         print(warning)
     if args.lfw_nrof_folds < 2:
@@ -78,11 +80,11 @@ def compute_embeddings(args, paths):
     with tf.Graph().as_default():
         with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             tensors = load_inference_model(args.model, image_size=args.image_size)
-            embedder = pipeline.PathEmbedder(tensors, args.image_size, args.lfw_batch_size,
+            embedder = path_embedder.PathEmbedder(tensors, args.image_size, args.lfw_batch_size,
                                              args.use_fixed_image_standardization)
             print('Runnning forward pass on LFW images')
             start = time.time()
-            nrof_images = pipeline.nrof_network_images(paths, args.use_flipped_images)
+            nrof_images = path_embedder.nrof_network_images(paths, args.use_flipped_images)
             with Progress(nrof_images, 'Forward pass') as progress:
                 embeddings = embedder.embed(sess, paths, args.use_flipped_images, progress)
             seconds = time.time() - start
@@ -92,7 +94,7 @@ def compute_embeddings(args, paths):
 def write_results(path, args, found, metrics, embedding_size, seconds):
     """Write the metrics, the ROC curve and the settings of this run as JSON, atomically."""
     # Each distinct image (and its mirror image) goes through the network once.
-    nrof_images = pipeline.nrof_network_images(found.paths, args.use_flipped_images)
+    nrof_images = path_embedder.nrof_network_images(found.paths, args.use_flipped_images)
     results = {
         'settings': vars(args),
         'nrof_pairs': len(found.issame),

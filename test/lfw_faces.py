@@ -28,7 +28,8 @@ def raw_lfw_image(name, number):
 
 @functools.lru_cache(maxsize=None)
 def _aligned_root():
-    from toolkit import data, faces
+    from toolkit.data import folders
+    from toolkit.recognition import faces
     root = tempfile.mkdtemp(prefix='facenet_test_lfw_')
     atexit.register(shutil.rmtree, root, True)
     wanted = [(name, NROF_IMAGES) for name in KNOWN_PEOPLE] + [(UNKNOWN_PERSON,
@@ -39,7 +40,7 @@ def _aligned_root():
             os.makedirs(folder)
             for number in range(1, count + 1):
                 path = raw_lfw_image(name, number)
-                found = detector.find_faces(data.read_rgb_image(path), 32, 160,
+                found = detector.find_faces(folders.read_rgb_image(path), 32, 160,
                                             main_face_only=True)
                 assert found, 'no face in %s' % path
                 Image.fromarray(found[0].image).save(

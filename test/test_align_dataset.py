@@ -11,7 +11,7 @@ from PIL import Image
 
 from conftest import ROOT, shared_path
 from toolkit.errors import FacenetError
-from toolkit.faces import FaceDetector
+from toolkit.recognition.faces import FaceDetector
 from align import claims, detect_face
 from align import align_dataset_mtcnn
 

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from toolkit import checkpoints, data, model_io, pretrained, train_data
+from toolkit.data import folders as data, training_sets as train_data
+from toolkit.modelfiles import loading as model_io, pretrained
+from toolkit.training import checkpoints, runs
 from toolkit.errors import FacenetError
 from toolkit.tf_compat import tf
 from test_train_softmax import make_image_folders, run_args
@@ -141,12 +143,11 @@ def test_abandoned_checkpoint_temporaries_are_removed_unless_their_run_lives(tmp
 
 
 def test_a_new_training_run_sweeps_killed_saves(tmp_path):
-    from toolkit import train_loop
     killed = tmp_path / 'models' / '20260101-000000'
     killed.mkdir(parents=True)
     (killed / '.tmp-model-20260101-000000.ckpt-3.index.tempstate9').write_bytes(b'x' * 100)
     lines = []
-    with train_loop.prepare_run(str(tmp_path / 'logs'), str(tmp_path / 'models'), {'a': 1},
+    with runs.prepare_run(str(tmp_path / 'logs'), str(tmp_path / 'models'), {'a': 1},
                                 train_softmax.__file__, ['train'], lines.append) as run:
         run.folders.keep()
     assert os.listdir(killed) == []

@@ -1,4 +1,4 @@
-"""classifier.py and toolkit.identification: SVM and nearest-neighbour identification of real
+"""classifier.py and toolkit.recognition.identification: SVM and nearest-neighbour identification of real
 LFW faces with a pretrained model, unknown-person rejection, and bad classifier files."""
 import os
 import pickle
@@ -9,9 +9,9 @@ import pytest
 
 import classifier
 import lfw_faces
-from toolkit import identification
-from toolkit.data import ImageClass
+from toolkit.data.folders import ImageClass
 from toolkit.errors import FacenetError
+from toolkit.recognition import identification
 
 SPLIT_FLAGS = ['--use_split_dataset', '--min_nrof_images_per_class', '8',
                '--nrof_train_images_per_class', '5']

@@ -1,4 +1,4 @@
-"""compare.py, align.face_crop and toolkit.faces on real LFW photos with a pretrained model."""
+"""compare.py, align.face_crop and toolkit.recognition.faces on real LFW photos with a pretrained model."""
 import numpy as np
 import pytest
 from PIL import Image
@@ -6,8 +6,8 @@ from PIL import Image
 import compare
 import lfw_faces
 from align import face_crop
-from toolkit import faces
 from toolkit.errors import FacenetError
+from toolkit.recognition import faces
 
 
 def test_margin_box_grows_clips_and_truncates():

@@ -17,10 +17,11 @@ import face
 import lfw_faces
 import predict
 import real_time_face_recognition
-from toolkit import clustering as clustering_lib
-from toolkit import data, identification
+from toolkit.data import folders
 from toolkit.errors import FacenetError
-from toolkit.faces import Face
+from toolkit.recognition import clustering as clustering_lib
+from toolkit.recognition import identification
+from toolkit.recognition.faces import Face
 
 DISTANCE_THRESHOLD = '1.1'
 
@@ -160,7 +161,7 @@ def test_cluster_groups_photos_by_person(model_128, tmp_path, capsys):
     assert 'No of clusters: 2' in out
     assert 'Cluster 0: [0, 1, 2]' in out and 'Cluster 1: [3, 4, 5]' in out
     assert sorted(os.listdir(out_dir)) == ['0', '1']
-    saved = data.read_rgb_image(str(out_dir / '1' / '1.png'))
+    saved = folders.read_rgb_image(str(out_dir / '1' / '1.png'))
     assert saved.shape == (160, 160, 3) and saved.std() > 20
 
 
@@ -211,8 +212,8 @@ def read_video(path):
 
 
 def test_real_time_recognition_writes_an_annotated_video(model_128, tmp_path, capsys):
-    blair = data.read_rgb_image(lfw_faces.raw_lfw_image('Tony_Blair', 10))
-    stranger = data.read_rgb_image(lfw_faces.raw_lfw_image(lfw_faces.UNKNOWN_PERSON, 10))
+    blair = folders.read_rgb_image(lfw_faces.raw_lfw_image('Tony_Blair', 10))
+    stranger = folders.read_rgb_image(lfw_faces.raw_lfw_image(lfw_faces.UNKNOWN_PERSON, 10))
     video = tmp_path / 'clip.avi'
     write_video(video, [blair] * 3 + [stranger] * 3)
     identities = tmp_path / 'people' / 'Tony_Blair'

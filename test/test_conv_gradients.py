@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from toolkit import conv_gradients
-from toolkit.layers import Layers
+from toolkit.nets import conv_gradients
+from toolkit.nets.layers import Layers
 from toolkit.tf_compat import tf
 
 # (height, width, channels in, channels out, kernel, stride, padding): the kinds of layer

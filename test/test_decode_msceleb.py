@@ -9,9 +9,9 @@ from PIL import Image
 
 import decode_msceleb_dataset
 from toolkit import cli
-from toolkit.data import get_dataset, read_rgb_image
+from toolkit.data.folders import get_dataset, read_rgb_image
+from toolkit.data.msceleb import parse_record
 from toolkit.errors import FacenetError
-from toolkit.msceleb import parse_record
 
 
 def _jpeg_base64(color, size=(24, 20)):

@@ -1,13 +1,15 @@
 """align.detect_face: weights, network layout, box arithmetic, and fidelity to the classic detector."""
 import json
 import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
-from toolkit.data import read_rgb_image
+from conftest import ROOT, shared_path
+from toolkit.data.folders import read_rgb_image
 from toolkit.errors import FacenetError
 from toolkit.tf_compat import tf
 from align import box_maths, detect_face
@@ -176,3 +178,65 @@ def test_no_face_tiny_image_and_bulk(nets):
     np.testing.assert_allclose(boxes, expected_boxes, atol=1e-3)
     assert points.shape == (10, 1)
     assert detect_face.detect_faces([], MINSIZE, *nets, THRESHOLD, FACTOR) == []
+
+
+# -- the fast path and its accounting ---------------------------------------------------------
+
+def test_one_session_run_per_stage_gives_the_classic_call_detections(nets):
+    images = [_lfw_image(entry['image']) for entry in _reference()[20:28]]
+    images[2] = cv2.resize(images[2], (300, 260), interpolation=cv2.INTER_LINEAR)
+    profile = detect_face.StageProfile()
+    fast = detect_face.detect_faces(images, MINSIZE, *nets, THRESHOLD, FACTOR, profile=profile)
+    # Plain functions take the classic path: one run per level size, transposed in numpy.
+    classic_calls = [lambda x, net=net: net(x) for net in nets]
+    slow = detect_face.detect_faces(images, MINSIZE, *classic_calls, THRESHOLD, FACTOR)
+    for (boxes, points), (expected_boxes, expected_points) in zip(fast, slow):
+        np.testing.assert_allclose(boxes, expected_boxes, atol=1e-4)
+        np.testing.assert_allclose(points, expected_points, atol=1e-4)
+    assert profile.counts['session_runs'] == 3
+    assert profile.counts['images'] == 8
+    assert profile.counts['rnet_crops'] > profile.counts['onet_crops'] >= 8
+    assert profile.counts['onet_multiply_adds'] == (profile.counts['onet_crops']
+                                                    * detect_face.ONET_MULTIPLY_ADDS)
+    levels = [detect_face.scaled_size(*img.shape[:2], scale) for img in images
+              for scale in detect_face.pyramid_scales(*img.shape[:2], MINSIZE, FACTOR)]
+    assert profile.counts['pnet_multiply_adds'] == sum(detect_face.pnet_multiply_adds(*shape)
+                                                       for shape in levels)
+    assert set(profile.seconds) >= {'pnet_resize', 'pnet_run', 'rnet_run', 'onet_run'}
+
+
+def _graph_multiply_adds(graph):
+    """Multiply-adds of every Conv2D and MatMul of a graph with static shapes."""
+    total = 0
+    for op in graph.get_operations():
+        if op.type == 'Conv2D':
+            kernel = op.inputs[1].shape.as_list()
+            total += int(np.prod(op.outputs[0].shape.as_list()[1:])) * int(np.prod(kernel[:3]))
+        elif op.type == 'MatMul':
+            total += int(np.prod(op.inputs[1].shape.as_list()))
+    return total
+
+
+@pytest.mark.parametrize('net, shape, expected', [
+    ('pnet', (1, 31, 40, 3), lambda: detect_face.pnet_multiply_adds(40, 31)),
+    ('pnet', (1, 250, 250, 3), lambda: detect_face.pnet_multiply_adds(250, 250)),
+    ('rnet', (1, 24, 24, 3), lambda: detect_face.RNET_MULTIPLY_ADDS),
+    ('onet', (1, 48, 48, 3), lambda: detect_face.ONET_MULTIPLY_ADDS)])
+def test_multiply_add_counts_match_the_network_graphs(net, shape, expected):
+    graph_fn = {'pnet': detect_face.pnet_graph, 'rnet': detect_face.rnet_graph,
+                'onet': detect_face.onet_graph}[net]
+    with tf.Graph().as_default() as graph:
+        graph_fn(tf.placeholder(tf.float32, shape))   # transposed layout: width first
+    assert _graph_multiply_adds(graph) == expected()
+
+
+def test_start_up_skips_the_keras_import():
+    # TensorFlow's eager Keras import (with scikit-learn) is 40% of its start-up and the
+    # detector needs neither; no None entry is left behind to break a later import keras.
+    code = ('import sys; sys.path.insert(0, sys.argv[1]); from align import detect_face; '
+            'print(sorted(m for m in ("keras", "sklearn") if m in sys.modules)); '
+            'print("keras.src.optimizers" in sys.modules)')
+    result = subprocess.run([sys.executable, '-c', code, os.path.join(ROOT, 'src')],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ['[]', 'False']

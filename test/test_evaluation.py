@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import facenet
-from toolkit import evaluation
 from toolkit.errors import FacenetError
+from toolkit.evaluation import metrics
 
 
 def _unit_rows(rng, n, dim):
@@ -29,24 +29,24 @@ def _classic_accuracy(threshold, dist, actual_issame):
 def test_euclidean_distance_is_squared_l2():
     e1 = np.array([[0.0, 0.0], [1.0, 2.0]])
     e2 = np.array([[3.0, 4.0], [1.0, 2.0]])
-    np.testing.assert_array_equal(evaluation.distance(e1, e2, 0), [25.0, 0.0])
+    np.testing.assert_array_equal(metrics.distance(e1, e2, 0), [25.0, 0.0])
 
 
 def test_angular_distance_values():
     e1 = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [2.0, 2.0]])
     e2 = np.array([[0.0, 3.0], [-5.0, 0.0], [1.0, 1.0], [1.0, 1.0]])
-    np.testing.assert_allclose(evaluation.distance(e1, e2, 1), [0.5, 1.0, 0.25, 0.0], atol=1e-15)
+    np.testing.assert_allclose(metrics.distance(e1, e2, 1), [0.5, 1.0, 0.25, 0.0], atol=1e-15)
 
 
 def test_angular_distance_of_identical_vectors_is_exactly_zero():
     rng = np.random.RandomState(3)
     for e in (_unit_rows(rng, 500, 128), rng.standard_normal((500, 512)) * 7.3):
         for x in (e, e.astype(np.float32), -e):
-            dist = evaluation.distance(x, x, 1)
+            dist = metrics.distance(x, x, 1)
             assert not np.any(np.isnan(dist))
             np.testing.assert_array_equal(dist, 0.0)
         # Opposite vectors: the cosine may round below -1, the clip keeps it a number.
-        opposite = evaluation.distance(e, -e, 1)
+        opposite = metrics.distance(e, -e, 1)
         assert not np.any(np.isnan(opposite))
         np.testing.assert_allclose(opposite, 1.0, atol=1e-7)
 
@@ -56,22 +56,22 @@ def test_angular_distance_matches_classic_formula_away_from_the_ends():
     e1, e2 = rng.standard_normal((2, 300, 64))
     dot = np.sum(e1 * e2, axis=1)
     classic = np.arccos(dot / (np.linalg.norm(e1, axis=1) * np.linalg.norm(e2, axis=1))) / math.pi
-    np.testing.assert_allclose(evaluation.distance(e1, e2, 1), classic, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(metrics.distance(e1, e2, 1), classic, rtol=0, atol=1e-14)
 
 
 def test_unknown_distance_metric_is_a_clear_error():
     with pytest.raises(FacenetError, match='distance metric 2'):
-        evaluation.distance(np.ones((1, 2)), np.ones((1, 2)), 2)
+        metrics.distance(np.ones((1, 2)), np.ones((1, 2)), 2)
 
 
 def test_accuracy_counts_strictly_below_threshold():
     dist = np.array([0.1, 0.5, 0.5, 0.9, 1.2, 0.5])
     issame = np.array([True, True, False, True, False, False])
     # At 0.5 only 0.1 is below: tp=1, fn=2, fp=0, tn=3.
-    assert evaluation.calculate_accuracy(0.5, dist, issame) == (1 / 3, 0.0, 4 / 6)
-    assert evaluation.calculate_val_far(1.0, dist, issame) == (1.0, 2 / 3)
+    assert metrics.calculate_accuracy(0.5, dist, issame) == (1 / 3, 0.0, 4 / 6)
+    assert metrics.calculate_val_far(1.0, dist, issame) == (1.0, 2 / 3)
     for threshold in np.arange(0, 1.5, 0.1):
-        assert evaluation.calculate_accuracy(threshold, dist, issame) == \
+        assert metrics.calculate_accuracy(threshold, dist, issame) == \
             _classic_accuracy(threshold, dist, issame)
 
 
@@ -80,25 +80,25 @@ def test_vectorized_rates_equal_the_classic_loop_with_ties():
     dist = np.round(rng.uniform(0, 4, 700), 2)  # many distances equal to a threshold
     issame = rng.rand(700) < 0.5
     thresholds = np.arange(0, 4, 0.01)
-    tpr, fpr, acc = evaluation.roc_rates(thresholds, dist, issame)
+    tpr, fpr, acc = metrics.roc_rates(thresholds, dist, issame)
     for i, threshold in enumerate(thresholds):
         assert (tpr[i], fpr[i], acc[i]) == _classic_accuracy(threshold, dist, issame)
 
 
 def test_rates_are_zero_without_same_or_different_pairs():
     dist = np.array([0.1, 0.2])
-    assert evaluation.calculate_val_far(0.15, dist, np.array([False, False])) == (0.0, 0.5)
-    assert evaluation.calculate_accuracy(0.15, dist, np.array([True, True])) == (0.5, 0.0, 0.5)
+    assert metrics.calculate_val_far(0.15, dist, np.array([False, False])) == (0.0, 0.5)
+    assert metrics.calculate_accuracy(0.15, dist, np.array([True, True])) == (0.5, 0.0, 0.5)
 
 
 def test_threshold_at_far_keeps_first_threshold_of_repeated_far():
     thresholds = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
     far = np.array([0.0, 0.0, 0.001, 0.001, 0.002, 0.002])
-    assert evaluation.threshold_at_far(thresholds, far, 0.001) == 2.0
-    assert evaluation.threshold_at_far(thresholds, far, 0.0015) == pytest.approx(3.0, abs=1e-12)
-    assert evaluation.threshold_at_far(thresholds, far, 0.0005) == pytest.approx(1.0, abs=1e-12)
-    assert evaluation.threshold_at_far(thresholds, far, 0.0) == 0.0
-    assert evaluation.threshold_at_far(thresholds, far, 0.01) == 0.0  # target never reached
+    assert metrics.threshold_at_far(thresholds, far, 0.001) == 2.0
+    assert metrics.threshold_at_far(thresholds, far, 0.0015) == pytest.approx(3.0, abs=1e-12)
+    assert metrics.threshold_at_far(thresholds, far, 0.0005) == pytest.approx(1.0, abs=1e-12)
+    assert metrics.threshold_at_far(thresholds, far, 0.0) == 0.0
+    assert metrics.threshold_at_far(thresholds, far, 0.01) == 0.0  # target never reached
 
 
 def test_calculate_val_with_repeated_training_far():
@@ -109,15 +109,15 @@ def test_calculate_val_with_repeated_training_far():
     e1 = np.zeros((40, 1))
     e2 = np.sqrt(dist_target)[:, None]
     thresholds = np.arange(0, 1, 0.1)
-    val, val_std, far = evaluation.calculate_val(thresholds, e1, e2, issame, 0.2, nrof_folds=4)
+    val, val_std, far = metrics.calculate_val(thresholds, e1, e2, issame, 0.2, nrof_folds=4)
     expected_val = []
     expected_far = []
     for test in np.array_split(np.arange(40), 4):
         train = np.setdiff1d(np.arange(40), test)
-        dist = evaluation.distance(e1, e2)
-        fars = [evaluation.calculate_val_far(t, dist[train], issame[train])[1] for t in thresholds]
-        threshold = evaluation.threshold_at_far(thresholds, fars, 0.2)
-        v, f = evaluation.calculate_val_far(threshold, dist[test], issame[test])
+        dist = metrics.distance(e1, e2)
+        fars = [metrics.calculate_val_far(t, dist[train], issame[train])[1] for t in thresholds]
+        threshold = metrics.threshold_at_far(thresholds, fars, 0.2)
+        v, f = metrics.calculate_val_far(threshold, dist[test], issame[test])
         expected_val.append(v)
         expected_far.append(f)
     assert val == pytest.approx(np.mean(expected_val), abs=1e-12)
@@ -134,7 +134,7 @@ def test_roc_picks_threshold_on_training_folds():
     dist[:4] = np.where(issame[:4], 3.0, 1.0)
     e1 = np.zeros((20, 1))
     e2 = np.sqrt(dist)[:, None]
-    tpr, fpr, accuracy = evaluation.calculate_roc(np.arange(0, 4, 0.5), e1, e2, issame, nrof_folds=5)
+    tpr, fpr, accuracy = metrics.calculate_roc(np.arange(0, 4, 0.5), e1, e2, issame, nrof_folds=5)
     np.testing.assert_array_equal(accuracy, [0.0, 1.0, 1.0, 1.0, 1.0])
     assert tpr[0] == 0.0 and tpr[-1] == 1.0
     assert fpr[0] == 0.0 and fpr[-1] == 1.0
@@ -143,20 +143,20 @@ def test_roc_picks_threshold_on_training_folds():
 def test_too_few_pairs_for_the_folds():
     e = np.zeros((5, 2))
     with pytest.raises(FacenetError, match='5 pairs into 10 folds'):
-        evaluation.calculate_roc(np.arange(3), e, e, np.ones(5, bool), nrof_folds=10)
+        metrics.calculate_roc(np.arange(3), e, e, np.ones(5, bool), nrof_folds=10)
 
 
 def test_equal_error_rate_and_auc():
     fpr = np.array([0.0, 0.1, 0.5, 1.0])
     tpr = np.array([0.0, 0.8, 0.9, 1.0])
     # 1 - x = 0.8 + (x - 0.1) * 0.25 on [0.1, 0.5]  ->  x = 0.18
-    assert evaluation.equal_error_rate(fpr, tpr) == pytest.approx(0.18, abs=1e-9)
-    assert evaluation.area_under_curve(fpr, tpr) == pytest.approx(0.04 + 0.34 + 0.475)
+    assert metrics.equal_error_rate(fpr, tpr) == pytest.approx(0.18, abs=1e-9)
+    assert metrics.area_under_curve(fpr, tpr) == pytest.approx(0.04 + 0.34 + 0.475)
     # A curve that stops short of FPR 1 (the classic code raised here).
-    assert evaluation.equal_error_rate(fpr[:3], tpr[:3]) == pytest.approx(0.18, abs=1e-9)
+    assert metrics.equal_error_rate(fpr[:3], tpr[:3]) == pytest.approx(0.18, abs=1e-9)
 
 
 def test_facenet_reexports_the_classic_names():
     for name in ('distance', 'calculate_roc', 'calculate_val', 'calculate_accuracy',
                  'calculate_val_far'):
-        assert getattr(facenet, name) is getattr(evaluation, name)
+        assert getattr(facenet, name) is getattr(metrics, name)

@@ -1,4 +1,4 @@
-"""calculate_filtering_metrics.py and toolkit.filtering: distances to class centres, the HDF5
+"""calculate_filtering_metrics.py and toolkit.data.filtering: distances to class centres, the HDF5
 file, and filter_dataset as train_softmax uses it."""
 import os
 import re
@@ -14,9 +14,9 @@ from conftest import shared_path
 
 import calculate_filtering_metrics
 from toolkit import cli
-from toolkit.data import get_dataset
+from toolkit.data.folders import get_dataset
 from toolkit.errors import FacenetError
-from toolkit.filtering import (distances_to_class_centers, filter_dataset, find_threshold,
+from toolkit.data.filtering import (distances_to_class_centers, filter_dataset, find_threshold,
                                read_filtering_metrics, streamed_distances_to_class_centers,
                                write_filtering_metrics)
 from toolkit.tf_compat import tf

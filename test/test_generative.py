@@ -14,7 +14,7 @@ from generative import vae as vae_lib
 from models import inception_resnet_v1
 from toolkit import cli
 from toolkit.errors import FacenetError
-from toolkit.model_io import checkpoint_variables
+from toolkit.modelfiles.loading import checkpoint_variables
 from toolkit.tf_compat import tf
 
 INPUT_IMAGE_SIZE = 80

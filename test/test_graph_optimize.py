@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from toolkit import data, graph_optimize, inference
+from toolkit.data import folders
+from toolkit.inference import fast_graph, graph_optimize
 from toolkit.tf_compat import tf
 
 
@@ -23,12 +24,12 @@ def _op_counts(graph_def):
 @pytest.fixture(scope='module')
 def faces():
     reference = np.load(shared_path('reference', 'inception_resnet_v1_forward.npz'))
-    return reference, np.stack([data.prewhiten(image) for image in reference['images'][:5]])
+    return reference, np.stack([folders.prewhiten(image) for image in reference['images'][:5]])
 
 
 def test_rewrites_keep_the_embeddings(model_128, faces):
     reference, images = faces
-    original = inference.frozen_graph_def(model_128)
+    original = fast_graph.frozen_graph_def(model_128)
     folded, nrof_folded = graph_optimize.fold_batch_norms(original)
     scaled, nrof_scaled = graph_optimize.fold_output_scales(folded)
     merged, nrof_merged = graph_optimize.merge_sibling_convolutions(scaled)
@@ -50,7 +51,7 @@ def test_rewrites_keep_the_embeddings(model_128, faces):
 
 
 def test_batch_folded_frozen_graph_is_left_as_is_where_nothing_matches(model_512):
-    original = inference.frozen_graph_def(model_512)
+    original = fast_graph.frozen_graph_def(model_512)
     _, nrof_folded = graph_optimize.fold_batch_norms(original)
     assert nrof_folded == 0  # its batch norms were folded when it was published
     _, nrof_merged = graph_optimize.merge_sibling_convolutions(original)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from toolkit import losses
 from toolkit.tf_compat import tf
+from toolkit.training import losses
 
 
 def _run(build):

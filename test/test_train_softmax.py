@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 import train_softmax
-from toolkit import training
 from toolkit.errors import FacenetError
 from toolkit.tf_compat import tf
+from toolkit.training import towers
 
 CLASSIC_STATS = {'loss', 'center_loss', 'reg_loss', 'xent_loss', 'prelogits_norm', 'accuracy',
                  'val_loss', 'val_xent_loss', 'val_accuracy', 'lfw_accuracy', 'lfw_valrate',
@@ -149,7 +149,7 @@ def test_training_tower_shares_the_variables_of_the_inference_tower(tmp_path):
     images = np.random.RandomState(4).randn(6, 20, 20, 3).astype(np.float32)
     labels = [0, 1, 2, 0, 1, 2]
     with tf.Graph().as_default() as graph:
-        g = train_softmax.build_graph(args, training.import_network('models.dummy'), 3)
+        g = train_softmax.build_graph(args, towers.import_network('models.dummy'), 3)
         names = [v.op.name for v in tf.global_variables()]
         assert 'Bottleneck/weights' in names and not any('training' in n for n in names)
         tower = [op for op in graph.get_operations() if op.name.startswith('training/')]
@@ -211,12 +211,12 @@ def test_save_and_restore_give_identical_outputs(tmp_path):
     images = np.random.RandomState(3).randn(4, 20, 20, 3).astype(np.float32)
     first = _embeddings_from_checkpoint(model_dir, images)
     # model_io loads the run folder (metagraph + newest checkpoint) like the other scripts do.
-    from toolkit import model_io
+    from toolkit.modelfiles import loading
     with tf.Graph().as_default():
         with tf.Session() as sess:
-            model_io.load_model(model_dir, session=sess)
-            tensors = model_io.get_model_tensors()
-            embeddings = sess.run(tensors.embeddings, model_io.inference_feed(tensors, images))
+            loading.load_model(model_dir, session=sess)
+            tensors = loading.get_model_tensors()
+            embeddings = sess.run(tensors.embeddings, loading.inference_feed(tensors, images))
     np.testing.assert_allclose(embeddings, first / np.linalg.norm(first, axis=1, keepdims=True),
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(first, _embeddings_from_checkpoint(model_dir, images))
@@ -279,23 +279,29 @@ def test_bad_flags_fail_with_a_clear_error(tmp_path, extra, message):
 
 
 def test_finetune_pretrained_20170512_on_lfw_identities(tmp_path, model_128, capsys):
-    """Stage one of the fine-tuning recipe from the converted classic model, end to end."""
+    """Stage one of the fine-tuning recipe from the converted classic model, end to end, with
+    the HW_face fork's flags (--is_finetune: only Logits trains; --test_dir accuracy)."""
     from conftest import shared_path
     lfw = shared_path('data', 'lfw', 'images_deepfunneled')
-    data_dir = tmp_path / 'people'
     for name in ('Colin_Powell', 'Tony_Blair', 'Hugo_Chavez'):
-        os.makedirs(data_dir / name)
-        for i in range(1, 5):
-            image_name = '%s_%04d.jpg' % (name, i)
-            os.symlink(os.path.join(lfw, name, image_name), data_dir / name / image_name)
+        for folder, numbers in (('people', range(1, 5)), ('test', range(5, 7))):
+            os.makedirs(tmp_path / folder / name)
+            for i in numbers:
+                image_name = '%s_%04d.jpg' % (name, i)
+                os.symlink(os.path.join(lfw, name, image_name), tmp_path / folder / name / image_name)
     args = train_softmax.parse_arguments([
-        '--data_dir', str(data_dir), '--pretrained_model', model_128, '--image_size', '160',
-        '--trainable_scopes', 'Logits', '--batch_size', '6', '--epoch_size', '2',
+        '--data_dir', str(tmp_path / 'people'), '--pretrained_model', model_128,
+        '--image_size', '160', '--is_finetune', '--load_without_fc', '--test_dir',
+        str(tmp_path / 'test'), '--batch_size', '6', '--epoch_size', '2',
         '--max_nrof_epochs', '1', '--optimizer', 'ADAM', '--learning_rate', '0.01',
         '--logs_base_dir', str(tmp_path / 'logs'), '--models_base_dir', str(tmp_path / 'models')])
     model_dir = train_softmax.run_training(args)
     out = capsys.readouterr().out
     assert 'Restored' in out and 'Not restored (trained from scratch): Logits/weights' in out
+    with h5py.File(os.path.join(only_subdir(tmp_path / 'logs'), 'stat.h5'), 'r') as stat:
+        accuracy = float(stat['test_accuracy'][0])
+    assert 'Top-1 accuracy %2.3f (6 images)' % accuracy in out
+    assert accuracy * 6 == pytest.approx(round(accuracy * 6), abs=1e-4)
     pretrained = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_128))
     tuned = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
     for name in ('InceptionResnetV1/Bottleneck/weights', 'InceptionResnetV1/Conv2d_1a_3x3/weights',
@@ -306,7 +312,7 @@ def test_finetune_pretrained_20170512_on_lfw_identities(tmp_path, model_128, cap
 
 
 def test_filter_and_validation_split_of_several_data_dirs(tmp_path):
-    from toolkit.filtering import write_filtering_metrics
+    from toolkit.data.filtering import write_filtering_metrics
     first = make_image_folders(tmp_path / 'a', 2, 5)
     second = make_image_folders(tmp_path / 'b', 1, 5, names=['other'])
     image_list = [os.path.join(first, 'class00', 'class00_%04d.png' % i) for i in range(1, 6)]

@@ -11,9 +11,9 @@ from PIL import Image
 
 import train_softmax
 from test_train_softmax import make_image_folders, only_subdir, run_args
-from toolkit.checkpoints import restore_pretrained
-from toolkit.layers import BATCH_NORM_EPSILON
+from toolkit.nets.layers import BATCH_NORM_EPSILON
 from toolkit.tf_compat import tf
+from toolkit.training.checkpoints import restore_pretrained
 
 
 def event_values(log_dir, tag):

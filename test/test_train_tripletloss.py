@@ -7,9 +7,9 @@ import pytest
 
 import train_tripletloss
 from test_train_softmax import event_tags, make_image_folders, make_lfw, only_subdir
-from toolkit.data import ImageClass
+from toolkit.data.folders import ImageClass
 from toolkit.errors import FacenetError
-from toolkit.triplets import sample_people, select_triplet_indices, select_triplets
+from toolkit.training.triplets import sample_people, select_triplet_indices, select_triplets
 
 
 def classic_selection(embeddings, nrof_images_per_class, alpha):

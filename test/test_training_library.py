@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from toolkit import checkpoints, training
+from toolkit.training import checkpoints, towers
 from toolkit.errors import FacenetError
-from toolkit.learning_rate import (get_learning_rate_from_file, learning_rate_for_epoch,
+from toolkit.training.learning_rate import (get_learning_rate_from_file, learning_rate_for_epoch,
                                    parse_learning_rate_schedule, read_learning_rate_schedule)
 from toolkit.tf_compat import tf
 from toolkit.training_options import NetworkOptions
@@ -58,12 +58,12 @@ def test_missing_schedule_file(tmp_path):
         read_learning_rate_schedule(str(tmp_path / 'absent.txt'))
 
 
-@pytest.mark.parametrize('name', training.OPTIMIZERS)
+@pytest.mark.parametrize('name', towers.OPTIMIZERS)
 def test_every_optimizer_decreases_a_quadratic(name):
     with tf.Graph().as_default():
         x = tf.Variable([3.0, -2.0])
         loss = tf.reduce_sum(tf.square(x))
-        step = training.make_optimizer(name, 0.1 if name != 'ADADELTA' else 10.0).minimize(loss)
+        step = towers.make_optimizer(name, 0.1 if name != 'ADADELTA' else 10.0).minimize(loss)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             before = sess.run(loss)
@@ -71,7 +71,7 @@ def test_every_optimizer_decreases_a_quadratic(name):
                 sess.run(step)
             assert sess.run(loss) < before
     with pytest.raises(FacenetError):
-        training.make_optimizer('SGD', 0.1)
+        towers.make_optimizer('SGD', 0.1)
 
 
 def _small_graph():
@@ -92,11 +92,11 @@ def _small_graph():
 def test_trainable_scopes_select_variables():
     with tf.Graph().as_default():
         _, (w1, w2, moving, w3) = _small_graph()
-        assert training.model_variables_to_train() == [w1, w2, w3]  # no moving statistics
-        assert training.model_variables_to_train(['Logits']) == [w3]
-        assert training.model_variables_to_train(['Net/Bottleneck', 'Logits']) == [w2, w3]
+        assert towers.model_variables_to_train() == [w1, w2, w3]  # no moving statistics
+        assert towers.model_variables_to_train(['Logits']) == [w3]
+        assert towers.model_variables_to_train(['Net/Bottleneck', 'Logits']) == [w2, w3]
         with pytest.raises(FacenetError, match='Net/Bottle'):
-            training.model_variables_to_train(['Net/Bottle'])  # a prefix is not a scope
+            towers.model_variables_to_train(['Net/Bottle'])  # a prefix is not a scope
 
 
 def _save_small_checkpoint(folder, name='run', steps=(1,), max_to_keep=3):
@@ -227,8 +227,8 @@ def test_build_network_freezes_batch_norms_only_where_the_model_can(capsys):
                                              False)):
         with tf.Graph().as_default():
             images = tf.placeholder(tf.float32, [None, 6, 6, 3])
-            training.build_network(network, images, options, True, log=print)
-            training.build_training_tower(network, images, options)  # no 2nd note
+            towers.build_network(network, images, options, True, log=print)
+            towers.build_training_tower(network, images, options)  # no 2nd note
             updates = [op for op in tf.get_default_graph().get_operations()
                        if op.type == 'AssignSub']
         assert (updates == []) == frozen

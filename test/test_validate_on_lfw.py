@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import lfw
 import validate_on_lfw
 from conftest import LFW_DIR, shared_path
-from toolkit import cli, data, model_io, pipeline, plotting
+from toolkit import cli, plotting
+from toolkit.data import folders
 from toolkit.errors import FacenetError
+from toolkit.evaluation import lfw
+from toolkit.inference import path_embedder
+from toolkit.modelfiles import loading
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
 
@@ -96,8 +99,8 @@ def _run(argv, capsys):
 def identity_session(models):
     with tf.Graph().as_default():
         with new_session() as sess:
-            model_io.load_model(models['identity'], session=sess)
-            yield sess, model_io.get_model_tensors()
+            loading.load_model(models['identity'], session=sess)
+            yield sess, loading.get_model_tensors()
 
 
 def _images(tiny_lfw):
@@ -112,13 +115,13 @@ def test_embedder_crops_standardizes_and_flips(identity_session, tiny_lfw, fixed
     # PNG only: TensorFlow's default JPEG decoding (fast IDCT) differs from Pillow's by a few levels.
     paths = [path for path in _images(tiny_lfw) if path.endswith('.png')][:5]
     with sess.graph.as_default():
-        embedder = pipeline.PathEmbedder(tensors, CROP, batch_size=3, fixed_standardization=fixed)
+        embedder = path_embedder.PathEmbedder(tensors, CROP, batch_size=3, fixed_standardization=fixed)
     embeddings = embedder.embed(sess, paths, flipped=True)
     size = CROP * CROP * 3
     assert embeddings.shape == (5, 2 * size)
-    standardize = data.fixed_standardization if fixed else data.prewhiten
+    standardize = folders.fixed_standardization if fixed else folders.prewhiten
     for path, row in zip(paths, embeddings):
-        cropped = data.crop(data.read_rgb_image(path).astype(np.float64), False, CROP)
+        cropped = folders.crop(folders.read_rgb_image(path).astype(np.float64), False, CROP)
         np.testing.assert_allclose(row[:size], standardize(cropped).ravel(), atol=2e-5)
         np.testing.assert_allclose(row[size:], standardize(cropped[:, ::-1]).ravel(), atol=2e-5)
 
@@ -126,9 +129,9 @@ def test_embedder_crops_standardizes_and_flips(identity_session, tiny_lfw, fixed
 def test_embedder_batch_size_need_not_divide_and_is_reusable(identity_session, tiny_lfw):
     sess, tensors = identity_session
     paths = _images(tiny_lfw)
-    whole = pipeline.embed_image_paths(sess, tensors, paths, 100, CROP)
+    whole = path_embedder.embed_image_paths(sess, tensors, paths, 100, CROP)
     with sess.graph.as_default():
-        embedder = pipeline.PathEmbedder(tensors, CROP, batch_size=7)
+        embedder = path_embedder.PathEmbedder(tensors, CROP, batch_size=7)
     progress = []
     np.testing.assert_array_equal(
         embedder.embed(sess, paths, progress=lambda *a: progress.append(a)), whole)
@@ -141,7 +144,7 @@ def test_embedder_reads_a_repeated_path_once(identity_session, tiny_lfw):
     sess, tensors = identity_session
     paths = _images(tiny_lfw)[:6]
     with sess.graph.as_default():
-        embedder = pipeline.PathEmbedder(tensors, CROP, batch_size=4)
+        embedder = path_embedder.PathEmbedder(tensors, CROP, batch_size=4)
     once = embedder.embed(sess, paths, flipped=True)
     repeated = [paths[i] for i in (3, 0, 3, 5, 1, 2, 4, 0, 3)]
     progress = []
@@ -157,7 +160,7 @@ def test_embedder_names_an_unreadable_image(identity_session, tiny_lfw, tmp_path
     broken.write_bytes(b'\x89PNG not really')
     paths = _images(tiny_lfw)[:4] + [str(broken)]
     with pytest.raises(FacenetError, match='broken.png'):
-        pipeline.embed_image_paths(sess, tensors, paths, 2, CROP)
+        path_embedder.embed_image_paths(sess, tensors, paths, 2, CROP)
 
 
 # -- the ROC plot --------------------------------------------------------------------------------
@@ -467,10 +470,10 @@ def test_pretrained_model_embeddings_match_reference(model_128, aligned_faces):
     paths, reference, _, _ = aligned_faces
     with tf.Graph().as_default():
         with new_session() as sess:
-            model_io.load_model(model_128, session=sess)
-            tensors = model_io.get_model_tensors()
-            prewhitened = pipeline.embed_image_paths(sess, tensors, paths, 5, 160, flipped=True)
-            fixed = pipeline.embed_image_paths(sess, tensors, paths[:4], 16, 160,
+            loading.load_model(model_128, session=sess)
+            tensors = loading.get_model_tensors()
+            prewhitened = path_embedder.embed_image_paths(sess, tensors, paths, 5, 160, flipped=True)
+            fixed = path_embedder.embed_image_paths(sess, tensors, paths[:4], 16, 160,
                                                fixed_standardization=True)
     np.testing.assert_allclose(prewhitened[:, :128], reference['embeddings_prewhiten'], atol=2e-5)
     np.testing.assert_allclose(fixed, reference['embeddings_fixed_standardization'][:4], atol=2e-5)

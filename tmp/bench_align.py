@@ -27,7 +27,7 @@ MINSIZE, THRESHOLD, FACTOR = 20, [0.6, 0.7, 0.7], 0.709
 
 
 def lfw_subset(nrof_images):
-    from toolkit.data import get_dataset, get_image_paths_and_labels
+    from toolkit.data.folders import get_dataset, get_image_paths_and_labels
     paths, _ = get_image_paths_and_labels(get_dataset(LFW_DIR))
     step = max(1, len(paths) // nrof_images)
     return paths[::step][:nrof_images]
@@ -81,8 +81,8 @@ def run_package(paths):
 
 
 def bench_detectors(args, paths):
-    from toolkit.data import read_rgb_image
-    from toolkit.faces import FaceDetector
+    from toolkit.data.folders import read_rgb_image
+    from toolkit.recognition.faces import FaceDetector
     from align import detect_face
     images = [read_rgb_image(path) for path in paths]
     results = {}
@@ -110,7 +110,7 @@ def bench_detectors(args, paths):
 
 def bench_aligner(args, paths, nrof_workers):
     from align import dataset_aligner
-    from toolkit.faces import FaceDetector
+    from toolkit.recognition.faces import FaceDetector
     work = [(os.path.basename(os.path.dirname(path)), path) for path in paths]
     with tempfile.TemporaryDirectory() as output_dir, FaceDetector() as detector:
         with dataset_aligner.open_bounding_boxes_file(output_dir) as boxes_file:

@@ -21,14 +21,15 @@ sys.path.insert(0, os.path.join(ROOT, 'src'))
 from PIL import Image  # noqa: E402
 
 import classifier  # noqa: E402
-from toolkit import data, faces  # noqa: E402
+from toolkit.data import folders  # noqa: E402
+from toolkit.recognition import faces  # noqa: E402
 
 LFW = os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'lfw', 'images_deepfunneled')
 MIN_IMAGES = 40
 
 
 def align_people(output_dir):
-    people = [c for c in data.get_dataset(LFW) if len(c.image_paths) >= MIN_IMAGES]
+    people = [c for c in folders.get_dataset(LFW) if len(c.image_paths) >= MIN_IMAGES]
     total = sum(len(c.image_paths) for c in people)
     print('aligning %d people, %d images' % (len(people), total))
     done, start, missing = 0, time.time(), []
@@ -41,7 +42,7 @@ def align_people(output_dir):
                 done += 1
                 if os.path.exists(target):
                     continue
-                found = detector.find_faces(data.read_rgb_image(path), 32, 160,
+                found = detector.find_faces(folders.read_rgb_image(path), 32, 160,
                                             main_face_only=True)
                 if not found:
                     missing.append(path)

@@ -21,16 +21,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'src'))
 
 from models import inception_resnet_v1  # noqa: E402
-from toolkit import model_io, pretrained  # noqa: E402
-from toolkit.inference import load_inference_model  # noqa: E402
+from toolkit.inference.fast_graph import load_inference_model  # noqa: E402
+from toolkit.modelfiles import loading, pretrained  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
 
 
 def classic_runner(model_dir, image_size):
     """Run function of the classic layout restored from the checkpoint in model_dir."""
-    _, ckpt_file = model_io.get_model_filenames(model_dir)
+    _, ckpt_file = loading.get_model_filenames(model_dir)
     ckpt_path = os.path.join(model_dir, ckpt_file)
-    _, embedding_size = model_io.checkpoint_network(ckpt_path)
+    _, embedding_size = loading.checkpoint_network(ckpt_path)
     graph = tf.Graph()
     with graph.as_default():
         images = tf.placeholder(tf.float32, [None, image_size, image_size, 3])
@@ -47,7 +47,7 @@ def optimized_runner(model_dir, image_size):
     with graph.as_default():
         tensors = load_inference_model(model_dir, image_size=image_size)
         sess = tf.Session(graph=graph)
-    return lambda batch: sess.run(tensors.embeddings, model_io.inference_feed(tensors, batch))
+    return lambda batch: sess.run(tensors.embeddings, loading.inference_feed(tensors, batch))
 
 
 def main(args):

@@ -6,7 +6,7 @@ training step (forward, backward, optimizer, moving averages, center-loss update
 graph train_softmax builds, with the images fed so that only the network is timed; then the
 same step reading its batches from the tf.data pipeline (JPEG decode, random crop and flip),
 and the pipeline alone. The same step is also timed on a second copy of the graph whose
-convolutions keep TensorFlow's built-in filter gradient, the peer of toolkit.conv_gradients'
+convolutions keep TensorFlow's built-in filter gradient, the peer of toolkit.nets.conv_gradients'
 matrix-product gradient, and on a third whose training tower switches on phase_train (a
 tf.cond in every layer), the peer of the static training tower.
 Measurements alternate between the kinds so that load from other processes hits all alike;
@@ -28,8 +28,9 @@ from PIL import Image
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'src'))
 
 import train_softmax  # noqa: E402
-from toolkit import conv_gradients, training  # noqa: E402
+from toolkit.nets import conv_gradients  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
+from toolkit.training import towers  # noqa: E402
 
 
 def make_jpeg_folders(root, nrof_classes, nrof_images, size=182):
@@ -81,7 +82,7 @@ def switched_training_tower(network, images, options):
     """Peer of training.build_training_tower: a tower whose layers switch on ``phase_train``
     (a tf.cond per batch norm and dropout), as when one classic tower does all the work."""
     phase_train = tf.get_default_graph().get_tensor_by_name('phase_train:0')
-    return training.build_network(network, images, options, phase_train, reuse=True)
+    return towers.build_network(network, images, options, phase_train, reuse=True)
 
 
 def start_session(args, network, nrof_classes, paths, labels, builtin_filter_gradients=False,
@@ -89,14 +90,14 @@ def start_session(args, network, nrof_classes, paths, labels, builtin_filter_gra
     """Build train_softmax's graph in a new graph and session, its input pipeline started.
 
     With ``builtin_filter_gradients`` every convolution keeps TensorFlow's own filter
-    gradient (the peer of toolkit.conv_gradients' matrix-product one); with
+    gradient (the peer of toolkit.nets.conv_gradients' matrix-product one); with
     ``switched_tower`` the training tower switches on ``phase_train`` (feed it True).
     """
     graph = tf.Graph()
     use_matmul = (lambda *layer: False) if builtin_filter_gradients else conv_gradients._use_matmul_gradient
-    tower = switched_training_tower if switched_tower else training.build_training_tower
+    tower = switched_training_tower if switched_tower else towers.build_training_tower
     with graph.as_default(), mock.patch.object(conv_gradients, '_use_matmul_gradient', use_matmul), \
-            mock.patch.object(training, 'build_training_tower', tower):
+            mock.patch.object(towers, 'build_training_tower', tower):
         start = time.time()
         g = train_softmax.build_graph(args, network, nrof_classes)
         print('graph built in %.1f s (%d ops)' % (time.time() - start, len(graph.get_operations())))
@@ -127,7 +128,7 @@ def main(argv):
         '--keep_probability', '0.8', '--weight_decay', '5e-4', '--embedding_size', '512',
         '--prelogits_norm_loss_factor', '5e-4', '--center_loss_factor', '0.01',
         '--random_crop', '--random_flip', '--use_fixed_image_standardization'])
-    network = training.import_network(args.model_def)
+    network = towers.import_network(args.model_def)
     rng = np.random.RandomState(1)
     images = rng.uniform(-1, 1, (bench.batch_size, 160, 160, 3)).astype(np.float32)
     labels = rng.randint(0, bench.nrof_classes, bench.batch_size)

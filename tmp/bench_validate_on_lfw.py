@@ -20,11 +20,12 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'src'))
 
-import lfw  # noqa: E402
 import validate_on_lfw  # noqa: E402
 from models import inception_resnet_v1  # noqa: E402
-from toolkit import model_io, pipeline  # noqa: E402
-from toolkit.inference import load_inference_model  # noqa: E402
+from toolkit.evaluation import lfw  # noqa: E402
+from toolkit.inference import path_embedder  # noqa: E402
+from toolkit.inference.fast_graph import load_inference_model  # noqa: E402
+from toolkit.modelfiles import loading  # noqa: E402
 from toolkit.session import new_session  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
 
@@ -57,13 +58,13 @@ def time_forward_pass(model, paths, batch_sizes, image_size):
                 nrof_runs = -(-count // batch_size)
                 batch = np.random.RandomState(0).standard_normal(
                     (batch_size, image_size, image_size, 3)).astype(np.float32)
-                feed = model_io.inference_feed(tensors, batch)
+                feed = loading.inference_feed(tensors, batch)
                 sess.run(tensors.embeddings, feed)  # warm-up: graph optimisation, caches
                 start = time.time()
                 for _ in range(nrof_runs):
                     sess.run(tensors.embeddings, feed)
                 network_rate = nrof_runs * batch_size / (time.time() - start)
-                embedder = pipeline.PathEmbedder(tensors, image_size, batch_size)
+                embedder = path_embedder.PathEmbedder(tensors, image_size, batch_size)
                 embedder.embed(sess, paths[:batch_size])
                 with reader_waits() as waited:
                     start = time.time()
@@ -80,18 +81,18 @@ def time_forward_pass(model, paths, batch_sizes, image_size):
 def reader_waits():
     """Add up, in the yielded one-item list, the seconds spent fetching batches from the reader."""
     waited = [0.0]
-    next_images = pipeline._next_images
+    next_images = path_embedder._next_images
 
     def timed(*args):
         start = time.time()
         images = next_images(*args)
         waited[0] += time.time() - start
         return images
-    pipeline._next_images = timed
+    path_embedder._next_images = timed
     try:
         yield waited
     finally:
-        pipeline._next_images = next_images
+        path_embedder._next_images = next_images
 
 
 def time_validate(model, nrof_pairs, image_size, tmp_dir):

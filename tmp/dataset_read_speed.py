@@ -16,8 +16,8 @@ if _SRC not in sys.path:
 import numpy as np  # noqa: E402
 
 from toolkit import cli  # noqa: E402
-from toolkit.arguments import positive_int  # noqa: E402
-from toolkit.data import get_dataset, get_image_paths_and_labels  # noqa: E402
+from toolkit.cli.arguments import positive_int  # noqa: E402
+from toolkit.data.folders import get_dataset, get_image_paths_and_labels  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 
 

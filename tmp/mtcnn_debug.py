@@ -15,10 +15,11 @@ if _SRC not in sys.path:
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from toolkit import cli, faces  # noqa: E402
-from toolkit.arguments import fraction, gpu_args  # noqa: E402
-from toolkit.data import read_rgb_image  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli.arguments import fraction, gpu_args  # noqa: E402
+from toolkit.data.folders import read_rgb_image  # noqa: E402
 from toolkit.plotting import save_image  # noqa: E402
+from toolkit.recognition import faces  # noqa: E402
 
 BOX_COLOR = (255, 0, 0)
 LANDMARK_COLOR = (0, 255, 0)

@@ -23,15 +23,16 @@ if _SRC not in sys.path:
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import lfw  # noqa: E402
-from toolkit import cli, evaluation  # noqa: E402
-from toolkit.arguments import positive_int, seed_args, standardization_args  # noqa: E402
-from toolkit.data import crop, read_rgb_image  # noqa: E402
-from toolkit.embedding import Embedder  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli.arguments import positive_int, seed_args, standardization_args  # noqa: E402
+from toolkit.data.folders import crop, read_rgb_image  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
-from toolkit.faces import standardize  # noqa: E402
+from toolkit.evaluation import lfw  # noqa: E402
+from toolkit.evaluation import metrics  # noqa: E402
 from toolkit.fileio import atomic_open  # noqa: E402
+from toolkit.inference.embedder import Embedder  # noqa: E402
 from toolkit.plotting import save_line_plot  # noqa: E402
+from toolkit.recognition.faces import standardize  # noqa: E402
 
 OFFSET_STEP = 3  # pixels
 ANGLE_STEP = 3  # degrees
@@ -96,7 +97,7 @@ def evaluate_accuracy(embedder, images, issame, augment, value, args, image_size
         embeddings.append(embedder.embed(
             standardize(batch, args.use_fixed_image_standardization), args.batch_size))
     embeddings = np.concatenate(embeddings)
-    _, _, accuracy = evaluation.calculate_roc(lfw.ROC_THRESHOLDS, embeddings[0::2],
+    _, _, accuracy = metrics.calculate_roc(lfw.ROC_THRESHOLDS, embeddings[0::2],
                                               embeddings[1::2], issame, args.lfw_nrof_folds)
     return accuracy
 

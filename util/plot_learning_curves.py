@@ -16,10 +16,11 @@ _SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 
-from toolkit import cli, learning_curves  # noqa: E402
-from toolkit.arguments import positive_int  # noqa: E402
+from toolkit import cli  # noqa: E402
+from toolkit.cli.arguments import positive_int  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.plotting import save_line_plot  # noqa: E402
+from toolkit.training import learning_curves  # noqa: E402
 
 
 def group_series(runs, smoothing):

@@ -24,9 +24,11 @@ import argparse  # noqa: E402
 import cv2  # noqa: E402
 
 from align import dataset_aligner  # noqa: E402
-from toolkit import arguments, cli, data, fileio, progress  # noqa: E402
+from toolkit import cli, fileio, progress  # noqa: E402
+from toolkit.cli import arguments  # noqa: E402
+from toolkit.data import folders  # noqa: E402
+from toolkit.recognition.faces import FaceDetector  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
-from toolkit.faces import FaceDetector  # noqa: E402
 
 
 def main(args):
@@ -34,7 +36,7 @@ def main(args):
     say = progress.line_writer(sys.stdout)
     output_dir = os.path.expanduser(args.output_dir)
     problems = []
-    dataset = data.get_dataset(args.input_dir, problems=problems)
+    dataset = folders.get_dataset(args.input_dir, problems=problems)
     for path, reason in problems:
         say('%r: skipped: %s' % (path, reason))
     dataset, unlisted = dataset_aligner.classes_with_listable_names(dataset)

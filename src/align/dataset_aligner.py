@@ -23,7 +23,7 @@ from PIL import Image
 
 from align import claims as claims_module
 from align import detect_face, face_crop
-from toolkit import data
+from toolkit.data import folders
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path
 
@@ -173,17 +173,19 @@ class DatasetAligner:
     processes through claims.
 
     Args:
-        detector: a ``toolkit.faces.FaceDetector`` (networks and detection settings).
+        detector: a ``toolkit.recognition.faces.FaceDetector`` (networks and detection settings).
         output_dir: where the class folders, claims and bounding-box file go.
         image_size, margin: crop size and total margin around the box (classic geometry).
         detect_multiple_faces: write every face (``_<i>`` suffixes) instead of the main one.
         batch_size: images per detector run.
         log: function taking one line of text (``print`` in the script).
         nrof_workers: threads processing batches at the same time.
+        profile: a ``detect_face.StageProfile`` that collects the seconds of every step
+            (claims, JPEG reading, the detector's steps, cropping and PNG writing).
     """
 
     def __init__(self, detector, output_dir, image_size, margin, detect_multiple_faces=False,
-                 batch_size=32, log=print, nrof_workers=2):
+                 batch_size=32, log=print, nrof_workers=2, profile=None):
         self.detector = detector
         self.output_dir = output_dir
         self.image_size = image_size
@@ -193,6 +195,7 @@ class DatasetAligner:
         self.log = log
         self.claims = claims_module.ImageClaims(output_dir)
         self.nrof_workers = nrof_workers
+        self.profile = profile or detect_face.StageProfile()
         self.counts = Counter()
         self._output_lock = threading.Lock()
         self._bounding_boxes_file = None
@@ -235,12 +238,13 @@ class DatasetAligner:
         batch = []
         for class_name, path, name in work:
             claim = None
-            if not self._already_aligned(class_name, name):
-                claim = self.claims.claim(class_name, name)
-            if claim is not None and claim.pending and bounding_boxes_written(self.output_dir,
-                                                                              claim.pending):
-                claim.finish('done by a killed run')  # its crops and lines are complete
-                claim = None
+            with self.profile.timed('claims'):
+                if not self._already_aligned(class_name, name):
+                    claim = self.claims.claim(class_name, name)
+                if claim is not None and claim.pending and bounding_boxes_written(
+                        self.output_dir, claim.pending):
+                    claim.finish('done by a killed run')  # its crops and lines are complete
+                    claim = None
             if claim is None:
                 with self._output_lock:
                     self.counts['skipped'] += 1
@@ -260,14 +264,17 @@ class DatasetAligner:
     def _process_batch(self, jobs):
         """Read, detect and write one batch; every claim is finished or released."""
         try:
-            readable = [job for job in jobs if self._read(job)]
+            with self.profile.timed('read'):
+                readable = [job for job in jobs if self._read(job)]
             detector = self.detector
             results = detect_face.detect_faces(
                 [job.image for job in readable], detector.minsize, detector.pnet,
-                detector.rnet, detector.onet, detector.threshold, detector.factor)
-            for job, (boxes, _) in zip(readable, results):
-                self._write_faces(job, boxes)
-                job.image = None
+                detector.rnet, detector.onet, detector.threshold, detector.factor,
+                profile=self.profile)
+            with self.profile.timed('write'):
+                for job, (boxes, _) in zip(readable, results):
+                    self._write_faces(job, boxes)
+                    job.image = None
         finally:
             for job in jobs:
                 job.claim.release()  # no-op for the finished ones
@@ -275,7 +282,7 @@ class DatasetAligner:
     def _read(self, job):
         """Load the job's image; an unreadable file is reported and marked done."""
         try:
-            job.image = data.read_rgb_image(job.path)
+            job.image = folders.read_rgb_image(job.path)
             return True
         except (FacenetError, Image.DecompressionBombError) as error:
             with self._output_lock:

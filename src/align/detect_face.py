@@ -28,9 +28,12 @@ classic code (all on inputs where the classic code raised an exception):
 Stage-two and stage-three crops are resized in float32 (the classic code used float64); on the
 classic detector's reference images boxes and landmarks still agree to 1e-4 pixels.
 """
+import contextlib
 import importlib.util
 import os
-from collections import defaultdict
+import threading
+import time
+from collections import Counter, defaultdict
 
 import cv2
 import numpy as np
@@ -48,6 +51,9 @@ ONET_SIZE = 48
 # activations, whatever the image sizes.
 MAX_PNET_PIXELS = 2000000
 MAX_CROPS_PER_RUN = 1024
+# Level sizes of P-Net run together in one session run (each through its own copy of the
+# network, sharing the weights), so that small levels keep both cores busy.
+MAX_PNET_TOWERS = 16
 
 CLASSIC_WEIGHT_FILES = {'pnet': 'det1.npy', 'rnet': 'det2.npy', 'onet': 'det3.npy'}
 
@@ -235,9 +241,29 @@ NETWORKS = (('pnet', pnet_graph, (None, None, None, 3)),
             ('onet', onet_graph, (None, ONET_SIZE, ONET_SIZE, 3)))
 
 
+def pnet_multiply_adds(height, width):
+    """Multiply-adds of P-Net's convolutions on one height x width image (the layer shapes
+    of ``pnet_graph``; biases, PReLU, pooling and softmax are not counted)."""
+    h, w = height - 2, width - 2                    # conv1 3x3, 3 -> 10
+    total = h * w * 9 * 3 * 10
+    h, w = -(-h // 2) - 2, -(-w // 2) - 2           # pool1 2x2/2 SAME, conv2 3x3, 10 -> 16
+    total += h * w * 9 * 10 * 16
+    h, w = h - 2, w - 2                             # conv3 3x3, 16 -> 32; conv4-1, conv4-2 1x1
+    return total + h * w * (9 * 16 * 32 + 32 * (2 + 4))
+
+
+# Per 24 x 24 (48 x 48) crop, counted as for P-Net.
+RNET_MULTIPLY_ADDS = (22 * 22 * 9 * 3 * 28 + 9 * 9 * 9 * 28 * 48 + 3 * 3 * 4 * 48 * 64
+                      + 576 * 128 + 128 * (2 + 4))
+ONET_MULTIPLY_ADDS = (46 * 46 * 9 * 3 * 32 + 21 * 21 * 9 * 32 * 64 + 8 * 8 * 9 * 64 * 64
+                      + 3 * 3 * 4 * 64 * 128 + 1152 * 256 + 256 * (2 + 4 + 10))
+
+
 def _load_variables(sess, scope, layers):
+    """Assign ``layers`` to the variables of ``scope`` in one session run."""
     variables = {v.op.name: v for v in tf.global_variables(scope=scope + '/')}
     expected = set(variables)
+    feed = {}  # initializer (assign) op -> value
     for layer, params in layers.items():
         for param, value in params.items():
             name = '%s/%s/%s' % (scope, layer, param)
@@ -247,10 +273,60 @@ def _load_variables(sess, scope, layers):
             if tuple(variable.shape.as_list()) != value.shape:
                 raise FacenetError('MTCNN weight %s has shape %s, expected %s'
                                    % (name, value.shape, tuple(variable.shape.as_list())))
-            variable.load(value, sess)
+            feed[variable.initializer] = value
             expected.discard(name)
     if expected:
         raise FacenetError('MTCNN weights lack %s' % ', '.join(sorted(expected)))
+    sess.run(list(feed), {assign.inputs[1]: value for assign, value in feed.items()})
+
+
+def _pixels_to_input(pixels):
+    """N x H x W x 3 pixels (any dtype) -> the networks' transposed, scaled float32 input."""
+    data = tf.transpose(tf.cast(pixels, tf.float32), [0, 2, 1, 3])
+    return (data - 127.5) * 0.0078125
+
+
+class Network:
+    """One MTCNN network in a session, called as in the classic module.
+
+    ``net(x)`` runs it on a batch in the networks' own layout (transposed, scaled float32).
+    ``net.run_pixels(batches)`` runs it on several plain N x H x W x 3 pixel batches at once
+    (one session run; the graph transposes and scales): for P-Net the pyramid levels of
+    many images, each level size its own batch, for R- and O-Net one batch of crops.
+    """
+
+    def __init__(self, sess, scope, graph_fn, input_shape, pixel_dtype):
+        self.session = sess
+        self.scope = scope
+        self._graph_fn = graph_fn
+        self._pixel_shape = (None, input_shape[2], input_shape[1], 3)
+        self._pixel_dtype = pixel_dtype
+        self.pixel_dtype = np.dtype(pixel_dtype.as_numpy_dtype)
+        self._towers = []  # (pixels placeholder, outputs), grown on demand
+        self._lock = threading.Lock()
+        with tf.variable_scope(scope):
+            self.input = tf.placeholder(tf.float32, input_shape, 'input')
+            self.outputs = graph_fn(self.input)
+
+    def __call__(self, images):
+        return self.session.run(self.outputs, feed_dict={self.input: images})
+
+    def run_pixels(self, batches):
+        """Outputs (numpy, as ``net(x)``) for each pixel batch, from one session run."""
+        towers = self._pixel_towers(len(batches))
+        feed = {pixels: batch for (pixels, _), batch in zip(towers, batches)}
+        return self.session.run([outputs for _, outputs in towers], feed)
+
+    def _pixel_towers(self, count):
+        """The first ``count`` copies of the network on pixel inputs (shared weights)."""
+        with self._lock:
+            while len(self._towers) < count:
+                with self.session.graph.as_default(), \
+                        tf.variable_scope(self.scope, reuse=True):
+                    name = 'pixels_%d' % len(self._towers)
+                    pixels = tf.placeholder(self._pixel_dtype, self._pixel_shape, name)
+                    self._towers.append((pixels, self._graph_fn(_pixels_to_input(pixels))))
+            return self._towers[:count]
 
 
 def create_mtcnn(sess, model_path=None):
@@ -262,29 +338,22 @@ def create_mtcnn(sess, model_path=None):
             the classic ``det1.npy``, ``det2.npy``, ``det3.npy``.
 
     Returns:
-        ``(pnet, rnet, onet)``: functions from a batch of transposed, scaled images to
-        numpy outputs, as in the classic module: ``pnet(x) -> (regression, prob)``,
+        ``(pnet, rnet, onet)``: ``Network`` objects, called as the classic functions on a
+        batch of transposed, scaled images: ``pnet(x) -> (regression, prob)``,
         ``rnet(x) -> (regression, prob)``, ``onet(x) -> (regression, landmarks, prob)``.
 
     Raises:
         FacenetError: weights missing, unreadable or of the wrong shape.
     """
     weights = load_weights(model_path)
-    functions = []
+    networks = []
     with sess.graph.as_default():
         for scope, graph_fn, input_shape in NETWORKS:
-            with tf.variable_scope(scope):
-                data = tf.placeholder(tf.float32, input_shape, 'input')
-                outputs = graph_fn(data)
+            # P-Net sees resized uint8 images, R- and O-Net float32 crops (classic rounding).
+            pixel_dtype = tf.uint8 if scope == 'pnet' else tf.float32
+            networks.append(Network(sess, scope, graph_fn, input_shape, pixel_dtype))
             _load_variables(sess, scope, weights[scope])
-            functions.append(_session_function(sess, data, outputs))
-    return tuple(functions)
-
-
-def _session_function(sess, data, outputs):
-    def run(images):
-        return sess.run(outputs, feed_dict={data: images})
-    return run
+    return tuple(networks)
 
 
 # -- crops and network input ----------------------------------------------------------------
@@ -309,16 +378,18 @@ def crop_patches(img, boxes, size):
     dy, edy, dx, edx, y, ey, x, ex, tmpw, tmph = pad(boxes, width, height)
     patches = np.zeros((boxes.shape[0], size, size, 3), dtype=np.float32)
     usable = (tmpw > 0) & (tmph > 0)
+    if not usable.any():
+        return patches, usable
+    pixels = img.astype(np.float32)  # once: crops inside the image are resized as views
     for k in np.flatnonzero(usable):
-        source = img[y[k] - 1:ey[k], x[k] - 1:ex[k]]
-        if source.shape[:2] == (tmph[k], tmpw[k]):
-            patch = source.astype(np.float32)  # the box lies inside the image
-        else:
+        source = pixels[y[k] - 1:ey[k], x[k] - 1:ex[k]]
+        if source.shape[:2] != (tmph[k], tmpw[k]):  # partly outside: pad with zeros
             patch = np.zeros((tmph[k], tmpw[k], 3), dtype=np.float32)
             target = patch[max(dy[k] - 1, 0):max(edy[k], 0), max(dx[k] - 1, 0):max(edx[k], 0)]
             if target.shape == source.shape and source.size:
                 target[...] = source
-        patches[k] = imresample(patch, (size, size))
+            source = patch
+        cv2.resize(source, (size, size), dst=patches[k], interpolation=cv2.INTER_AREA)
     return patches, usable
 
 
@@ -328,13 +399,53 @@ def _network_input(images):
     return (transposed - 127.5) * 0.0078125
 
 
+def _run_on_pixels(net, batches):
+    """``net``'s outputs for each N x H x W x 3 pixel batch: one session run for a
+    ``Network`` fed its pixel type, else one classic call per batch."""
+    if all(batch.dtype == getattr(net, 'pixel_dtype', None) for batch in batches):
+        return net.run_pixels(batches)
+    return [net(_network_input(batch)) for batch in batches]
+
+
 def _run_in_chunks(net, inputs, chunk_size=MAX_CROPS_PER_RUN):
-    """Run ``net`` on ``inputs`` in chunks and concatenate each of its outputs."""
-    parts = [net(inputs[start:start + chunk_size]) for start in range(0, len(inputs), chunk_size)]
-    return [np.concatenate(outputs) for outputs in zip(*parts)]
+    """Run ``net`` on pixel ``inputs`` in chunks and concatenate each of its outputs."""
+    chunks = [inputs[start:start + chunk_size] for start in range(0, len(inputs), chunk_size)]
+    return [np.concatenate(outputs) for outputs in zip(*_run_on_pixels(net, chunks))]
 
 
 # -- the detector -------------------------------------------------------------------------------
+
+class StageProfile:
+    """Where detection time goes: wall seconds and work per step, summed over calls.
+
+    ``seconds`` per step: ``pnet_resize``, ``pnet_run``, ``pnet_boxes``, ``rnet_crop``,
+    ``rnet_run``, ``rnet_boxes``, ``onet_crop``, ``onet_run``, ``onet_boxes``.
+    ``counts``: ``images``, ``session_runs``, ``rnet_crops``, ``onet_crops``, and
+    ``pnet_multiply_adds``, ``rnet_multiply_adds``, ``onet_multiply_adds``. Threads may
+    share one profile (their seconds add up).
+    """
+
+    def __init__(self):
+        self.seconds = Counter()
+        self.counts = Counter()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def timed(self, step):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add_seconds(step, time.perf_counter() - start)
+
+    def add_seconds(self, step, seconds):
+        with self._lock:
+            self.seconds[step] += seconds
+
+    def add(self, **counts):
+        with self._lock:
+            self.counts.update(counts)
+
 
 def _pnet_jobs(images, minsizes, factor):
     """Pyramid levels of all images grouped by size: ``{(hs, ws): [(image, level, scale)]}``."""
@@ -346,28 +457,53 @@ def _pnet_jobs(images, minsizes, factor):
     return jobs
 
 
-def _stage_one(images, minsizes, pnet, threshold, factor, max_pixels):
+def _pnet_runs(images, minsizes, factor, max_pixels):
+    """P-Net's work in session runs of at most ``max_pixels`` pixels (and MAX_PNET_TOWERS
+    level sizes): a list of runs, each a list of ``(shape, [(image, level, scale)])``."""
+    runs, run, run_pixels = [], [], 0
+    for shape, jobs in _pnet_jobs(images, minsizes, factor).items():
+        per_batch = max(1, max_pixels // (shape[0] * shape[1]))
+        for start in range(0, len(jobs), per_batch):
+            chunk = jobs[start:start + per_batch]
+            pixels = len(chunk) * shape[0] * shape[1]
+            if run and (run_pixels + pixels > max_pixels or len(run) == MAX_PNET_TOWERS):
+                runs.append(run)
+                run, run_pixels = [], 0
+            run.append((shape, chunk))
+            run_pixels += pixels
+    return runs + [run] if run else runs
+
+
+def _stage_one(images, minsizes, pnet, threshold, factor, max_pixels, profile):
     """P-Net over every pyramid level; per image: NMS, regression, squares (n x 5 boxes)."""
     found = [dict() for _ in images]  # image -> {level: boxes}
-    for shape, jobs in _pnet_jobs(images, minsizes, factor).items():
-        per_run = max(1, max_pixels // (shape[0] * shape[1]))
-        for start in range(0, len(jobs), per_run):
-            chunk = jobs[start:start + per_run]
-            batch = _network_input([imresample(images[index], shape) for index, _, _ in chunk])
-            regression, prob = pnet(batch)
-            for k, (index, level, scale) in enumerate(chunk):
-                boxes = generate_bounding_boxes(prob[k, :, :, 1], regression[k], scale, threshold)
-                found[index][level] = boxes[nms(boxes, 0.5, 'Union')]
-    candidates = []
-    for levels in found:
-        boxes = np.concatenate([levels[level] for level in sorted(levels)] or [np.empty((0, 9))])
-        if boxes.shape[0] > 0:
-            boxes = rerec(pnet_bbreg(boxes[nms(boxes, 0.7, 'Union')]))
-            boxes[:, 0:4] = np.fix(boxes[:, 0:4])
-        else:
-            boxes = np.empty((0, 5))
-        candidates.append(boxes)
-    return candidates
+    for run in _pnet_runs(images, minsizes, factor, max_pixels):
+        with profile.timed('pnet_resize'):
+            batches = [np.stack([imresample(images[index], shape) for index, _, _ in chunk])
+                       for shape, chunk in run]
+        with profile.timed('pnet_run'):
+            outputs = _run_on_pixels(pnet, batches)
+        profile.add(session_runs=1, pnet_multiply_adds=sum(
+            len(chunk) * pnet_multiply_adds(*shape) for shape, chunk in run))
+        with profile.timed('pnet_boxes'):
+            for (_, chunk), (regression, prob) in zip(run, outputs):
+                for k, (index, level, scale) in enumerate(chunk):
+                    boxes = generate_bounding_boxes(prob[k, :, :, 1], regression[k], scale,
+                                                    threshold)
+                    found[index][level] = boxes[nms(boxes, 0.5, 'Union')]
+    with profile.timed('pnet_boxes'):
+        return [_merge_levels(levels) for levels in found]
+
+
+def _merge_levels(levels):
+    """One image's stage-one candidates from its per-level boxes: NMS across levels,
+    regression, squares with integral corners (n x 5)."""
+    boxes = np.concatenate([levels[level] for level in sorted(levels)] or [np.empty((0, 9))])
+    if boxes.shape[0] == 0:
+        return np.empty((0, 5))
+    boxes = rerec(pnet_bbreg(boxes[nms(boxes, 0.7, 'Union')]))
+    boxes[:, 0:4] = np.fix(boxes[:, 0:4])
+    return boxes
 
 
 def _crop_all(images, boxes_per_image, size):
@@ -385,54 +521,69 @@ def _split(array, boxes_per_image):
     return np.split(array, bounds)
 
 
-def _stage_two(images, candidates, rnet, threshold):
+def _stage_two(images, candidates, rnet, threshold, profile):
     """R-Net on every candidate of every image in one batch; refined squares per image."""
-    if sum(len(boxes) for boxes in candidates) == 0:
+    nrof_crops = sum(len(boxes) for boxes in candidates)
+    if nrof_crops == 0:
         return candidates
-    patches, masks = _crop_all(images, candidates, RNET_SIZE)
-    regression, prob = _run_in_chunks(rnet, _network_input(patches))
+    with profile.timed('rnet_crop'):
+        patches, masks = _crop_all(images, candidates, RNET_SIZE)
+    with profile.timed('rnet_run'):
+        regression, prob = _run_in_chunks(rnet, patches)
+    profile.add(session_runs=1, rnet_crops=nrof_crops,
+                rnet_multiply_adds=nrof_crops * RNET_MULTIPLY_ADDS)
     refined = []
-    for boxes, usable, reg, score in zip(candidates, masks, _split(regression, candidates),
-                                         _split(prob[:, 1], candidates)):
-        keep = (score > threshold) & usable
-        boxes = np.hstack([boxes[keep, 0:4], score[keep, None]])
-        if boxes.shape[0] > 0:
-            pick = nms(boxes, 0.7, 'Union')
-            boxes = rerec(bbreg(boxes[pick], reg[keep][pick]))
-        refined.append(boxes)
+    with profile.timed('rnet_boxes'):
+        for boxes, usable, reg, score in zip(candidates, masks, _split(regression, candidates),
+                                             _split(prob[:, 1], candidates)):
+            keep = (score > threshold) & usable
+            boxes = np.hstack([boxes[keep, 0:4], score[keep, None]])
+            if boxes.shape[0] > 0:
+                pick = nms(boxes, 0.7, 'Union')
+                boxes = rerec(bbreg(boxes[pick], reg[keep][pick]))
+            refined.append(boxes)
     return refined
 
 
-def _stage_three(images, candidates, onet, threshold):
+def _stage_three(images, candidates, onet, threshold, profile):
     """O-Net on every candidate in one batch; final boxes (n x 5) and landmarks (10 x n)."""
     empty = (np.empty((0, 5)), np.empty((10, 0), dtype=np.float32))
-    if sum(len(boxes) for boxes in candidates) == 0:
+    nrof_crops = sum(len(boxes) for boxes in candidates)
+    if nrof_crops == 0:
         return [empty for _ in candidates]
     candidates = [np.fix(boxes[:, 0:4]) for boxes in candidates]
-    patches, masks = _crop_all(images, candidates, ONET_SIZE)
-    regression, landmarks, prob = _run_in_chunks(onet, _network_input(patches))
-    results = []
-    for boxes, usable, reg, marks, score in zip(
-            candidates, masks, _split(regression, candidates), _split(landmarks, candidates),
-            _split(prob[:, 1], candidates)):
-        keep = (score > threshold) & usable
-        if not keep.any():
-            results.append(empty)
-            continue
-        boxes = np.hstack([boxes[keep], score[keep, None]])
-        points = marks[keep].T.copy()  # 10 x n, float32 like the classic output
-        width = boxes[:, 2] - boxes[:, 0] + 1
-        height = boxes[:, 3] - boxes[:, 1] + 1
-        points[0:5, :] = width * points[0:5, :] + boxes[:, 0] - 1
-        points[5:10, :] = height * points[5:10, :] + boxes[:, 1] - 1
-        boxes = bbreg(boxes, reg[keep])
-        pick = nms(boxes, 0.7, 'Min')
-        results.append((boxes[pick], points[:, pick]))
-    return results
+    with profile.timed('onet_crop'):
+        patches, masks = _crop_all(images, candidates, ONET_SIZE)
+    with profile.timed('onet_run'):
+        regression, landmarks, prob = _run_in_chunks(onet, patches)
+    profile.add(session_runs=1, onet_crops=nrof_crops,
+                onet_multiply_adds=nrof_crops * ONET_MULTIPLY_ADDS)
+    with profile.timed('onet_boxes'):
+        return [_final_faces(boxes, usable, reg, marks, score, threshold, empty)
+                for boxes, usable, reg, marks, score in zip(
+                    candidates, masks, _split(regression, candidates),
+                    _split(landmarks, candidates), _split(prob[:, 1], candidates))]
+
+
+def _final_faces(boxes, usable, reg, marks, score, threshold, empty):
+    """One image's faces from O-Net's outputs: score threshold, landmarks in image
+    coordinates, regression, NMS by the smaller box."""
+    keep = (score > threshold) & usable
+    if not keep.any():
+        return empty
+    boxes = np.hstack([boxes[keep], score[keep, None]])
+    points = marks[keep].T.copy()  # 10 x n, float32 like the classic output
+    width = boxes[:, 2] - boxes[:, 0] + 1
+    height = boxes[:, 3] - boxes[:, 1] + 1
+    points[0:5, :] = width * points[0:5, :] + boxes[:, 0] - 1
+    points[5:10, :] = height * points[5:10, :] + boxes[:, 1] - 1
+    boxes = bbreg(boxes, reg[keep])
+    pick = nms(boxes, 0.7, 'Min')
+    return boxes[pick], points[:, pick]
 
 
 def detect_faces(images, minsizes, pnet, rnet, onet, threshold, factor,
-                 max_pnet_pixels=MAX_PNET_PIXELS):
+                 max_pnet_pixels=MAX_PNET_PIXELS, profile=None):
     """Detect faces in many RGB images with one network run per shape and stage.
 
     Args:
@@ -441,7 +592,8 @@ def detect_faces(images, minsizes, pnet, rnet, onet, threshold, factor,
         pnet, rnet, onet: the functions from ``create_mtcnn``.
         threshold: the three stages' score thresholds, e.g. [0.6, 0.7, 0.7].
         factor: pyramid scale step, e.g. 0.709.
-        max_pnet_pixels: cap on batch x height x width of one P-Net run (memory bound).
+        max_pnet_pixels: cap on the images x height x width of one P-Net run (memory).
+        profile: a ``StageProfile`` to add this call's step times and work to.
 
     Returns:
         One ``(boxes, points)`` per image: n x 5 (x1, y1, x2, y2, score) and 10 x n
@@ -452,9 +604,12 @@ def detect_faces(images, minsizes, pnet, rnet, onet, threshold, factor,
         minsizes = [minsizes] * len(images)
     if not images:
         return []
-    candidates = _stage_one(images, minsizes, pnet, threshold[0], factor, max_pnet_pixels)
-    candidates = _stage_two(images, candidates, rnet, threshold[1])
-    return _stage_three(images, candidates, onet, threshold[2])
+    profile = profile or StageProfile()
+    profile.add(images=len(images))
+    candidates = _stage_one(images, minsizes, pnet, threshold[0], factor, max_pnet_pixels,
+                            profile)
+    candidates = _stage_two(images, candidates, rnet, threshold[1], profile)
+    return _stage_three(images, candidates, onet, threshold[2], profile)
 
 
 def detect_face(img, minsize, pnet, rnet, onet, threshold, factor):

@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 
 from generative import vae as vae_lib  # noqa: E402
 from toolkit import cli  # noqa: E402
-from toolkit.arguments import positive_int, seed_args, vae_args  # noqa: E402
-from toolkit.data import get_dataset, get_image_paths, get_image_paths_and_labels  # noqa: E402
+from toolkit.cli.arguments import positive_int, seed_args, vae_args  # noqa: E402
+from toolkit.data.folders import get_dataset, get_image_paths, get_image_paths_and_labels  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.progress import Progress  # noqa: E402
 from toolkit.session import new_session  # noqa: E402

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from generative import vae as vae_lib  # noqa: E402
 from toolkit import cli  # noqa: E402
-from toolkit.arguments import positive_int, seed_args, vae_args  # noqa: E402
+from toolkit.cli.arguments import positive_int, seed_args, vae_args  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.plotting import save_image_grid  # noqa: E402
 from toolkit.session import new_session  # noqa: E402

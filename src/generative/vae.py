@@ -9,9 +9,10 @@ import os
 import h5py
 import numpy as np
 
-from toolkit import input_pipeline, model_io
+from toolkit.data import input_pipeline
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path
+from toolkit.modelfiles import loading
 from toolkit.tf_compat import tf
 
 IMAGE_MEAN = np.array([134.10714722, 102.52040863, 87.15436554])
@@ -159,7 +160,7 @@ def find_checkpoint(path, what='checkpoint'):
         latest = tf.train.latest_checkpoint(path)
         if latest:
             return latest
-        _, ckpt_file = model_io.get_model_filenames(path)
+        _, ckpt_file = loading.get_model_filenames(path)
         return os.path.join(path, ckpt_file)
     if os.path.isfile(path + '.index'):
         return path
@@ -168,7 +169,7 @@ def find_checkpoint(path, what='checkpoint'):
 
 def checkpoint_bottleneck_size(ckpt_path, default=128):
     """Embedding size of a face-network checkpoint (its Bottleneck layer), or ``default``."""
-    for name, shape in model_io.checkpoint_variables(ckpt_path).items():
+    for name, shape in loading.checkpoint_variables(ckpt_path).items():
         if name.endswith('/Bottleneck/weights') and len(shape) == 2:
             return shape[1]
     return default
@@ -180,7 +181,7 @@ def restore_variables(session, variables, ckpt_path, what):
     Raises:
         FacenetError: a variable is missing or has another shape in the checkpoint.
     """
-    stored = model_io.checkpoint_variables(ckpt_path)
+    stored = loading.checkpoint_variables(ckpt_path)
     missing = [v.op.name for v in variables if v.op.name not in stored]
     if missing:
         raise FacenetError('%s %s lacks %d of the %d variables needed (e.g. %s); is it the '

@@ -1,7 +1,7 @@
 """A tiny model for tests: one fully connected bottleneck layer on the raw pixels."""
 import numpy as np
 
-from toolkit.layers import Layers
+from toolkit.nets.layers import Layers
 from toolkit.tf_compat import tf
 
 

@@ -4,7 +4,7 @@ Szegedy et al., "Inception-v4, Inception-ResNet and the Impact of Residual Conne
 on Learning" (2016). Scope and variable names, and their creation order, equal the
 classic slim model's, so its checkpoints restore by name.
 """
-from toolkit.layers import Layers, avg_pool, max_pool
+from toolkit.nets.layers import Layers, avg_pool, max_pool
 from toolkit.tf_compat import tf
 
 

@@ -5,7 +5,7 @@ on Learning" (2016). Same layout as the classic slim model (``InceptionResnetV2/
 ending in a batch-normalized ``Bottleneck`` layer instead of the ImageNet classifier.
 """
 from models.inception_resnet_v1 import _residual as residual, repeat, stem
-from toolkit.layers import Layers, avg_pool, max_pool
+from toolkit.nets.layers import Layers, avg_pool, max_pool
 from toolkit.tf_compat import tf
 
 

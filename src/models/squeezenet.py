@@ -4,7 +4,7 @@ Iandola et al., "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters an
 model size" (2016). Fire modules as in the classic facenet model (every convolution
 batch-normalized), the 1000-way ``conv10`` kept, then a ``Bottleneck`` projection.
 """
-from toolkit.layers import Layers, avg_pool, max_pool
+from toolkit.nets.layers import Layers, avg_pool, max_pool
 from toolkit.tf_compat import tf
 
 

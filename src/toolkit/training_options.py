@@ -1,6 +1,6 @@
 """The settings the training library takes, as small typed records (no TensorFlow here).
 
-Scripts turn their parsed flags into these (``toolkit.arguments``); the library never sees
+Scripts turn their parsed flags into these (``toolkit.cli.arguments``); the library never sees
 an argparse Namespace.
 """
 import dataclasses

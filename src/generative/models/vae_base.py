@@ -15,7 +15,7 @@ VAE checkpoints restore by name. Batch norm uses the classic settings (decay 0.9
 classic models drew them from a truncated normal (stddev 0.1); with batch norm after every
 convolution this only changes the starting point.
 """
-from toolkit.layers import Layers
+from toolkit.nets.layers import Layers
 from toolkit.tf_compat import tf
 
 ENCODER_SCOPE = 'encoder'

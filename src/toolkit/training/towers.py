@@ -13,10 +13,10 @@ from datetime import datetime
 import h5py
 import numpy as np
 
-from toolkit.checkpoints import in_scopes
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path
 from toolkit.tf_compat import tf
+from toolkit.training.checkpoints import in_scopes
 
 OPTIMIZERS = ('ADAGRAD', 'ADADELTA', 'ADAM', 'RMSPROP', 'MOM')
 

@@ -9,21 +9,22 @@ rounding (about 1e-7).
 """
 import os
 
-from toolkit import graph_optimize, model_export, model_io
 from toolkit.errors import FacenetError
+from toolkit.inference import graph_optimize
+from toolkit.modelfiles import loading, writing
 from toolkit.tf_compat import tf
 
 
-def frozen_graph_def(model, image_size=model_io.DEFAULT_IMAGE_SIZE):
+def frozen_graph_def(model, image_size=loading.DEFAULT_IMAGE_SIZE):
     """The model as a frozen GraphDef: read from a ``.pb`` or frozen from a checkpoint."""
-    kind, path = model_io.resolve_model(model)
+    kind, path = loading.resolve_model(model)
     if kind == 'graph':
-        return model_io.read_graph_def(path)
-    _, ckpt_file = model_io.get_model_filenames(path)
-    return model_export.frozen_checkpoint_graph_def(os.path.join(path, ckpt_file), image_size)
+        return loading.read_graph_def(path)
+    _, ckpt_file = loading.get_model_filenames(path)
+    return writing.frozen_checkpoint_graph_def(os.path.join(path, ckpt_file), image_size)
 
 
-def load_inference_model(model, input_map=None, image_size=model_io.DEFAULT_IMAGE_SIZE,
+def load_inference_model(model, input_map=None, image_size=loading.DEFAULT_IMAGE_SIZE,
                          optimize=True):
     """Import ``model`` into the default graph for inference; return its ModelTensors.
 
@@ -40,4 +41,4 @@ def load_inference_model(model, input_map=None, image_size=model_io.DEFAULT_IMAG
         tf.import_graph_def(graph_def, input_map=input_map, name='')
     except ValueError as error:
         raise FacenetError('cannot import model %s: %s' % (model, error)) from None
-    return model_io.get_model_tensors()
+    return loading.get_model_tensors()

@@ -5,9 +5,9 @@ Variable names follow slim's conventions (``<scope>/weights``, ``<scope>/biases`
 restore by name. A ``Layers`` object carries what slim's arg_scope used to: the
 training switch, weight decay and batch-norm settings.
 """
-from toolkit import conv_gradients
-from toolkit.checkpoints import in_scopes
+from toolkit.nets import conv_gradients
 from toolkit.tf_compat import tf
+from toolkit.training.checkpoints import in_scopes
 
 BATCH_NORM_DECAY = 0.995
 BATCH_NORM_EPSILON = 0.001

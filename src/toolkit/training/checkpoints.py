@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-from toolkit import model_io
+from toolkit.modelfiles import loading as model_io
 from toolkit.errors import FacenetError
 from toolkit.fileio import os_error_reason
 from toolkit.tf_compat import tf

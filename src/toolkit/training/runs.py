@@ -11,12 +11,14 @@ import time
 
 import numpy as np
 
-import lfw
-from toolkit import checkpoints, fileio, pipeline, training
+from toolkit import fileio
 from toolkit.errors import FacenetError
+from toolkit.evaluation import lfw
 from toolkit.fileio import repository_file
-from toolkit.learning_rate import learning_rate_for_epoch, read_learning_rate_schedule
+from toolkit.inference import path_embedder
 from toolkit.progress import Progress
+from toolkit.training import checkpoints, towers
+from toolkit.training.learning_rate import learning_rate_for_epoch, read_learning_rate_schedule
 
 RunDirs = collections.namedtuple('RunDirs', ['subdir', 'log_dir', 'model_dir', 'folders'])
 
@@ -37,7 +39,7 @@ def prepare_run(logs_base_dir, models_base_dir, arguments, script_path, argv, lo
         argv: the command line for ``revision_info.txt`` (None: this process's).
         log: callable taking one line of text.
     """
-    subdir, log_dir, model_dir = training.run_dir_names(logs_base_dir, models_base_dir)
+    subdir, log_dir, model_dir = towers.run_dir_names(logs_base_dir, models_base_dir)
     with fileio.NewFolders([log_dir, model_dir], 'run folder') as folders, \
             checkpoints.ModelDirLock(model_dir):
         removed = checkpoints.remove_abandoned_saves(os.path.expanduser(models_base_dir))
@@ -121,12 +123,12 @@ def save_checkpoint(sess, writer, summary_writer, step, log):
     if writer.save_metagraph():
         save_time_metagraph = time.time() - start_time
         log('Metagraph saved in %.2f seconds' % save_time_metagraph)
-    training.add_summary_values(summary_writer, step, {
+    towers.add_summary_values(summary_writer, step, {
         'time/save_variables': save_time_variables, 'time/save_metagraph': save_time_metagraph})
 
 
 def build_lfw_evaluator(options, lfw_pairs, tensors, image_size, log,
-                        fixed_standardization=False, nrof_threads=pipeline.DEFAULT_NROF_THREADS):
+                        fixed_standardization=False, nrof_threads=path_embedder.DEFAULT_NROF_THREADS):
     """An LfwEvaluator on the training graph, or None without pairs.
 
     Builds its reader in the default graph, so call it while the graph is being built.
@@ -139,7 +141,7 @@ def build_lfw_evaluator(options, lfw_pairs, tensors, image_size, log,
     """
     if not lfw_pairs:
         return None
-    embedder = pipeline.PathEmbedder(tensors, image_size, options.batch_size,
+    embedder = path_embedder.PathEmbedder(tensors, image_size, options.batch_size,
                                      fixed_standardization, nrof_threads)
     return LfwEvaluator(embedder, *lfw_pairs, options.nrof_folds, options.distance_metric,
                         options.subtract_mean, options.use_flipped_images, log)
@@ -169,7 +171,7 @@ class LfwEvaluator:
 
     def embed(self, sess):
         """One row per pair image; flipped embeddings are concatenated to their originals."""
-        nrof_images = pipeline.nrof_network_images(self.paths, self.use_flipped_images)
+        nrof_images = path_embedder.nrof_network_images(self.paths, self.use_flipped_images)
         with Progress(nrof_images, 'LFW forward pass') as progress:
             return self.embedder.embed(sess, self.paths, self.use_flipped_images, progress)
 
@@ -188,7 +190,7 @@ class LfwEvaluator:
     def evaluate_and_log(self, sess, log_dir, summary_writer, step):
         """evaluate(), then the classic lfw summaries and ``lfw_result.txt`` line."""
         accuracy, val, _, _, seconds = self.evaluate(sess)
-        training.add_summary_values(summary_writer, step, {
+        towers.add_summary_values(summary_writer, step, {
             'lfw/accuracy': accuracy, 'lfw/val_rate': val, 'time/lfw': seconds})
         with open(os.path.join(log_dir, 'lfw_result.txt'), 'at') as handle:
             handle.write('%d\t%.5f\t%.5f\n' % (step, accuracy, val))

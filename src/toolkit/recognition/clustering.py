@@ -1,7 +1,7 @@
 """Grouping faces by embedding: DBSCAN on distances, and chinese whispers on a face graph."""
 import numpy as np
 
-from toolkit.identification import normalize
+from toolkit.recognition.identification import normalize
 
 
 def dbscan_labels(distances, eps, min_samples):

@@ -23,7 +23,7 @@ import os
 import h5py
 import numpy as np
 
-from toolkit.data import ImageClass
+from toolkit.data.folders import ImageClass
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path
 

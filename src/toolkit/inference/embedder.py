@@ -1,9 +1,9 @@
 """Computing embeddings with a loaded model: the object every script uses."""
 import numpy as np
 
-from toolkit import model_io
-from toolkit.inference import load_inference_model
 from toolkit.errors import FacenetError
+from toolkit.inference.fast_graph import load_inference_model
+from toolkit.modelfiles import loading
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
 
@@ -20,10 +20,10 @@ class Embedder:
         model: anything ``model_io.load_model`` accepts.
         gpu_memory_fraction: per-process GPU memory cap for the session.
         image_size: input size used when a checkpoint's graph is rebuilt from code.
-        optimize: rewrite the frozen graph for speed (``toolkit.inference``).
+        optimize: rewrite the frozen graph for speed (``toolkit.inference.fast_graph``).
     """
 
-    def __init__(self, model, gpu_memory_fraction=1.0, image_size=model_io.DEFAULT_IMAGE_SIZE,
+    def __init__(self, model, gpu_memory_fraction=1.0, image_size=loading.DEFAULT_IMAGE_SIZE,
                  optimize=True):
         self.graph = tf.Graph()
         self.session = new_session(self.graph, gpu_memory_fraction)
@@ -35,7 +35,7 @@ class Embedder:
             self.session.close()
             raise
         self.embedding_size = int(self.tensors.embeddings.get_shape()[1])
-        self.input_size = model_io.expected_image_size(self.tensors)
+        self.input_size = loading.expected_image_size(self.tensors)
 
     def __enter__(self):
         return self
@@ -48,7 +48,7 @@ class Embedder:
 
     def check_image_size(self, height, width):
         """Raise FacenetError when the model needs another input size."""
-        model_io.check_image_size(self.tensors, height, width)
+        loading.check_image_size(self.tensors, height, width)
 
     def embed(self, images, batch_size=100):
         """Embeddings (N x embedding_size, float32) of standardized images N x H x W x 3."""
@@ -60,5 +60,5 @@ class Embedder:
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size]
             embeddings[start:start + len(batch)] = self.session.run(
-                self.tensors.embeddings, model_io.inference_feed(self.tensors, batch))
+                self.tensors.embeddings, loading.inference_feed(self.tensors, batch))
         return embeddings

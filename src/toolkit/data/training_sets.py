@@ -1,7 +1,7 @@
 """Training sets: several data folders joined into one, and the checks made before training."""
 from PIL import Image
 
-from toolkit.data import get_dataset
+from toolkit.data.folders import get_dataset
 from toolkit.errors import FacenetError
 
 

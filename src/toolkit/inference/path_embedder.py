@@ -10,10 +10,10 @@ images; any batch size works here, the last batch is simply smaller.)
 """
 import numpy as np
 
-from toolkit import data
+from toolkit.data import folders
+from toolkit.data.input_pipeline import Augmentation, ImageBatches
 from toolkit.errors import FacenetError
-from toolkit.input_pipeline import Augmentation, ImageBatches
-from toolkit.model_io import check_image_size, inference_feed
+from toolkit.modelfiles.loading import check_image_size, inference_feed
 from toolkit.tf_compat import tf
 
 DEFAULT_NROF_THREADS = 4
@@ -109,7 +109,7 @@ def _next_images(sess, reader, batch_paths):
         images = sess.run(reader.images)
     except tf.errors.OpError as error:
         for path in batch_paths:
-            data.read_rgb_image(path)  # raises FacenetError naming the bad file
+            folders.read_rgb_image(path)  # raises FacenetError naming the bad file
         raise FacenetError('cannot read an image of %s ... %s: %s'
                            % (batch_paths[0], batch_paths[-1],
                               error.message.splitlines()[0])) from None

@@ -156,7 +156,7 @@ def split_per_class(dataset, min_nrof_images_per_class, nrof_train_images_per_cl
     Returns:
         ``(train_set, test_set)``: lists of data.ImageClass with the same class order.
     """
-    from toolkit.data import ImageClass
+    from toolkit.data.folders import ImageClass
     train_set, test_set = [], []
     for image_class in dataset:
         paths = list(image_class.image_paths)
@@ -183,16 +183,37 @@ def normalize(embeddings):
     return embeddings / np.maximum(norms, 1e-12)
 
 
-def class_similarities(gallery_embeddings, gallery_labels, probes, nrof_classes):
-    """Cosine similarity of each probe to its most similar gallery image of each class.
+# How a probe is compared with a class of gallery images (see class_similarities).
+NEAREST_IMAGE = 'nearest'
+CLASS_MEAN = 'mean'
+RANKINGS = (CLASS_MEAN, NEAREST_IMAGE)
+
+
+def class_similarities(gallery_embeddings, gallery_labels, probes, nrof_classes,
+                       ranking=NEAREST_IMAGE):
+    """Cosine similarity of each probe to each class of the gallery.
+
+    Args:
+        ranking: NEAREST_IMAGE: the similarity to the class's most similar gallery image;
+            CLASS_MEAN: the similarity to the mean of the class's unit-length embeddings.
 
     Returns:
         probes x nrof_classes array; -inf for classes without gallery images.
     """
-    similarities = normalize(probes) @ normalize(gallery_embeddings).T  # probes x gallery
-    result = np.full((len(similarities), nrof_classes), -np.inf)
+    gallery_embeddings = normalize(gallery_embeddings)
     gallery_labels = np.asarray(gallery_labels)
-    for label in np.unique(gallery_labels):
+    probes = normalize(probes)
+    result = np.full((len(probes), nrof_classes), -np.inf)
+    present = np.unique(gallery_labels)
+    if ranking == CLASS_MEAN:
+        means = np.stack([gallery_embeddings[gallery_labels == label].mean(axis=0)
+                          for label in present]) if len(present) else gallery_embeddings
+        result[:, present] = probes @ normalize(means).T
+        return result
+    if ranking != NEAREST_IMAGE:
+        raise ValueError('unknown ranking %r (choose from %s)' % (ranking, ', '.join(RANKINGS)))
+    similarities = probes @ gallery_embeddings.T  # probes x gallery
+    for label in present:
         result[:, label] = similarities[:, gallery_labels == label].max(axis=1)
     return result
 

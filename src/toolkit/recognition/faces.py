@@ -8,7 +8,7 @@ stage thresholds 0.6/0.7/0.7, pyramid factor 0.709); patches use the classic mar
 import numpy as np
 
 from align import detect_face, face_crop
-from toolkit import data
+from toolkit.data import folders
 from toolkit.errors import FacenetError
 from toolkit.session import new_session
 from toolkit.tf_compat import tf
@@ -113,7 +113,7 @@ def _as_rgb(img):
     """uint8 H x W x 3 view of an image (grayscale is stacked, alpha dropped)."""
     img = np.asarray(img)
     if img.ndim == 2:
-        img = data.to_rgb(img)
+        img = folders.to_rgb(img)
     if img.ndim != 3 or img.shape[2] < 3:
         raise FacenetError('expected an RGB image, got an array of shape %s' % (img.shape,))
     return np.ascontiguousarray(img[:, :, :3], dtype=np.uint8)
@@ -130,8 +130,8 @@ def standardize(images, fixed_standardization=False):
     """
     images = np.asarray(images, dtype=np.float32)
     if fixed_standardization:
-        return data.fixed_standardization(images).astype(np.float32)
-    return np.stack([data.prewhiten(image) for image in images]).astype(np.float32) \
+        return folders.fixed_standardization(images).astype(np.float32)
+    return np.stack([folders.prewhiten(image) for image in images]).astype(np.float32) \
         if len(images) else images
 
 
@@ -158,7 +158,7 @@ def read_aligned_patch(path, image_size):
     Raises:
         FacenetError: unreadable, or smaller than image_size.
     """
-    img = data.crop(data.read_rgb_image(path), False, image_size)
+    img = folders.crop(folders.read_rgb_image(path), False, image_size)
     if img.shape[:2] != (image_size, image_size):
         raise FacenetError('image %s is %dx%d, not at least %dx%d (--image_size)'
                            % (path, img.shape[1], img.shape[0], image_size, image_size))
@@ -185,7 +185,7 @@ def read_face_patches(paths, image_size, detector=None, margin=0, progress=None)
             if detector is None:
                 patch = read_aligned_patch(path, image_size)
             else:
-                found = detector.find_faces(data.read_rgb_image(path), margin, image_size,
+                found = detector.find_faces(folders.read_rgb_image(path), margin, image_size,
                                             main_face_only=True)
                 patch = found[0].image if found else None
                 if patch is None:

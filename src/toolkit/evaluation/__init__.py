@@ -1,0 +1,1 @@
+"""Verification metrics and the LFW protocol."""

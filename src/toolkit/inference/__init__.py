@@ -1,0 +1,1 @@
+"""Running a loaded model: the fast frozen graph, graph rewrites, embedding arrays and image paths."""

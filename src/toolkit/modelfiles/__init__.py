@@ -1,0 +1,1 @@
+"""Model files: loading, writing (freezing), Keras conversion, pretrained downloads."""

@@ -1,0 +1,1 @@
+"""Building blocks of the networks: layers and the convolution gradients."""

@@ -138,7 +138,7 @@ def frozen_checkpoint_graph_def(ckpt_path, image_size=loading.DEFAULT_IMAGE_SIZE
         build_export_graph(model_def, embedding_size, image_size)
         saver = loading.restoring_saver(ckpt_path)
         with tf.Session() as sess:
-            model_io.restore_variables(sess, saver, ckpt_path)
+            loading.restore_variables(sess, saver, ckpt_path)
             return tf.graph_util.convert_variables_to_constants(
                 sess, sess.graph.as_graph_def(), list(FROZEN_OUTPUT_NODES))
 

@@ -242,6 +242,7 @@ def run_training(args, argv=None):
     Returns:
         The model directory.
     """
+    runs.check_run_folders(args.logs_base_dir, args.models_base_dir)
     network = training.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:

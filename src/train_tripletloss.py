@@ -173,6 +173,7 @@ def check_inputs(args):
     if args.batch_size % 3 != 0:
         raise FacenetError('--batch_size must be a multiple of 3 (whole triplets), got %d'
                            % args.batch_size)
+    runs.check_run_folders(args.logs_base_dir, args.models_base_dir)
     network = training.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:

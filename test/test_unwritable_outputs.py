@@ -109,6 +109,8 @@ def test_every_writing_script_checks_its_outputs_first(tmp_path, blocker):
     import export_embeddings
     import freeze_graph
     import real_time_face_recognition
+    import train_softmax
+    import train_tripletloss
     import validate_on_lfw
     from align import align_dataset_mtcnn
     bad = blocker / 'out'
@@ -134,6 +136,8 @@ def test_every_writing_script_checks_its_outputs_first(tmp_path, blocker):
         (download_and_extract, ['--models_dir', bad], '--models_dir'),
         (download_and_extract, ['--models_dir', tmp_path / 'm', '--cache_dir', bad], 'cache'),
         (align_dataset_mtcnn, [images.parent, bad], 'output_dir'),
+        (train_softmax, ['--data_dir', images.parent, '--models_base_dir', bad], '--models_base'),
+        (train_tripletloss, ['--data_dir', images.parent, '--logs_base_dir', bad], '--logs_base'),
     ]
     for module, argv, what in cases:
         message = _main_error(module, argv)

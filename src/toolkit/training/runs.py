@@ -23,6 +23,12 @@ from toolkit.training.learning_rate import learning_rate_for_epoch, read_learnin
 RunDirs = collections.namedtuple('RunDirs', ['subdir', 'log_dir', 'model_dir', 'folders'])
 
 
+def check_run_folders(logs_base_dir, models_base_dir):
+    """OutputError now, before the graph is built, when a run folder could not be made."""
+    fileio.check_writable(logs_base_dir, '--logs_base_dir', directory=True)
+    fileio.check_writable(models_base_dir, '--models_base_dir', directory=True)
+
+
 @contextlib.contextmanager
 def prepare_run(logs_base_dir, models_base_dir, arguments, script_path, argv, log):
     """Create the timestamped log and model folders, record arguments and revision info.

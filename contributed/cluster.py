@@ -18,12 +18,16 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                'src'))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from align.detector import FaceDetector  # noqa: E402
 from toolkit import cli  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
@@ -39,10 +43,11 @@ MAX_PRINTED_MATRIX = 50
 
 def main(args):
     fileio.check_writable(args.out_dir, 'output folder', directory=True)
+    cli.resolve_standardization(args, args.model)
     paths = folders.get_image_paths(os.path.expanduser(args.data_dir))
     if not paths:
         raise FacenetError('no images in %s' % args.data_dir)
-    with faces.FaceDetector(args.gpu_memory_fraction) as detector:
+    with FaceDetector(args.gpu_memory_fraction) as detector:
         found, sources = find_all_faces(detector, paths, args.margin, args.image_size)
     if not found:
         raise FacenetError('no face found in the %d images of %s' % (len(paths), args.data_dir))

@@ -18,8 +18,11 @@ import os
 import shutil
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                'src'))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 import numpy as np  # noqa: E402
 
@@ -35,6 +38,7 @@ from toolkit.recognition import clustering, faces  # noqa: E402
 
 def main(args):
     fileio.check_writable(args.output, '--output folder', directory=True)
+    cli.resolve_standardization(args, args.model_dir)
     image_paths = folders.get_image_paths(os.path.expanduser(args.input))
     if len(image_paths) < 2:
         raise FacenetError('clustering needs at least two images in %s, found %d'

@@ -20,11 +20,15 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                'src'))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 import numpy as np  # noqa: E402
 
+from align.detector import FaceDetector  # noqa: E402
 from toolkit import cli  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
@@ -39,12 +43,13 @@ from toolkit.recognition import faces  # noqa: E402
 def main(args):
     for name in (args.embeddings_name, args.labels_name, args.labels_strings_name):
         fileio.check_writable(npy_name(name), 'output file')
+    cli.resolve_standardization(args, args.model_dir)
     dataset = folders.get_dataset(args.data_dir)
     image_list, label_list = folders.get_image_paths_and_labels(dataset)
     if not image_list:
         raise FacenetError('no images in %s' % args.data_dir)
     print('Number of images: %d' % len(image_list))
-    detector = None if args.is_aligned else faces.FaceDetector(args.gpu_memory_fraction)
+    detector = None if args.is_aligned else FaceDetector(args.gpu_memory_fraction)
     try:
         with Embedder(args.model_dir, args.gpu_memory_fraction, args.image_size) as embedder:
             start = time.time()

@@ -26,13 +26,18 @@ they run as ``python contributed/<name>.py`` from any folder.
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                'src'))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 import numpy as np  # noqa: E402
 
+from align.detector import MINSIZE, FaceDetector  # noqa: E402
 from toolkit.recognition import faces, identification  # noqa: E402
 from toolkit.inference.embedder import Embedder  # noqa: E402
+from toolkit.modelfiles import metadata  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.recognition.faces import Face  # noqa: E402,F401  (part of this module's API)
 
@@ -44,10 +49,10 @@ class Detection:
     """Finds faces in RGB images and cuts aligned ``face_crop_size`` patches."""
 
     def __init__(self, face_crop_size=DEFAULT_CROP_SIZE, face_crop_margin=DEFAULT_CROP_MARGIN,
-                 gpu_memory_fraction=1.0, min_face_size=faces.MINSIZE):
+                 gpu_memory_fraction=1.0, min_face_size=MINSIZE):
         self.face_crop_size = face_crop_size
         self.face_crop_margin = face_crop_margin
-        self.detector = faces.FaceDetector(gpu_memory_fraction, minsize=min_face_size)
+        self.detector = FaceDetector(gpu_memory_fraction, minsize=min_face_size)
 
     def find_faces(self, image):
         """Every face of an RGB uint8 image, as ``Face`` objects."""
@@ -60,9 +65,9 @@ class Detection:
 class Encoder:
     """Embeds aligned face patches with a FaceNet model (folder or .pb)."""
 
-    def __init__(self, model, gpu_memory_fraction=1.0, fixed_standardization=False,
+    def __init__(self, model, gpu_memory_fraction=1.0, fixed_standardization=None,
                  image_size=DEFAULT_CROP_SIZE):
-        self.fixed_standardization = fixed_standardization
+        self.fixed_standardization = metadata.fixed_standardization(model, fixed_standardization)
         self.embedder = Embedder(model, gpu_memory_fraction, image_size)
 
     @property
@@ -167,13 +172,14 @@ class Recognition:
         face_crop_size, face_crop_margin: aligned patch size and margin (160 and 32, as
             the classic module).
         gpu_memory_fraction: GPU memory cap of each of the two sessions.
-        fixed_standardization: the model was trained with ``(x - 127.5) / 128`` inputs.
+        fixed_standardization: the model was trained with ``(x - 127.5) / 128`` inputs;
+            None (the default): as the model's metadata file says, else prewhitening.
     """
 
     def __init__(self, model, classifier_filename=None, probability_threshold=None,
                  distance_threshold=None, face_crop_size=DEFAULT_CROP_SIZE,
                  face_crop_margin=DEFAULT_CROP_MARGIN, gpu_memory_fraction=1.0,
-                 fixed_standardization=False):
+                 fixed_standardization=None):
         self.detect = Detection(face_crop_size, face_crop_margin, gpu_memory_fraction)
         try:
             self.encoder = Encoder(model, gpu_memory_fraction, fixed_standardization,

@@ -13,8 +13,11 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                'src'))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 from face import Recognition  # noqa: E402
 from toolkit import cli  # noqa: E402
@@ -27,6 +30,7 @@ from toolkit.recognition import identification  # noqa: E402
 def main(args):
     """Print the people in each photo; exits with 1 when a photo could not be read."""
     unreadable = 0
+    cli.resolve_standardization(args, args.model)
     with Recognition(args.model, args.classifier_filename, args.probability_threshold,
                      args.distance_threshold, args.image_size, args.margin,
                      args.gpu_memory_fraction,

@@ -24,8 +24,12 @@ import os
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, 'src'))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
+REPO = os.path.dirname(SRC_DIR)
 
 import cv2  # noqa: E402
 
@@ -47,6 +51,7 @@ GREEN = (0, 255, 0)
 def main(args):
     if args.output:
         check_writable(args.output, '--output video')
+    cli.resolve_standardization(args, args.model)
     capture = open_capture(args.video)
     try:
         if args.output:

@@ -45,6 +45,7 @@ def calculate_distances(args, image_list, label_list):
 
 def main(args):
     fileio.check_writable(args.data_file_name, 'filtering data file')
+    cli.resolve_standardization(args, args.model_file)
     dataset = get_dataset(args.dataset_dir)
     image_list, label_list = get_image_paths_and_labels(dataset)
     if not image_list:

@@ -43,6 +43,7 @@ TOP_K = 5
 def main(args):
     if args.mode == 'TRAIN':
         fileio.check_writable(args.classifier_filename, 'classifier file')
+    cli.resolve_standardization(args, args.model)
     dataset = select_dataset(args)
     if args.mode == 'TRAIN':
         empty = [image_class.name for image_class in dataset if not image_class.image_paths]

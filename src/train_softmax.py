@@ -23,6 +23,7 @@ stat.h5, lfw_result.txt, TensorBoard events) and ``<models_base_dir>/<yyyymmdd-h
 (``model-<subdir>.meta`` and ``model-<subdir>.ckpt-<epoch>`` checkpoints).
 """
 import argparse
+import contextlib
 import dataclasses
 import os
 import random
@@ -35,14 +36,16 @@ from toolkit.cli import arguments
 from toolkit.data import folders, training_sets
 from toolkit.data.filtering import filter_dataset
 from toolkit.data.input_pipeline import Augmentation, ImageBatches
+from toolkit.modelfiles import metadata
 from toolkit.modelfiles.loading import ModelTensors
+from toolkit.nets.cross_replica import mean_over_replicas
 from toolkit.nets.layers import Layers
-from toolkit.session import new_session
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
 from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.training.distribute import Replicas
 from toolkit.training.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
-from toolkit.training_options import parse_scopes
+from toolkit.training.options import parse_scopes
 
 SUMMARY_EVERY_N_STEPS = 100
 
@@ -68,97 +71,138 @@ class SoftmaxGraph:
     phase_train: tf.Tensor
     train_batches: ImageBatches
     eval_batches: ImageBatches
-    towers: training.Towers
+    inference: training.InferenceTower
+    train_images: tf.Tensor  # image_batch: this worker's part of the global batch
+    labels: tf.Tensor  # label_batch
+    train_prelogits: tf.Tensor  # of the training tower(s), in the order of train_images
     val_labels: tf.Tensor
     validation: SoftmaxLosses  # on the inference tower (fed val_labels)
-    training: SoftmaxLosses  # on the training tower
+    training: SoftmaxLosses  # on the training towers, each figure the mean over all replicas
     train_op: tf.Operation
     saved_variables: list
     saver: tf.train.Saver
     summary_op: tf.Tensor
 
 
-def softmax_losses(args, prelogits, labels, nrof_classes):
+def softmax_losses(args, prelogits, labels, nrof_classes, weight_decay=None):
     """The classifier and the classic losses on one tower's prelogits.
 
-    The first call creates the ``Logits`` and ``centers`` variables; call it again under
-    ``training.reuse_variables()`` for a second tower. The regularization loss is the weight
-    decay plus this tower's center loss and prelogits norm, as the classic ``reg_loss``.
+    The first call creates the ``Logits`` and ``centers`` variables; call it again over
+    reused variables for a further tower. The regularization loss is the weight decay
+    (``weight_decay``, default the collection's) plus this tower's center loss and prelogits
+    norm, as the classic ``reg_loss``.
     """
     logits = Layers(True, args.weight_decay).fully_connected(
         prelogits, nrof_classes, scope='Logits', normalize=False)  # batch x nrof_classes
     norm = prelogits_norm(prelogits, args.prelogits_norm_p)
     center, update_centers = center_loss(prelogits, labels, args.center_loss_alfa,
                                          nrof_classes, update_with_loss=False)
-    weight_decay = tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)
-    reg_loss = tf.add_n(weight_decay + [norm * args.prelogits_norm_loss_factor,
-                                        center * args.center_loss_factor], name='reg_loss')
+    if weight_decay is None:
+        weight_decay = tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)
+    reg_loss = tf.add_n(list(weight_decay) + [norm * args.prelogits_norm_loss_factor,
+                                              center * args.center_loss_factor], name='reg_loss')
     cross_entropy = softmax_cross_entropy(logits, labels)
     return SoftmaxLosses(norm, center, update_centers, reg_loss, cross_entropy,
                          accuracy(logits, labels),
                          tf.add(cross_entropy, reg_loss, name='total_loss'))
 
 
-def build_graph(args, network, nrof_classes):
-    """Input pipelines, both towers, classifier, losses and the train op, in the default graph.
+_REPORTED = ('prelogits_norm', 'center_loss', 'reg_loss', 'cross_entropy', 'accuracy',
+             'total_loss')
+
+
+def build_graph(args, network, nrof_classes, replicas=None):
+    """Input pipelines, towers, classifier, losses and the train op, in the default graph.
 
     The inference tower (``input``, ``phase_train``, ``embeddings`` and the network under its
     classic names) serves validation, LFW evaluation and the saved ``.meta``; its losses sit
     in name scope ``validation``. The training tower (see ``training.build_training_tower``)
     reads the input pipeline through ``image_batch``/``label_batch`` and carries the classic
-    ``total_loss``, ``cross_entropy`` and the train op.
+    ``total_loss``, ``cross_entropy`` and the train op. With ``replicas`` (a
+    distribute.Replicas) on several devices or workers, each replica builds a training tower
+    on its slice of the batch.
     """
+    replicas = replicas or Replicas()
+    local_batch_size = replicas.local_batch_size(args.batch_size)
     size = args.image_size
-    global_step = tf.Variable(0, trainable=False, name='global_step')
-    learning_rate_input = tf.placeholder(tf.float32, name='learning_rate')
-    phase_train = tf.placeholder(tf.bool, name='phase_train')
-    augmentation = Augmentation(args.random_crop, args.random_flip, args.random_rotate,
-                                args.use_fixed_image_standardization)
-    train_batches = ImageBatches(size, args.batch_size, augmentation, args.nrof_preprocess_threads,
-                                 shuffle_and_repeat=True, skip_unreadable=True, seed=args.seed,
-                                 name='train_data')
-    eval_batches = ImageBatches(size, args.lfw_batch_size,
-                                Augmentation(fixed_standardization=args.use_fixed_image_standardization),
-                                args.nrof_preprocess_threads, name='eval_data')
-    options = arguments.network_options(args)
-    towers = training.build_towers(network, options, train_batches, phase_train, log=print)
-    val_labels = tf.placeholder(tf.int64, [None], name='labels')
-    with tf.name_scope('validation'):
-        validation = softmax_losses(args, towers.prelogits, val_labels, nrof_classes)
-    with training.reuse_variables():
-        losses = softmax_losses(args, towers.train_prelogits, towers.labels, nrof_classes)
-    tf.add_to_collection('losses', losses.cross_entropy)
-    training.scalar_summary('accuracy', losses.accuracy)
+    with replicas.scope():
+        global_step = training.global_step_variable()
+        learning_rate_input = tf.placeholder(tf.float32, name='learning_rate')
+        phase_train = tf.placeholder(tf.bool, name='phase_train')
+        augmentation = Augmentation(args.random_crop, args.random_flip, args.random_rotate,
+                                    args.use_fixed_image_standardization)
+        train_batches = ImageBatches(size, local_batch_size, augmentation,
+                                     args.nrof_preprocess_threads, shuffle_and_repeat=True,
+                                     skip_unreadable=True, seed=args.seed, name='train_data')
+        eval_batches = ImageBatches(
+            size, args.lfw_batch_size,
+            Augmentation(fixed_standardization=args.use_fixed_image_standardization),
+            args.nrof_preprocess_threads, name='eval_data')
+        options = arguments.network_options(args)
+        inference = training.build_inference_tower(network, options, phase_train, log=print)
+        train_images, labels = training.training_input(train_batches, size)
+        val_labels = tf.placeholder(tf.int64, [None], name='labels')
+        with tf.name_scope('validation'):
+            validation = softmax_losses(args, inference.prelogits, val_labels, nrof_classes)
+        learning_rate = training.decayed_learning_rate(
+            learning_rate_input, global_step, args.learning_rate_decay_epochs, args.epoch_size,
+            args.learning_rate_decay_factor)
+        update_variables = training.model_variables_to_train(options.trainable_scopes)
+        optimizer = training.make_optimizer(args.optimizer, learning_rate)
 
-    learning_rate = training.decayed_learning_rate(
-        learning_rate_input, global_step, args.learning_rate_decay_epochs, args.epoch_size,
-        args.learning_rate_decay_factor)
-    update_variables = training.model_variables_to_train(options.trainable_scopes)
-    train_op = training.build_train_op(
-        losses.total_loss, [losses.cross_entropy], global_step, args.optimizer,
-        learning_rate, args.moving_average_decay, update_variables, args.log_histograms,
-        extra_update_ops=[losses.update_centers])
-    # Like the classic checkpoints: every trainable variable (batch-norm statistics included).
-    saved_variables = tf.trainable_variables()
+        def replica_step():
+            with training.reused_variables_and_their_regularization() as weight_decay:
+                prelogits = training.build_training_tower(
+                    network, replicas.replica_slice(train_images), options)
+                losses = softmax_losses(args, prelogits, replicas.replica_slice(labels),
+                                        nrof_classes, weight_decay)
+            update, grads = training.replica_update(optimizer, losses.total_loss,
+                                                    update_variables, global_step,
+                                                    replicas.num_replicas)
+            with tf.control_dependencies([update, losses.update_centers]):
+                update = tf.no_op()
+            means = mean_over_replicas({name: getattr(losses, name) for name in _REPORTED})
+            return update, dataclasses.replace(losses, **means), prelogits, grads
+
+        steps = replicas.for_each_replica(replica_step)
+        update_ops, reported, replica_prelogits, grads = zip(*steps)
+        losses = reported[0]
+        tf.add_to_collection('losses', losses.cross_entropy)
+        training.scalar_summary('accuracy', losses.accuracy)
+        train_op = training.finish_train_op(
+            update_ops, [('cross_entropy', losses.cross_entropy), ('total_loss', losses.total_loss)],
+            global_step, args.moving_average_decay, update_variables, grads[0],
+            args.log_histograms)
+        train_prelogits = (replica_prelogits[0] if len(replica_prelogits) == 1
+                           else tf.concat(replica_prelogits, 0))
+        # Like the classic checkpoints: every trainable variable (batch-norm statistics included).
+        saved_variables = tf.trainable_variables()
+        saver = tf.train.Saver(saved_variables, max_to_keep=3)
     return SoftmaxGraph(global_step, learning_rate_input, learning_rate, phase_train,
-                        train_batches, eval_batches, towers, val_labels, validation, losses,
-                        train_op, saved_variables, tf.train.Saver(saved_variables, max_to_keep=3),
-                        tf.summary.merge_all())
+                        train_batches, eval_batches, inference, train_images, labels,
+                        train_prelogits, val_labels, validation, losses, train_op,
+                        saved_variables, saver, tf.summary.merge_all())
 
 
-def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop):
-    """Run --epoch_size training steps at base learning rate ``lr``; stops early on request."""
+def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop, run_options=None,
+                    with_summaries=True):
+    """Run --epoch_size training steps at base learning rate ``lr``; stops early on request.
+
+    ``run_options`` bound each step (multi-worker runs); ``with_summaries``: fetch the
+    TensorBoard summaries every SUMMARY_EVERY_N_STEPS steps (the chief).
+    """
     t = g.training
     fetches = {'train': g.train_op, 'loss': t.total_loss, 'reg_loss': t.reg_loss,
-               'prelogits': g.towers.train_prelogits, 'xent': t.cross_entropy, 'lr': g.learning_rate,
+               'prelogits': g.train_prelogits, 'xent': t.cross_entropy, 'lr': g.learning_rate,
                'prelogits_norm': t.prelogits_norm, 'accuracy': t.accuracy,
                'center_loss': t.center_loss, 'step': g.global_step}
     feed_dict = {g.learning_rate_input: lr}
     train_time = 0.0
     for batch_number in range(args.epoch_size):
         start_time = time.time()
-        with_summary = batch_number % SUMMARY_EVERY_N_STEPS == 0
-        out = sess.run(dict(fetches, summary=g.summary_op) if with_summary else fetches, feed_dict)
+        with_summary = with_summaries and batch_number % SUMMARY_EVERY_N_STEPS == 0
+        out = sess.run(dict(fetches, summary=g.summary_op) if with_summary else fetches, feed_dict,
+                       options=run_options)
         duration = time.time() - start_time
         step = out['step']
         if with_summary:
@@ -183,10 +227,10 @@ def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop):
 
 
 def inference_figures(sess, g, tensors):
-    """``evaluate(images, labels)`` for train_loop.mean_over_images: ``tensors`` of the
+    """``evaluate(images, labels)`` for runs.mean_over_images: ``tensors`` of the
     validation losses, computed in inference mode."""
     def evaluate(images, labels):
-        return sess.run(tensors, {g.towers.images: images, g.val_labels: labels,
+        return sess.run(tensors, {g.inference.images: images, g.val_labels: labels,
                                   g.phase_train: False})
     return evaluate
 
@@ -212,7 +256,7 @@ def test(args, sess, g, epoch, test_set, stats, summary_writer):
     """Top-1 accuracy of the classifier on the --test_dir images (inference mode)."""
     start_time = time.time()
     acc = runs.mean_over_images(sess, g.eval_batches, *test_set,
-                                      inference_figures(sess, g, g.validation.accuracy))
+                                inference_figures(sess, g, g.validation.accuracy))
     stats['test_accuracy'][(epoch - 1) // args.validate_every_n_epochs] = acc
     training.add_summary_values(summary_writer, sess.run(g.global_step), {'test/accuracy': acc})
     print('Test Epoch: %d\tTime %.3f\tTop-1 accuracy %2.3f (%d images)'
@@ -228,7 +272,7 @@ def load_splits(args):
     training_sets.require_classes(dataset, args.data_dir)
     if args.validation_set_split_ratio > 0.0:
         train_set, val_set = folders.split_dataset(dataset, args.validation_set_split_ratio,
-                                                args.min_nrof_val_images_per_class, 'SPLIT_IMAGES')
+                                                   args.min_nrof_val_images_per_class, 'SPLIT_IMAGES')
         training_sets.require_classes(train_set, args.data_dir + ' (after the validation split)')
     else:
         train_set, val_set = dataset, []
@@ -236,17 +280,29 @@ def load_splits(args):
     return train_set, val_set
 
 
+def single_device_metagraph(args, network, nrof_classes):
+    """The MetaGraphDef of this run's graph built for one device: a distributed run writes it
+    as its ``.meta``, so loaders see exactly what a single-device run saves."""
+    with tf.Graph().as_default():
+        tf.set_random_seed(args.seed)
+        return build_graph(args, network, nrof_classes).saver.export_meta_graph()
+
+
 def run_training(args, argv=None):
     """Check the inputs and build the graph, then create the run folders and train.
 
     Returns:
-        The model directory.
+        The model directory (None on a worker other than the chief, which writes nothing).
     """
+    replicas = Replicas.from_flags(args.devices, args.num_gpus, os.environ.get('TF_CONFIG'),
+                                   args.worker_timeout)
     runs.check_run_folders(args.logs_base_dir, args.models_base_dir)
     network = training.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_checkpoint(args.pretrained_model)
+        cli.resolve_standardization(args, args.pretrained_model)  # fine-tune as it was trained
+    args.use_fixed_image_standardization = bool(args.use_fixed_image_standardization)
     np.random.seed(seed=args.seed)
     random.seed(args.seed)
     train_set, val_set = load_splits(args)
@@ -254,45 +310,61 @@ def run_training(args, argv=None):
     lfw_pairs = runs.read_lfw(arguments.lfw_options(args), print)
     image_list, label_list = folders.get_image_paths_and_labels(train_set)
     val_image_list, val_label_list = folders.get_image_paths_and_labels(val_set)
-    with tf.Graph().as_default():
+    print(replicas.describe())
+    replicas.connect(args.gpu_memory_fraction)
+    # The chief's run folders (prepare_run) stay open, and locked, until training ends.
+    with tf.Graph().as_default(), contextlib.ExitStack() as outputs:
         tf.set_random_seed(args.seed)
         print('Building training graph')
-        g = build_graph(args, network, len(train_set))
+        g = build_graph(args, network, len(train_set), replicas)
         lfw_evaluator = runs.build_lfw_evaluator(
             arguments.lfw_options(args), lfw_pairs,
-            ModelTensors(g.towers.images, g.towers.embeddings, g.phase_train), args.image_size,
-            print, args.use_fixed_image_standardization,
+            ModelTensors(g.inference.images, g.inference.embeddings, g.phase_train),
+            args.image_size, print, args.use_fixed_image_standardization,
             args.nrof_preprocess_threads)
-        with runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
-                                    __file__, argv, print) as run, \
-                new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
-            print('Number of classes in training set: %d' % len(train_set))
-            print('Number of examples in training set: %d' % len(image_list))
-            print('Number of classes in validation set: %d' % len(val_set))
-            print('Number of examples in validation set: %d' % len(val_image_list))
-            sess.run(tf.global_variables_initializer())
+        run = writer = None
+        if replicas.is_chief:
+            run = outputs.enter_context(runs.prepare_run(
+                args.logs_base_dir, args.models_base_dir, vars(args), __file__, argv, print))
+            metadata.write_model_metadata(
+                run.model_dir, metadata.standardization_name(args.use_fixed_image_standardization),
+                args.embedding_size)
+            metagraph = (single_device_metagraph(args, network, len(train_set))
+                         if replicas.distributed else None)
+            writer = CheckpointWriter(g.saver, run.model_dir, run.subdir, metagraph=metagraph)
+        print('Number of classes in training set: %d' % len(train_set))
+        print('Number of examples in training set: %d' % len(image_list))
+        print('Number of classes in validation set: %d' % len(val_set))
+        print('Number of examples in validation set: %d' % len(val_image_list))
+        with replicas.new_session(args.gpu_memory_fraction) as sess, replicas.faults_reported():
+            sess.run(tf.global_variables_initializer(), options=replicas.run_options())
             sess.run(tf.local_variables_initializer())
             if args.pretrained_model:
                 runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables,
-                                              print, ['Logits'] if args.load_without_fc else [])
-            g.train_batches.start(sess, image_list, label_list)
-            summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
-            run.folders.keep()  # training starts: from here on its outputs stay
+                                        print, ['Logits'] if args.load_without_fc else [])
+            g.train_batches.start(sess, replicas.worker_share(image_list),
+                                  replicas.worker_share(label_list))
+            summary_writer = (tf.summary.FileWriter(run.log_dir, sess.graph) if run
+                              else training.NoSummaryWriter())
+            if run:
+                run.folders.keep()  # training starts: from here on its outputs stay
             try:
-                train_epochs(args, sess, g, run, schedule, (val_image_list, val_label_list),
-                             test_set, lfw_evaluator, summary_writer)
+                train_epochs(args, sess, g, run, writer, replicas, schedule,
+                             (val_image_list, val_label_list), test_set, lfw_evaluator,
+                             summary_writer)
             finally:
                 summary_writer.close()
-    return run.model_dir
+    return run.model_dir if run else None
 
 
-def train_epochs(args, sess, g, run, schedule, validation_set, test_set, lfw_evaluator,
-                 summary_writer):
-    """The epoch loop: train, validate (and test), save, evaluate on LFW, write stat.h5."""
+def train_epochs(args, sess, g, run, writer, replicas, schedule, validation_set, test_set,
+                 lfw_evaluator, summary_writer):
+    """The epoch loop: train, validate (and test), save, evaluate on LFW, write stat.h5.
+
+    Only the chief (``run`` given) validates, saves and evaluates; the other workers train.
+    """
     stats = training.softmax_stats(args.max_nrof_epochs, args.epoch_size,
                                    args.validate_every_n_epochs, test_accuracy=bool(test_set))
-    writer = CheckpointWriter(g.saver, run.model_dir, run.subdir)
-    stat_file_name = os.path.join(run.log_dir, 'stat.h5')
     print('Running training')
     with StopRequest() as stop:
         for epoch in range(1, args.max_nrof_epochs + 1):
@@ -302,29 +374,38 @@ def train_epochs(args, sess, g, run, schedule, validation_set, test_set, lfw_eva
                 break
             step = sess.run(g.global_step)
             start_time = time.time()
-            train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop)
+            train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop,
+                            replicas.run_options(), with_summaries=bool(run))
             stats['time_train'][epoch - 1] = time.time() - start_time
-            start_time = time.time()
             last = (epoch == args.max_nrof_epochs or stop.requested
                     or runs.epoch_learning_rate(args.learning_rate, schedule, epoch + 1) <= 0)
-            if epoch % args.validate_every_n_epochs == 0 or last:
-                if validation_set[0]:
-                    validate(args, sess, g, epoch, *validation_set, stats, summary_writer)
-                if test_set:
-                    test(args, sess, g, epoch, test_set, stats, summary_writer)
-            stats['time_validate'][epoch - 1] = time.time() - start_time
-            if epoch % args.save_every_n_epochs == 0 or last:
-                runs.save_checkpoint(sess, writer, summary_writer, epoch, print)
-            start_time = time.time()
-            if lfw_evaluator:
-                accuracy_, val = lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)
-                stats['lfw_accuracy'][epoch - 1], stats['lfw_valrate'][epoch - 1] = accuracy_, val
-            stats['time_evaluate'][epoch - 1] = time.time() - start_time
-            print('Saving statistics')
-            stats.save(stat_file_name)
+            if run:
+                end_epoch(args, sess, g, run, writer, epoch, step, last, validation_set,
+                          test_set, lfw_evaluator, stats, summary_writer)
             if stop.requested:
                 print('Stopped after epoch %d as requested' % epoch)
                 break
+
+
+def end_epoch(args, sess, g, run, writer, epoch, step, last, validation_set, test_set,
+              lfw_evaluator, stats, summary_writer):
+    """The chief's work after an epoch: validate (and test), save, LFW, stat.h5."""
+    start_time = time.time()
+    if epoch % args.validate_every_n_epochs == 0 or last:
+        if validation_set[0]:
+            validate(args, sess, g, epoch, *validation_set, stats, summary_writer)
+        if test_set:
+            test(args, sess, g, epoch, test_set, stats, summary_writer)
+    stats['time_validate'][epoch - 1] = time.time() - start_time
+    if epoch % args.save_every_n_epochs == 0 or last:
+        runs.save_checkpoint(sess, writer, summary_writer, epoch, print)
+    start_time = time.time()
+    if lfw_evaluator:
+        accuracy_, val = lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)
+        stats['lfw_accuracy'][epoch - 1], stats['lfw_valrate'][epoch - 1] = accuracy_, val
+    stats['time_evaluate'][epoch - 1] = time.time() - start_time
+    print('Saving statistics')
+    stats.save(os.path.join(run.log_dir, 'stat.h5'))
 
 
 def parse_arguments(argv):

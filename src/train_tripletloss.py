@@ -12,7 +12,9 @@ Each round samples ``--people_per_batch`` people with up to ``--images_per_perso
 embeds them, picks the triplets violating the margin ``--alpha`` and trains on those.
 """
 import argparse
+import contextlib
 import dataclasses
+import os
 import time
 
 import numpy as np
@@ -22,12 +24,14 @@ from toolkit.cli import arguments
 from toolkit.data import training_sets
 from toolkit.data.input_pipeline import Augmentation, ImageBatches
 from toolkit.errors import FacenetError
+from toolkit.modelfiles import metadata
 from toolkit.modelfiles.loading import ModelTensors
+from toolkit.nets.cross_replica import concat_over_replicas, mean_over_replicas
 from toolkit.progress import Progress
-from toolkit.session import new_session
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
 from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.training.distribute import Replicas
 from toolkit.training.losses import triplet_loss
 from toolkit.training.triplets import sample_people, select_triplet_indices
 
@@ -44,8 +48,12 @@ class TripletGraph:
     learning_rate: tf.Tensor  # decayed
     phase_train: tf.Tensor
     batches: ImageBatches
-    towers: training.Towers
-    triplet_loss: tf.Tensor
+    inference: training.InferenceTower
+    train_images: tf.Tensor  # image_batch: this worker's part of the global batch
+    labels: tf.Tensor  # label_batch
+    sample_embeddings: tf.Tensor  # training-mode embeddings of every replica's rows
+    sample_labels: tf.Tensor  # their labels, in the same order
+    triplet_loss: tf.Tensor  # means over all replicas
     total_loss: tf.Tensor
     train_op: tf.Operation
     saved_variables: list
@@ -53,72 +61,115 @@ class TripletGraph:
     summary_op: tf.Tensor
 
 
-def build_graph(args, network):
-    """Input pipeline, both towers, triplet loss and the train op, in the default graph.
+def build_graph(args, network, replicas=None):
+    """Input pipeline, towers, triplet loss and the train op, in the default graph.
 
-    The inference tower (``towers.images`` -> ``towers.embeddings``) evaluates LFW and goes
-    into the .meta; the training tower (``towers.train_images`` -> ``towers.train_embeddings``)
-    reads the pipeline.
+    The inference tower (``inference.images`` -> ``inference.embeddings``) evaluates LFW and
+    goes into the .meta; the training tower reads the pipeline (``train_images``). With
+    ``replicas`` on several devices or workers each replica builds a training tower on its
+    slice of the batch (whole triplets), and ``sample_embeddings`` gathers the embeddings
+    of all replicas' rows.
     """
-    global_step = tf.Variable(0, trainable=False, name='global_step')
-    learning_rate_input = tf.placeholder(tf.float32, name='learning_rate')
-    phase_train = tf.placeholder(tf.bool, name='phase_train')
-    # Triplets must stay whole: never skip an unreadable image here.
-    batches = ImageBatches(args.image_size, args.batch_size,
-                           Augmentation(args.random_crop, args.random_flip), 4, seed=args.seed,
-                           name='train_data')
-    options = arguments.network_options(args)
-    towers = training.build_towers(network, options, batches, phase_train, log=print)
-    # Batches hold whole triplets: rows (3k, 3k+1, 3k+2) are (anchor, positive, negative).
-    anchor, positive, negative = tf.unstack(
-        tf.reshape(towers.train_embeddings, [-1, 3, args.embedding_size]), 3, 1)
-    loss = triplet_loss(anchor, positive, negative, args.alpha)
-    learning_rate = training.decayed_learning_rate(
-        learning_rate_input, global_step, args.learning_rate_decay_epochs, args.epoch_size,
-        args.learning_rate_decay_factor)
-    regularization_losses = tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)
-    total_loss = tf.add_n([loss] + regularization_losses, name='total_loss')
-    update_variables = training.model_variables_to_train(options.trainable_scopes)
-    train_op = training.build_train_op(
-        total_loss, [loss], global_step, args.optimizer, learning_rate,
-        args.moving_average_decay, update_variables)
-    saved_variables = tf.trainable_variables()
+    replicas = replicas or Replicas()
+    local_batch_size = replicas.local_batch_size(args.batch_size, multiple=3)
+    with replicas.scope():
+        global_step = training.global_step_variable()
+        learning_rate_input = tf.placeholder(tf.float32, name='learning_rate')
+        phase_train = tf.placeholder(tf.bool, name='phase_train')
+        # Triplets must stay whole: never skip an unreadable image here.
+        batches = ImageBatches(args.image_size, local_batch_size,
+                               Augmentation(args.random_crop, args.random_flip), 4,
+                               seed=args.seed, name='train_data')
+        options = arguments.network_options(args)
+        inference = training.build_inference_tower(network, options, phase_train, log=print)
+        train_images, labels = training.training_input(batches, args.image_size)
+        learning_rate = training.decayed_learning_rate(
+            learning_rate_input, global_step, args.learning_rate_decay_epochs, args.epoch_size,
+            args.learning_rate_decay_factor)
+        update_variables = training.model_variables_to_train(options.trainable_scopes)
+        optimizer = training.make_optimizer(args.optimizer, learning_rate)
+
+        def replica_step():
+            with training.reused_variables_and_their_regularization() as weight_decay:
+                prelogits = training.build_training_tower(
+                    network, replicas.replica_slice(train_images), options)
+            embeddings = tf.nn.l2_normalize(prelogits, 1, 1e-10, name='train_embeddings')
+            # Batches hold whole triplets: rows (3k, 3k+1, 3k+2) are (anchor, positive, negative).
+            anchor, positive, negative = tf.unstack(
+                tf.reshape(embeddings, [-1, 3, args.embedding_size]), 3, 1)
+            loss = triplet_loss(anchor, positive, negative, args.alpha)
+            total_loss = tf.add_n([loss] + weight_decay, name='total_loss')
+            update, _ = training.replica_update(optimizer, total_loss, update_variables,
+                                                global_step, replicas.num_replicas)
+            sample = (concat_over_replicas(embeddings),
+                      concat_over_replicas(replicas.replica_slice(labels)))
+            return update, mean_over_replicas({'triplet': loss, 'total': total_loss}), sample
+
+        steps = replicas.for_each_replica(replica_step)
+        update_ops = [update for update, _, _ in steps]
+        reported, sample = steps[0][1:]
+        train_op = training.finish_train_op(
+            update_ops, [('triplet_loss/Mean', reported['triplet']),
+                         ('total_loss', reported['total'])],
+            global_step, args.moving_average_decay, update_variables)
+        saved_variables = tf.trainable_variables()
+        saver = tf.train.Saver(saved_variables, max_to_keep=3)
     return TripletGraph(global_step, learning_rate_input, learning_rate, phase_train, batches,
-                        towers, loss, total_loss, train_op, saved_variables,
-                        tf.train.Saver(saved_variables, max_to_keep=3), tf.summary.merge_all())
+                        inference, train_images, labels, *sample, reported['triplet'],
+                        reported['total'], train_op, saved_variables, saver,
+                        tf.summary.merge_all())
 
 
-def embed_sample(args, sess, g, image_paths, progress=None):
+def embed_sample(args, sess, g, replicas, image_paths, progress=None):
     """Embeddings of the sampled images, in order (training mode, as in the classic code).
 
-    ``progress(nrof_done, nrof_images)`` is called after each batch.
+    A multi-worker run pads the list to whole global batches (padding rows are labelled -1
+    and dropped) and each worker reads its part of each batch. ``progress(nrof_done,
+    nrof_images)`` is called after each batch.
     """
-    g.batches.start(sess, image_paths, np.arange(len(image_paths)))
+    paths, labels = list(image_paths), list(range(len(image_paths)))
+    if replicas.cluster:
+        padding = -len(paths) % args.batch_size
+        paths, labels = paths + paths[:1] * padding, labels + [-1] * padding
+        rows = replicas.worker_rows(len(paths), args.batch_size)
+        paths, labels = [paths[i] for i in rows], [labels[i] for i in rows]
+    g.batches.start(sess, paths, labels)
     emb_array = np.zeros((len(image_paths), args.embedding_size))
     nrof_done = 0
     while True:
         try:
-            emb, lab = sess.run([g.towers.train_embeddings, g.towers.labels])
+            emb, lab = sess.run([g.sample_embeddings, g.sample_labels],
+                                options=replicas.run_options())
         except tf.errors.OutOfRangeError:
             return emb_array
-        emb_array[lab, :] = emb
-        nrof_done += len(lab)
+        keep = lab >= 0
+        emb_array[lab[keep], :] = emb[keep]
+        nrof_done += int(np.sum(keep))
         if progress:
             progress(nrof_done, len(image_paths))
 
 
-def train_on_triplets(args, sess, g, triplet_paths, lr, epoch, batch_number, summary_writer, stop):
-    """Train on the selected triplets' batches; returns ``(batch number, per-batch losses)``."""
+def train_on_triplets(args, sess, g, replicas, triplet_paths, lr, epoch, batch_number,
+                      summary_writer, stop):
+    """Train on the selected triplets' batches; returns ``(batch number, per-batch losses)``.
+
+    A distributed run trains on whole global batches only (the last triplets that do not
+    fill one are left out), each worker on its part of each batch.
+    """
+    if replicas.distributed:
+        triplet_paths = triplet_paths[:len(triplet_paths) - len(triplet_paths) % args.batch_size]
+        triplet_paths = [triplet_paths[i] for i in replicas.worker_rows(len(triplet_paths),
+                                                                          args.batch_size)]
     g.batches.start(sess, triplet_paths, np.arange(len(triplet_paths)))
     feed_dict = {g.learning_rate_input: lr}
     fetches = {'loss': g.total_loss, 'train': g.train_op, 'step': g.global_step}
     losses = []
     while batch_number < args.epoch_size and not stop.requested:
         start_time = time.time()
-        with_summary = batch_number % SUMMARY_EVERY_N_STEPS == 0
+        with_summary = replicas.is_chief and batch_number % SUMMARY_EVERY_N_STEPS == 0
         try:
             out = sess.run(dict(fetches, summary=g.summary_op) if with_summary else fetches,
-                           feed_dict)
+                           feed_dict, options=replicas.run_options())
         except tf.errors.OutOfRangeError:
             break
         duration = time.time() - start_time
@@ -132,8 +183,11 @@ def train_on_triplets(args, sess, g, triplet_paths, lr, epoch, batch_number, sum
     return batch_number, losses
 
 
-def train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, rng):
-    """Sample people, select triplets, train on them; until --epoch_size batches are done."""
+def train_one_epoch(args, sess, g, replicas, train_set, epoch, lr, summary_writer, stop, rng):
+    """Sample people, select triplets, train on them; until --epoch_size batches are done.
+
+    Every worker samples and selects alike (same seed, same gathered embeddings).
+    """
     batch_number = 0
     empty_rounds = 0
     while batch_number < args.epoch_size and not stop.requested:
@@ -141,7 +195,7 @@ def train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, r
                                                    args.images_per_person, rng)
         start_time = time.time()
         with Progress(len(image_paths), 'Forward pass on sampled images') as progress:
-            emb_array = embed_sample(args, sess, g, image_paths, progress)
+            emb_array = embed_sample(args, sess, g, replicas, image_paths, progress)
         print('Running forward pass on sampled images: %.3f' % (time.time() - start_time))
         print('Selecting suitable triplets for training')
         triplets, nrof_pairs = select_triplet_indices(emb_array, num_per_class, args.alpha, rng)
@@ -159,8 +213,8 @@ def train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, r
             continue
         empty_rounds = 0
         triplet_paths = [image_paths[i] for i in triplets.reshape(-1)]
-        batch_number, losses = train_on_triplets(args, sess, g, triplet_paths, lr, epoch,
-                                                 batch_number, summary_writer, stop)
+        batch_number, losses = train_on_triplets(args, sess, g, replicas, triplet_paths, lr,
+                                                 epoch, batch_number, summary_writer, stop)
         summary = tf.Summary()
         for loss in losses:
             summary.value.add(tag='loss', simple_value=loss)
@@ -168,11 +222,12 @@ def train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, r
         summary_writer.add_summary(summary, sess.run(g.global_step))
 
 
-def check_inputs(args):
+def check_inputs(args, replicas):
     """Everything a user can get wrong, checked before any output is written."""
     if args.batch_size % 3 != 0:
         raise FacenetError('--batch_size must be a multiple of 3 (whole triplets), got %d'
                            % args.batch_size)
+    replicas.local_batch_size(args.batch_size, multiple=3)
     runs.check_run_folders(args.logs_base_dir, args.models_base_dir)
     network = training.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
@@ -194,50 +249,71 @@ def check_inputs(args):
     return network, schedule, train_set
 
 
+def single_device_metagraph(args, network):
+    """The MetaGraphDef of this run's graph built for one device (a distributed run's .meta)."""
+    with tf.Graph().as_default():
+        tf.set_random_seed(args.seed)
+        return build_graph(args, network).saver.export_meta_graph()
+
+
 def run_training(args, argv=None):
     """Check the inputs and build the graph, then create the run folders and train.
 
     Returns:
-        The model directory.
+        The model directory (None on a worker other than the chief, which writes nothing).
     """
-    network, schedule, train_set = check_inputs(args)
+    replicas = Replicas.from_flags(args.devices, args.num_gpus, os.environ.get('TF_CONFIG'),
+                                   args.worker_timeout)
+    network, schedule, train_set = check_inputs(args, replicas)
     rng = np.random.RandomState(args.seed)
     lfw_pairs = runs.read_lfw(arguments.lfw_options(args), print)
-    with tf.Graph().as_default():
+    print(replicas.describe())
+    replicas.connect(args.gpu_memory_fraction)
+    # The chief's run folders (prepare_run) stay open, and locked, until training ends.
+    with tf.Graph().as_default(), contextlib.ExitStack() as outputs:
         tf.set_random_seed(args.seed)
-        g = build_graph(args, network)
+        g = build_graph(args, network, replicas)
         lfw_evaluator = runs.build_lfw_evaluator(
             arguments.lfw_options(args), lfw_pairs,
-            ModelTensors(g.towers.images, g.towers.embeddings, g.phase_train), args.image_size,
-            print)
-        with runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
-                                    __file__, argv, print) as run, \
-                new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
-            sess.run(tf.global_variables_initializer())
+            ModelTensors(g.inference.images, g.inference.embeddings, g.phase_train),
+            args.image_size, print)
+        run = writer = None
+        if replicas.is_chief:
+            run = outputs.enter_context(runs.prepare_run(
+                args.logs_base_dir, args.models_base_dir, vars(args), __file__, argv, print))
+            metadata.write_model_metadata(run.model_dir, metadata.PREWHITEN, args.embedding_size)
+            writer = CheckpointWriter(g.saver, run.model_dir, run.subdir, metagraph=(
+                single_device_metagraph(args, network) if replicas.distributed else None))
+        with replicas.new_session(args.gpu_memory_fraction) as sess, replicas.faults_reported():
+            sess.run(tf.global_variables_initializer(), options=replicas.run_options())
             sess.run(tf.local_variables_initializer())
             if args.pretrained_model:
                 runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables, print)
-            summary_writer = tf.summary.FileWriter(run.log_dir, sess.graph)
-            writer = CheckpointWriter(g.saver, run.model_dir, run.subdir)
-            run.folders.keep()  # training starts: from here on its outputs stay
+            summary_writer = (tf.summary.FileWriter(run.log_dir, sess.graph) if run
+                              else training.NoSummaryWriter())
+            if run:
+                run.folders.keep()  # training starts: from here on its outputs stay
             try:
                 with StopRequest() as stop:
                     for epoch in range(args.max_nrof_epochs):
                         lr = runs.epoch_learning_rate(args.learning_rate, schedule, epoch)
                         if lr <= 0:
-                            print('The learning rate schedule ends at epoch %d: training done' % epoch)
+                            print('The learning rate schedule ends at epoch %d: training done'
+                                  % epoch)
                             break
-                        train_one_epoch(args, sess, g, train_set, epoch, lr, summary_writer, stop, rng)
+                        train_one_epoch(args, sess, g, replicas, train_set, epoch, lr,
+                                        summary_writer, stop, rng)
                         step = sess.run(g.global_step)
-                        runs.save_checkpoint(sess, writer, summary_writer, step, print)
-                        if lfw_evaluator:
+                        if run:
+                            runs.save_checkpoint(sess, writer, summary_writer, step, print)
+                        if run and lfw_evaluator:
                             lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)
                         if stop.requested:
                             print('Stopped after epoch %d as requested' % epoch)
                             break
             finally:
                 summary_writer.close()
-    return run.model_dir
+    return run.model_dir if run else None
 
 
 def parse_arguments(argv):

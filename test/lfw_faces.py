@@ -28,13 +28,13 @@ def raw_lfw_image(name, number):
 
 @functools.lru_cache(maxsize=None)
 def _aligned_root():
+    from align.detector import FaceDetector
     from toolkit.data import folders
-    from toolkit.recognition import faces
     root = tempfile.mkdtemp(prefix='facenet_test_lfw_')
     atexit.register(shutil.rmtree, root, True)
     wanted = [(name, NROF_IMAGES) for name in KNOWN_PEOPLE] + [(UNKNOWN_PERSON,
                                                                 NROF_UNKNOWN_IMAGES)]
-    with faces.FaceDetector() as detector:
+    with FaceDetector() as detector:
         for name, count in wanted:
             folder = os.path.join(root, 'known' if name in KNOWN_PEOPLE else 'unknown', name)
             os.makedirs(folder)

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, shared_path
+from align import align_dataset_mtcnn, claims, detect_face
+from align.detector import FaceDetector
+from toolkit import session
 from toolkit.errors import FacenetError
-from toolkit.recognition.faces import FaceDetector
-from align import claims, detect_face
-from align import align_dataset_mtcnn
 
 SCRIPT = os.path.join(ROOT, 'src', 'align', 'align_dataset_mtcnn.py')
 PEOPLE = ['Aaron_Peirsol', 'Abdullah_Gul', 'Ai_Sugiyama', 'Alan_Ball']
@@ -87,6 +87,9 @@ def test_classic_crop_geometry_outputs_and_session_config(tmp_path, capsys, monk
     assert os.path.isfile(output_dir / 'revision_info.txt')
     config = detectors[0].session._config
     assert config.gpu_options.per_process_gpu_memory_fraction == pytest.approx(0.25)
+    # Cores are shared by batches side by side (one thread per op), not by splitting ops.
+    assert config.intra_op_parallelism_threads == 1
+    assert config.inter_op_parallelism_threads == session.usable_cores()
 
     boxes_files = glob.glob(str(output_dir / 'bounding_boxes_*.txt'))
     assert len(boxes_files) == 1 and len(os.path.basename(boxes_files[0])) == len('bounding_boxes_12345.txt')
@@ -219,7 +222,7 @@ def test_killed_run_resumes_and_live_claims_are_respected(tmp_path, capsys):
     assert 'Images aligned earlier or by another process: 1' in out
     assert not os.path.exists(leftovers[0])
     assert sorted(os.listdir(output_dir / 'Abdullah_Gul')) == ['Abdullah_Gul_0001.png',
-                                                              'Abdullah_Gul_0002.png']
+                                                               'Abdullah_Gul_0002.png']
     with Image.open(output_dir / 'Abdullah_Gul' / 'Abdullah_Gul_0001.png') as aligned:
         assert aligned.size == (182, 182)
     assert not os.path.exists(output_dir / 'Ai_Sugiyama' / 'Ai_Sugiyama_0001.png')

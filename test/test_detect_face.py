@@ -240,3 +240,22 @@ def test_start_up_skips_the_keras_import():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ['[]', 'False']
+
+
+def test_max_form_prelu_gives_the_same_numbers():
+    weights = detect_face.load_package_weights()
+    assert detect_face.max_form_prelus(weights['rnet']) == {'prelu2', 'prelu3', 'prelu4'}
+    rng = np.random.RandomState(0)
+    for scope, graph_fn, shape in (('pnet', detect_face.pnet_graph, (2, 31, 40, 3)),
+                                   ('onet', detect_face.onet_graph, (3, 48, 48, 3))):
+        images = rng.uniform(-1, 1, shape)
+        outputs = []
+        for max_form in ((), detect_face.max_form_prelus(weights[scope])):
+            with tf.Graph().as_default(), tf.Session() as sess:
+                with tf.variable_scope(scope):
+                    data = tf.placeholder(tf.float32, shape)
+                    fetch = graph_fn(data, prelu_max_form=max_form)
+                detect_face._load_variables(sess, scope, weights[scope])
+                outputs.append(sess.run(fetch, {data: images}))
+        for classic, max_form in zip(*outputs):
+            np.testing.assert_array_equal(classic, max_form)

@@ -17,8 +17,8 @@ from toolkit import cli
 from toolkit.data.folders import get_dataset
 from toolkit.errors import FacenetError
 from toolkit.data.filtering import (distances_to_class_centers, filter_dataset, find_threshold,
-                               read_filtering_metrics, streamed_distances_to_class_centers,
-                               write_filtering_metrics)
+                                    read_filtering_metrics, streamed_distances_to_class_centers,
+                                    write_filtering_metrics)
 from toolkit.tf_compat import tf
 
 IMAGE_SIZE = 32

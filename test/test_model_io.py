@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, shared_path
+from models import inception_resnet_v1
 from toolkit.data import folders
 from toolkit.errors import FacenetError
 from toolkit.inference.embedder import Embedder
-from toolkit.modelfiles import keras_convert, loading, pretrained
+from toolkit.modelfiles import keras_convert, loading, metadata, pretrained
 from toolkit.tf_compat import tf
 import freeze_graph
 
@@ -245,8 +246,9 @@ def test_convert_keras_model_script(tmp_path, reference):
     output = str(tmp_path / 'my-model')
     convert_keras_model.main(convert_keras_model.parse_arguments([h5_path, output, '--step', '7']))
     assert sorted(os.listdir(output)) == [
-        'checkpoint', 'model-my-model.ckpt-7.data-00000-of-00001', 'model-my-model.ckpt-7.index',
-        'model-my-model.meta', 'my-model.pb']
+        'checkpoint', 'facenet_model.json', 'model-my-model.ckpt-7.data-00000-of-00001',
+        'model-my-model.ckpt-7.index', 'model-my-model.meta', 'my-model.pb']
+    assert metadata.read_model_metadata(output)[:2] == ('prewhiten', 128)
     with Embedder(os.path.join(output, 'my-model.pb')) as embedder:
         embeddings = embedder.embed(_prewhitened(reference['images'][:2]))
     assert np.abs(embeddings - reference['embeddings_prewhiten'][:2]).max() < 1e-4
@@ -256,7 +258,8 @@ def test_convert_rejects_a_file_that_is_not_keras(tmp_path):
     bogus = tmp_path / 'model.h5'
     bogus.write_text('not hdf5')
     with pytest.raises(FacenetError, match='cannot read Keras model'):
-        pretrained.convert_keras_model(str(bogus), str(tmp_path / 'out'), 'x')
+        pretrained.convert_keras_model(str(bogus), str(tmp_path / 'out'), 'x',
+                                       inception_resnet_v1)
     assert not (tmp_path / 'out').exists()
 
 
@@ -280,7 +283,7 @@ def test_download_script_original_takes_the_archive_route(tmp_path, monkeypatch)
 
 
 def test_download_script_skips_installed_models_and_extracts_sample_photos(model_128, model_512,
-                                                                          tmp_path, capsys):
+                                                                           tmp_path, capsys):
     import download_and_extract
     from conftest import MODELS_CACHE
     photos = str(tmp_path / 'photos')
@@ -300,12 +303,19 @@ def test_download_script_force_rebuilds_an_installed_model(model_512, tmp_path, 
     shutil.copytree(model_512, str(models_dir / '20180408-102900'))
     graph = models_dir / '20180408-102900' / '20180408-102900.pb'
     graph.write_bytes(b'damaged')
+    info = models_dir / '20180408-102900' / 'facenet_model.json'
+    info.unlink()  # as installed before models carried metadata
     download_and_extract.main(download_and_extract.parse_arguments(
         ['20180408-102900', '--models_dir', str(models_dir)]))
-    assert 'already in' in capsys.readouterr().out and graph.read_bytes() == b'damaged'
+    out = capsys.readouterr().out
+    assert 'already in' in out and graph.read_bytes() == b'damaged'
+    assert 'Added its metadata file' in out
+    assert metadata.read_model_metadata(str(graph))[:2] == ('fixed', 512)
+    info.unlink()
     download_and_extract.main(download_and_extract.parse_arguments(
         ['20180408-102900', '--models_dir', str(models_dir), '--force']))
     assert 'Model 20180408-102900 written to' in capsys.readouterr().out
+    assert metadata.read_model_metadata(str(graph))[:2] == ('fixed', 512)  # installed afresh
     rebuilt = loading.read_graph_def(str(graph))  # parses: the damaged file is gone
     assert rebuilt == loading.read_graph_def(os.path.join(model_512, '20180408-102900.pb'))
 

@@ -9,6 +9,7 @@ from PIL import Image
 
 import train_softmax
 from toolkit.errors import FacenetError
+from toolkit.modelfiles import metadata
 from toolkit.tf_compat import tf
 from toolkit.training import towers
 
@@ -97,6 +98,8 @@ def test_short_run_writes_checkpoints_stats_summaries(tmp_path, capsys):
     model_dir = train_softmax.run_training(args)
     subdir = os.path.basename(model_dir)
     assert len(subdir) == 15 and subdir[8] == '-'
+    # The checkpoints say how they want their input: scripts default from it.
+    assert metadata.read_model_metadata(model_dir)[:2] == ('fixed', 8)
     log_dir = only_subdir(tmp_path / 'logs')
     assert os.path.basename(log_dir) == subdir
     for name in ('arguments.txt', 'revision_info.txt', 'stat.h5', 'lfw_result.txt'):
@@ -155,28 +158,28 @@ def test_training_tower_shares_the_variables_of_the_inference_tower(tmp_path):
         tower = [op for op in graph.get_operations() if op.name.startswith('training/')]
         assert tower and not any(op.type in ('Switch', 'Merge') for op in tower)
         # The classic names: `input` reaches `embeddings`; `image_batch` feeds the training tower.
-        assert (g.towers.images.op.name, g.towers.embeddings.op.name) == ('input', 'embeddings')
-        assert g.towers.train_images.op.name == 'image_batch'
-        t = g.towers
-        assert _depends_on(t.embeddings, t.images) and not _depends_on(t.embeddings, t.train_images)
+        assert (g.inference.images.op.name, g.inference.embeddings.op.name) == ('input', 'embeddings')
+        assert g.train_images.op.name == 'image_batch'
+        t = g.inference
+        assert _depends_on(t.embeddings, t.images) and not _depends_on(t.embeddings, g.train_images)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
-            inference_mode = {g.towers.images: images, g.phase_train: False}
-            before = sess.run(g.towers.prelogits, inference_mode)
+            inference_mode = {g.inference.images: images, g.phase_train: False}
+            before = sess.run(g.inference.prelogits, inference_mode)
             # The static tower computes what the switched one does in training mode ...
-            train = sess.run([g.towers.train_prelogits, g.training.total_loss, g.training.accuracy],
-                             {g.towers.train_images: images, g.towers.labels: labels})
-            switched = sess.run([g.towers.prelogits, g.validation.total_loss, g.validation.accuracy],
-                                {g.towers.images: images, g.val_labels: labels, g.phase_train: True})
+            train = sess.run([g.train_prelogits, g.training.total_loss, g.training.accuracy],
+                             {g.train_images: images, g.labels: labels})
+            switched = sess.run([g.inference.prelogits, g.validation.total_loss, g.validation.accuracy],
+                                {g.inference.images: images, g.val_labels: labels, g.phase_train: True})
             for a, b in zip(train, switched):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
             # ... and its batch-norm updates reach the inference tower's moving statistics.
-            assert not np.allclose(sess.run(g.towers.prelogits, inference_mode), before, atol=1e-3)
+            assert not np.allclose(sess.run(g.inference.prelogits, inference_mode), before, atol=1e-3)
             centers = sess.run('centers:0')
-            sess.run([g.validation.total_loss], {g.towers.images: images, g.val_labels: labels,
+            sess.run([g.validation.total_loss], {g.inference.images: images, g.val_labels: labels,
                                                  g.phase_train: False})
             np.testing.assert_array_equal(sess.run('centers:0'), centers)
-            sess.run(g.train_op, {g.towers.train_images: images, g.towers.labels: labels,
+            sess.run(g.train_op, {g.train_images: images, g.labels: labels,
                                   g.learning_rate_input: 0.1})
             assert not np.allclose(sess.run('centers:0'), centers)
 
@@ -309,6 +312,9 @@ def test_finetune_pretrained_20170512_on_lfw_identities(tmp_path, model_128, cap
                  'InceptionResnetV1/Bottleneck/BatchNorm/moving_variance'):
         np.testing.assert_array_equal(tuned.get_tensor(name), pretrained.get_tensor(name))
     assert tuned.get_tensor('Logits/weights').shape == (128, 3)
+    # Standardized as the pretrained model's metadata says; the new checkpoints say it too.
+    assert args.use_fixed_image_standardization is False
+    assert metadata.read_model_metadata(model_dir)[:2] == ('prewhiten', 128)
 
 
 def test_filter_and_validation_split_of_several_data_dirs(tmp_path):

@@ -9,6 +9,7 @@ import train_tripletloss
 from test_train_softmax import event_tags, make_image_folders, make_lfw, only_subdir
 from toolkit.data.folders import ImageClass
 from toolkit.errors import FacenetError
+from toolkit.modelfiles import metadata
 from toolkit.training.triplets import sample_people, select_triplet_indices, select_triplets
 
 
@@ -106,6 +107,7 @@ def test_short_run(tmp_path, capsys):
     subdir = os.path.basename(model_dir)
     assert os.path.isfile(os.path.join(model_dir, 'model-%s.meta' % subdir))
     assert os.path.isfile(os.path.join(model_dir, 'model-%s.ckpt-8.index' % subdir))
+    assert metadata.read_model_metadata(model_dir)[:2] == ('prewhiten', 8)
     log_dir = only_subdir(tmp_path / 'logs')
     assert len(open(os.path.join(log_dir, 'lfw_result.txt')).readlines()) == 2
     tags = event_tags(log_dir)

@@ -9,9 +9,9 @@ from conftest import ROOT
 from toolkit.training import checkpoints, towers
 from toolkit.errors import FacenetError
 from toolkit.training.learning_rate import (get_learning_rate_from_file, learning_rate_for_epoch,
-                                   parse_learning_rate_schedule, read_learning_rate_schedule)
+                                            parse_learning_rate_schedule, read_learning_rate_schedule)
 from toolkit.tf_compat import tf
-from toolkit.training_options import NetworkOptions
+from toolkit.training.options import NetworkOptions
 
 CLASSIC_SCHEDULES = {
     'learning_rate_schedule_classifier_casia.txt': [(0, 0.05), (60, 0.005), (80, 0.0005), (91, -1)],
@@ -224,7 +224,7 @@ def test_build_network_freezes_batch_norms_only_where_the_model_can(capsys):
                                weight_decay, reuse)
 
     for network, frozen in ((dummy, True), (types.SimpleNamespace(inference=classic_inference),
-                                             False)):
+                                            False)):
         with tf.Graph().as_default():
             images = tf.placeholder(tf.float32, [None, 6, 6, 3])
             towers.build_network(network, images, options, True, log=print)

@@ -296,7 +296,7 @@ def test_tiny_run_prints_classic_metrics_and_writes_files(models, tiny_lfw, tmp_
 
 
 def test_compare_results_draws_earlier_runs_on_one_plot(models, tiny_lfw, tmp_path, capsys,
-                                                       monkeypatch):
+                                                        monkeypatch):
     lfw_dir, pairs = tiny_lfw
     common = [lfw_dir, '--lfw_pairs', pairs, '--image_size', '32', '--lfw_nrof_folds', '5']
     earlier = tmp_path / 'identity.json'
@@ -474,7 +474,7 @@ def test_pretrained_model_embeddings_match_reference(model_128, aligned_faces):
             tensors = loading.get_model_tensors()
             prewhitened = path_embedder.embed_image_paths(sess, tensors, paths, 5, 160, flipped=True)
             fixed = path_embedder.embed_image_paths(sess, tensors, paths[:4], 16, 160,
-                                               fixed_standardization=True)
+                                                    fixed_standardization=True)
     np.testing.assert_allclose(prewhitened[:, :128], reference['embeddings_prewhiten'], atol=2e-5)
     np.testing.assert_allclose(fixed, reference['embeddings_fixed_standardization'][:4], atol=2e-5)
     # The mirror image is a different input but the same face.
@@ -491,4 +491,18 @@ def test_pretrained_model_separates_the_reference_faces(model_128, aligned_faces
     # 8 pairs per fold: one threshold learnt on the other fold may misplace a pair.
     accuracy = float(re.search(r'^Accuracy: (\d\.\d{5})\+-', out, re.M).group(1))
     assert accuracy >= 0.875
+    assert 'Area Under Curve (AUC): 1.000\n' in out
+
+
+def test_the_512_model_is_fed_as_its_metadata_says(model_512, aligned_faces, tmp_path, capsys):
+    """Without --use_fixed_image_standardization the 512-d model still gets fixed
+    standardization: its facenet_model.json says so."""
+    _, _, lfw_dir, pairs = aligned_faces
+    results = tmp_path / 'results.json'
+    code, out, err = _run([lfw_dir, model_512, '--lfw_pairs', pairs, '--lfw_nrof_folds', '2',
+                           '--lfw_batch_size', '16', '--distance_metric', '1',
+                           '--results', str(results)], capsys)
+    assert code == 0, err
+    assert 'warning' not in err
+    assert json.loads(results.read_text())['settings']['use_fixed_image_standardization'] is True
     assert 'Area Under Curve (AUC): 1.000\n' in out

@@ -1,170 +1,328 @@
-"""Benchmark: MTCNN face detection in images/s on a fixed LFW subset.
+"""Benchmark: MTCNN alignment end to end against the classic recipe, where its time goes, and
+the machine's ceiling.
 
-    python tmp/bench_align.py [--nrof_images 300] [--batch_size 32] [--skip_single]
-        [--skip_package] [--skip_aligner]
+    python tmp/bench_align.py [--nrof_images 400] [--repeats 1] [--whole_lfw]
+        [--skip_classic] [--skip_breakdown] [--nrof_processes 4]
 
-Measures, on the same images (every k-th file of ../shared LFW, sorted):
-  * our batched detector (``detect_face.detect_faces``, ``--batch_size`` images per call),
-  * our per-image detector (``detect_face.detect_face``, the classic call pattern),
-  * the ``mtcnn`` package's ``MTCNN().detect_faces`` image by image, with the classic
-    thresholds, run in a subprocess (it needs TensorFlow's eager mode, ours is graph mode),
-  * the whole aligner (``DatasetAligner``: read JPEG, detect, crop, write PNG, claims),
-then prints images/s (wall clock; CPU seconds per image in brackets) and the ratio of the
-batched detector to the package. Timings start after one warm-up batch. The machine may be
-shared: compare numbers from the same run.
+Prints, all measured in this run (the machine may be shared: the load average is printed
+before and after every timing, compare only figures of one run):
+
+1. End to end, as a user runs it: ``align_dataset_mtcnn.py IN OUT --image_size 160 --margin 32``
+   in one process, against the classic script's two-process ``--random_order`` recipe run
+   unchanged through ``../shared/peers/classic_facenet/run_classic.py``, on the same images
+   (every k-th file of the shared LFW, sorted, copied into a temporary folder; ``--whole_lfw``
+   uses the whole shared LFW in place). Wall seconds from starting the processes to the last
+   exit, the faces each run aligned, and the ratio. ``--nrof_processes N`` also times N of our
+   processes with ``--random_order`` on one folder (and checks each image was done once).
+2. Where the time of one aligner process goes (a fresh process, one worker thread so that the
+   steps add up): TensorFlow import, building the networks, the first batch (graph
+   optimisation, kernel set-up), then per step: claims, JPEG reading, P-Net resizing / runs /
+   boxes, R-Net crops / runs / boxes, O-Net crops / runs / boxes, cropping and PNG writing.
+3. The work: multiply-adds of P-, R- and O-Net per image at the classic settings (minsize 20,
+   factor 0.709, thresholds 0.6/0.7/0.7) from the real pyramid and candidate counts.
+4. The ceiling: GFLOP/s of a 2048 x 2048 float32 matrix product and of a convolution of P-Net's
+   shape (3x3, 16 -> 32 channels on 32 x 72 x 72) in this process's TensorFlow, against the
+   detector's achieved GFLOP/s (batched detection of preloaded images, all cores).
 """
 import argparse
+import glob
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LFW_DIR = os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'lfw', 'images_deepfunneled')
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
+ROOT = os.path.dirname(SRC_DIR)
+SHARED = os.path.join(os.path.dirname(ROOT), 'shared')
+LFW_DIR = os.path.join(SHARED, 'data', 'lfw', 'images_deepfunneled')
+CLASSIC_RUNNER = os.path.join(SHARED, 'peers', 'classic_facenet', 'run_classic.py')
+SCRIPT = os.path.join(ROOT, 'src', 'align', 'align_dataset_mtcnn.py')
+RECIPE = ['--image_size', '160', '--margin', '32']
 MINSIZE, THRESHOLD, FACTOR = 20, [0.6, 0.7, 0.7], 0.709
+STEPS = ['claims', 'read', 'pnet_resize', 'pnet_run', 'pnet_boxes', 'rnet_crop', 'rnet_run',
+         'rnet_boxes', 'onet_crop', 'onet_run', 'onet_boxes', 'write']
+
+
+def load():
+    return '%.1f %.1f %.1f' % os.getloadavg()
 
 
 def lfw_subset(nrof_images):
-    from toolkit.data.folders import get_dataset, get_image_paths_and_labels
-    paths, _ = get_image_paths_and_labels(get_dataset(LFW_DIR))
+    """Every k-th image of the shared LFW (sorted), ``nrof_images`` of them."""
+    paths = sorted(glob.glob(os.path.join(LFW_DIR, '*', '*.jpg')))
     step = max(1, len(paths) // nrof_images)
     return paths[::step][:nrof_images]
 
 
-def timed(function):
-    """Run ``function()``; return (result, wall seconds, CPU seconds of this process)."""
-    wall, cpu = time.time(), time.process_time()
-    result = function()
-    return result, time.time() - wall, time.process_time() - cpu
+def copy_images(paths, input_dir):
+    for path in paths:
+        person = os.path.basename(os.path.dirname(path))
+        os.makedirs(os.path.join(input_dir, person), exist_ok=True)
+        shutil.copy(path, os.path.join(input_dir, person))
 
 
-def rate(nrof_images, wall, cpu):
-    """Wall-clock images/s, CPU ms per image, and the images/s that CPU cost allows on the
-    machine's cores when nothing else runs (wall figures drop when the machine is shared)."""
-    cpu_ms = 1000 * cpu / nrof_images
-    return '%6.1f images/s  (%.1f CPU ms per image; CPU-bound limit on %d free cores: %.0f/s)' % (
-        nrof_images / wall, cpu_ms, os.cpu_count(), 1000 * os.cpu_count() / cpu_ms)
+def count_pngs(output_dir):
+    return len(glob.glob(os.path.join(output_dir, '*', '*.png')))
 
 
-def package_worker(list_file):
-    """Time the mtcnn package on the listed images; print one JSON line."""
-    import numpy as np
-    from PIL import Image
-    from mtcnn import MTCNN
-    with open(list_file) as handle:
-        paths = handle.read().split('\n')
-    images = [np.asarray(Image.open(path).convert('RGB')) for path in paths]
-    detector = MTCNN()
-    options = dict(min_face_size=MINSIZE, scale_factor=FACTOR, threshold_pnet=THRESHOLD[0],
-                   threshold_rnet=THRESHOLD[1], threshold_onet=THRESHOLD[2])
-    for img in images[:3]:
-        detector.detect_faces(img, **options)
-    faces, wall, cpu = timed(lambda: sum(len(detector.detect_faces(img, **options))
-                                         for img in images))
-    print(json.dumps({'wall': wall, 'cpu': cpu, 'faces': faces}))
+def classic_environment():
+    """The environment as the user has it: without the variables our modules set."""
+    env = dict(os.environ)
+    for name in ('TF_ENABLE_ONEDNN_OPTS', 'TF_CPP_MIN_LOG_LEVEL'):
+        if name in env and name not in ORIGINAL_ENVIRONMENT:
+            del env[name]
+    return env
 
 
-def run_package(paths):
-    with tempfile.NamedTemporaryFile('w', suffix='.txt', delete=False) as handle:
-        handle.write('\n'.join(paths))
-    try:
-        result = subprocess.run([sys.executable, __file__, '--package_worker', handle.name],
-                                capture_output=True, text=True)
-    finally:
-        os.remove(handle.name)
-    if result.returncode != 0:
-        print(result.stderr[-2000:])
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])
+ORIGINAL_ENVIRONMENT = dict(os.environ)
 
 
-def bench_detectors(args, paths):
-    from toolkit.data.folders import read_rgb_image
-    from toolkit.recognition.faces import FaceDetector
-    from align import detect_face
-    images = [read_rgb_image(path) for path in paths]
-    results = {}
-    with FaceDetector() as detector:
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_processes(commands, cwd):
+    """Start every command at once; wall seconds until the last exits, and the CPU seconds
+    they used (the figure that a loaded machine changes least)."""
+    start, cpu = time.time(), children_cpu()
+    processes = [subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True, env=classic_environment())
+                 for command in commands]
+    errors = [process.communicate()[1] for process in processes]
+    wall, cpu = time.time() - start, children_cpu() - cpu
+    for process, error in zip(processes, errors):
+        if process.returncode != 0:
+            raise SystemExit('a benchmark process failed:\n' + error[-3000:])
+    return wall, cpu
+
+
+def end_to_end(input_dir, nrof_images, nrof_processes, work_dir):
+    """Ours in one process, the classic recipe in two; returns (ours, classic) wall seconds."""
+    ours_out = os.path.join(work_dir, 'ours')
+    before = load()
+    ours, cpu = run_processes([[sys.executable, SCRIPT, input_dir, ours_out] + RECIPE], ROOT)
+    print('  ours, 1 process:          %6.1f s  %6.1f images/s  %6.1f CPU s  %d faces  '
+          '(load %s -> %s)' % (ours, nrof_images / ours, cpu, count_pngs(ours_out), before,
+                               load()))
+    classic = None
+    if CLASSIC_RUNNER:
+        classic_out = os.path.join(work_dir, 'classic')
+        command = [sys.executable, CLASSIC_RUNNER, 'src/align/align_dataset_mtcnn.py', input_dir,
+                   classic_out] + RECIPE + ['--random_order']
+        before = load()
+        classic, classic_cpu = run_processes([command, command], os.path.dirname(CLASSIC_RUNNER))
+        print('  classic, 2 processes:     %6.1f s  %6.1f images/s  %6.1f CPU s  %d faces  '
+              '(load %s -> %s)' % (classic, nrof_images / classic, classic_cpu,
+                                   count_pngs(classic_out), before, load()))
+        print('  ratio classic / ours:     %6.2fx wall, %.2fx CPU' % (classic / ours,
+                                                                     classic_cpu / cpu))
+    if nrof_processes > 1:
+        many_out = os.path.join(work_dir, 'ours_%d' % nrof_processes)
+        command = [sys.executable, SCRIPT, input_dir, many_out] + RECIPE + ['--random_order']
+        before = load()
+        many, many_cpu = run_processes([command] * nrof_processes, ROOT)
+        lines = []
+        for path in glob.glob(os.path.join(many_out, 'bounding_boxes_*.txt')):
+            with open(path) as handle:
+                lines.extend(line.split()[0] for line in handle if line.strip())
+        once = len(lines) == len(set(lines)) == nrof_images
+        print('  ours, %d processes:        %6.1f s  %6.1f images/s  %6.1f CPU s  %d faces, '
+              'each image listed once: %s  (load %s -> %s)'
+              % (nrof_processes, many, nrof_images / many, many_cpu, count_pngs(many_out), once,
+                 before, load()))
+    for name in os.listdir(work_dir):
+        shutil.rmtree(os.path.join(work_dir, name))
+    return ours, classic
+
+
+# -- breakdown, work and ceiling (in a fresh process) -----------------------------------------
+
+def breakdown_worker(input_dir):
+    """Time one aligner process step by step; print one JSON line."""
+    start = time.time()
+    from toolkit.tf_compat import tf  # noqa: F401
+    imported = time.time()
+    import cv2
+    from align import dataset_aligner, detect_face
+    from align.detector import FaceDetector
+    from toolkit.data import folders
+    from toolkit import session
+    cv2.setNumThreads(1)
+    result = {'import_tensorflow': imported - start, 'import_rest': time.time() - imported}
+    work = dataset_aligner.list_images(folders.get_dataset(input_dir), False)
+    images = [folders.read_rgb_image(path) for _, path in work]
+    with tempfile.TemporaryDirectory() as output_dir:
+        built = time.time()
+        cores = session.usable_cores()
+        detector = FaceDetector(op_threads=cores)  # as align_dataset_mtcnn.py builds it
+        result['build_networks'] = time.time() - built
         nets = (detector.pnet, detector.rnet, detector.onet)
-
-        def batched():
-            found = 0
-            for start in range(0, len(images), args.batch_size):
-                chunk = images[start:start + args.batch_size]
-                found += sum(len(b) for b, _ in detect_face.detect_faces(
-                    chunk, MINSIZE, *nets, THRESHOLD, FACTOR))
-            return found
-
-        def single():
-            return sum(len(detect_face.detect_face(img, MINSIZE, *nets, THRESHOLD, FACTOR)[0])
-                       for img in images)
-
-        detect_face.detect_faces(images[:args.batch_size], MINSIZE, *nets, THRESHOLD, FACTOR)
-        results['batched'] = timed(batched)
-        if not args.skip_single:
-            results['single'] = timed(single)
-    return results
-
-
-def bench_aligner(args, paths, nrof_workers):
-    from align import dataset_aligner
-    from toolkit.recognition.faces import FaceDetector
-    work = [(os.path.basename(os.path.dirname(path)), path) for path in paths]
-    with tempfile.TemporaryDirectory() as output_dir, FaceDetector() as detector:
+        first = time.time()
+        detect_face.detect_faces(images[:32], MINSIZE, *nets, THRESHOLD, FACTOR)
+        result['first_batch'] = time.time() - first
+        profile = detect_face.StageProfile()
+        aligner = dataset_aligner.DatasetAligner(detector, output_dir, 160, 32,
+                                                 log=lambda line: None, nrof_workers=1,
+                                                 profile=profile)
         with dataset_aligner.open_bounding_boxes_file(output_dir) as boxes_file:
-            warm = dataset_aligner.DatasetAligner(detector, os.path.join(output_dir, 'warm'),
-                                                  182, 44, batch_size=args.batch_size,
-                                                  log=lambda line: None)
-            warm.run(work[:args.batch_size], boxes_file)
-            aligner = dataset_aligner.DatasetAligner(detector, output_dir, 182, 44,
-                                                     batch_size=args.batch_size,
-                                                     log=lambda line: None,
-                                                     nrof_workers=nrof_workers)
-            return timed(lambda: aligner.run(work, boxes_file)['faces'])
+            wall, cpu = time.time(), time.process_time()
+            counts = aligner.run(work, boxes_file)
+            result['aligner_wall'], result['aligner_cpu'] = time.time() - wall, \
+                time.process_time() - cpu
+        result.update(seconds=dict(profile.seconds), counts=dict(profile.counts),
+                      faces=counts['faces'], images=len(work))
+        result.update(detector_throughput(detector, images, max(2, cores)))
+        detector.close()
+    result.update(ceiling())
+    print(json.dumps(result))
+
+
+def detector_throughput(detector, images, nrof_workers=2, batch_size=32):
+    """Batched detection of preloaded images on every core, as the aligner's workers run it."""
+    from concurrent.futures import ThreadPoolExecutor
+    from align import detect_face
+    nets = (detector.pnet, detector.rnet, detector.onet)
+    profile = detect_face.StageProfile()
+
+    def detect(chunk):
+        detect_face.detect_faces(chunk, MINSIZE, *nets, THRESHOLD, FACTOR, profile=profile)
+
+    chunks = [images[start:start + batch_size] for start in range(0, len(images), batch_size)]
+    wall, cpu = time.time(), time.process_time()
+    with ThreadPoolExecutor(nrof_workers) as pool:
+        list(pool.map(detect, chunks))
+    nets = ('pnet', 'rnet', 'onet')
+    return {'detector_wall': time.time() - wall, 'detector_cpu': time.process_time() - cpu,
+            'detector_multiply_adds': sum(profile.counts[net + '_multiply_adds'] for net in nets),
+            'network_seconds': sum(profile.seconds[net + '_run'] for net in nets)}
+
+
+def ceiling(repeats=5):
+    """Best GFLOP/s of a large matrix product and of a P-Net-shaped convolution."""
+    import numpy as np
+    from toolkit.session import new_session
+    from toolkit.tf_compat import tf
+    graph = tf.Graph()
+    with graph.as_default():
+        a = tf.Variable(tf.random.uniform([2048, 2048]))
+        b = tf.Variable(tf.random.uniform([2048, 2048]))
+        product = tf.reduce_sum(tf.matmul(a, b))
+        x = tf.placeholder(tf.float32, [32, 72, 72, 16])
+        kernel = tf.Variable(tf.random.uniform([3, 3, 16, 32]))
+        convolution = tf.reduce_sum(tf.nn.conv2d(x, kernel, 1, 'VALID'))
+        init = tf.global_variables_initializer()
+    feed = {x: np.random.rand(32, 72, 72, 16).astype(np.float32)}
+    cases = {'matmul': (product, {}, 2 * 2048 ** 3),
+             'conv': (convolution, feed, 2 * 32 * 70 * 70 * 9 * 16 * 32)}
+    result = {}
+    with new_session(graph) as sess:
+        sess.run(init)
+        for name, (fetch, feed_dict, flops) in cases.items():
+            sess.run(fetch, feed_dict)
+            best = float('inf')
+            for _ in range(repeats):
+                start = time.time()
+                sess.run(fetch, feed_dict)
+                best = min(best, time.time() - start)
+            result[name + '_gflops'] = flops / best / 1e9
+    return result
+
+
+def run_breakdown(input_dir):
+    before = load()
+    result = subprocess.run([sys.executable, __file__, '--breakdown_worker', input_dir],
+                            capture_output=True, text=True, env=classic_environment())
+    if result.returncode != 0:
+        raise SystemExit(result.stderr[-3000:])
+    report(json.loads(result.stdout.strip().splitlines()[-1]), before)
+
+
+def report(r, load_before):
+    n = r['images']
+    print('\nWhere the time of one aligner process goes (%d images, one worker thread, '
+          'each op on one thread, so that the steps add up; load %s -> %s):'
+          % (n, load_before, load()))
+    for name in ('import_tensorflow', 'import_rest', 'build_networks', 'first_batch'):
+        print('  %-22s %6.2f s' % (name.replace('_', ' '), r[name]))
+    total = r['aligner_wall']
+    print('  aligner run            %6.2f s wall, %.2f s CPU (%.1f images/s, %.1f CPU ms '
+          'per image, %d faces)' % (total, r['aligner_cpu'], n / total,
+                                    1000 * r['aligner_cpu'] / n, r['faces']))
+    seconds = r['seconds']
+    for step in STEPS:
+        value = seconds.get(step, 0.0)
+        print('    %-20s %6.2f s  %5.2f ms/image  %4.1f%%' % (step, value, 1000 * value / n,
+                                                             100 * value / total))
+    rest = total - sum(seconds.get(step, 0.0) for step in STEPS)
+    print('    %-20s %6.2f s  %5.2f ms/image  %4.1f%%' % ('other', rest, 1000 * rest / n,
+                                                         100 * rest / total))
+    counts = r['counts']
+    print('\nWork per image at the classic settings (%d images):' % n)
+    print('  R-Net crops %.1f, O-Net crops %.1f, session runs %.2f'
+          % (counts['rnet_crops'] / n, counts['onet_crops'] / n, counts['session_runs'] / n))
+    total_macs = 0
+    for net in ('pnet', 'rnet', 'onet'):
+        macs = counts[net + '_multiply_adds'] / n
+        total_macs += macs
+        print('  %s %6.1f M multiply-adds' % (net, macs / 1e6))
+    print('  all  %6.1f M multiply-adds = %.3f GFLOP per image' % (total_macs / 1e6,
+                                                                    2 * total_macs / 1e9))
+    achieved = 2 * r['detector_multiply_adds'] / r['detector_wall'] / 1e9
+    print('\nCeiling and detector (this process\'s TensorFlow, all cores):')
+    print('  matmul 2048^3 float32:        %6.1f GFLOP/s' % r['matmul_gflops'])
+    print('  conv 3x3 16->32, 32x72x72:    %6.1f GFLOP/s' % r['conv_gflops'])
+    print('  detector, batched, 2 workers: %6.1f images/s, %.1f CPU ms per image, %.1f GFLOP/s'
+          % (n / r['detector_wall'], 1000 * r['detector_cpu'] / n, achieved))
+    print('  fraction of the conv ceiling:   %4.0f%%  (of the matmul ceiling: %.0f%%)'
+          % (100 * achieved / r['conv_gflops'], 100 * achieved / r['matmul_gflops']))
+    in_networks = 2 * r['detector_multiply_adds'] / r['network_seconds'] / 1e9
+    print('  inside the network runs only:   %.1f GFLOP/s per thread-second' % in_networks)
 
 
 def main():
+    global CLASSIC_RUNNER
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--nrof_images', type=int, default=300)
-    parser.add_argument('--batch_size', type=int, default=32)
-    parser.add_argument('--nrof_workers', type=int, nargs='+', default=[1, 2],
-                        help='Aligner threads to time (one run each).')
-    parser.add_argument('--skip_single', action='store_true')
-    parser.add_argument('--skip_package', action='store_true')
-    parser.add_argument('--skip_aligner', action='store_true')
-    parser.add_argument('--package_worker', help=argparse.SUPPRESS)
+    parser.add_argument('--nrof_images', type=int, default=400)
+    parser.add_argument('--repeats', type=int, default=1, help='End-to-end runs of each.')
+    parser.add_argument('--whole_lfw', action='store_true',
+                        help='End to end on the whole shared LFW (13,233 images).')
+    parser.add_argument('--nrof_processes', type=int, default=0,
+                        help='Also time this many of our processes with --random_order.')
+    parser.add_argument('--skip_classic', action='store_true')
+    parser.add_argument('--skip_breakdown', action='store_true')
+    parser.add_argument('--breakdown_worker', help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.package_worker:
-        return package_worker(args.package_worker)
-
-    os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')  # as align_dataset_mtcnn.py does
-    sys.path.insert(0, os.path.join(ROOT, 'src'))
-    import cv2
-    cv2.setNumThreads(1)
-    paths = lfw_subset(args.nrof_images)
-    n = len(paths)
-    print('%d LFW images, batch size %d' % (n, args.batch_size))
-    results = bench_detectors(args, paths)
-    faces, wall, cpu = results['batched']
-    print('batched detect_faces:   %s, %d faces' % (rate(n, wall, cpu), faces))
-    if 'single' in results:
-        faces, wall, cpu = results['single']
-        print('per-image detect_face:  %s, %d faces' % (rate(n, wall, cpu), faces))
-    if not args.skip_aligner:
-        for nrof_workers in args.nrof_workers:
-            faces, wall, cpu = bench_aligner(args, paths, nrof_workers)
-            print('aligner, %d thread(s) (read, detect, crop, write PNG): %s, %d crops'
-                  % (nrof_workers, rate(n, wall, cpu), faces))
-    if not args.skip_package:
-        package = run_package(paths)
-        if package:
-            print('mtcnn package:          %s, %d faces'
-                  % (rate(n, package['wall'], package['cpu']), package['faces']))
-            print('ratio batched / package: %.1fx (wall), %.1fx (CPU)'
-                  % (package['wall'] / results['batched'][1], package['cpu'] / results['batched'][2]))
-    print('load average: %.1f %.1f %.1f' % os.getloadavg())
+    if args.breakdown_worker:
+        return breakdown_worker(args.breakdown_worker)
+    if args.skip_classic:
+        CLASSIC_RUNNER = None
+    with tempfile.TemporaryDirectory() as work_dir:
+        if args.whole_lfw:
+            input_dir = LFW_DIR
+            nrof_images = len(glob.glob(os.path.join(LFW_DIR, '*', '*.jpg')))
+        else:
+            input_dir = os.path.join(work_dir, 'input')
+            paths = lfw_subset(args.nrof_images)
+            copy_images(paths, input_dir)
+            nrof_images = len(paths)
+        print('%d LFW images, %d cores, load %s' % (nrof_images, os.cpu_count(), load()))
+        outputs = os.path.join(work_dir, 'outputs')
+        os.makedirs(outputs)
+        print('End to end (process start to exit; classic flags %s):' % ' '.join(RECIPE))
+        for _ in range(args.repeats):
+            end_to_end(input_dir, nrof_images, args.nrof_processes, outputs)
+        if not args.skip_breakdown:
+            run_breakdown(input_dir)
+    print('load average at the end: %s' % load())
 
 
 if __name__ == '__main__':

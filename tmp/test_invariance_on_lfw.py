@@ -15,10 +15,11 @@ import argparse
 import os
 import sys
 
-# Bootstrap: make src/ importable when run as `python tmp/test_invariance_on_lfw.py`.
-_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'src')
-if _SRC not in sys.path:
-    sys.path.insert(0, _SRC)
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -98,7 +99,7 @@ def evaluate_accuracy(embedder, images, issame, augment, value, args, image_size
             standardize(batch, args.use_fixed_image_standardization), args.batch_size))
     embeddings = np.concatenate(embeddings)
     _, _, accuracy = metrics.calculate_roc(lfw.ROC_THRESHOLDS, embeddings[0::2],
-                                              embeddings[1::2], issame, args.lfw_nrof_folds)
+                                           embeddings[1::2], issame, args.lfw_nrof_folds)
     return accuracy
 
 
@@ -120,6 +121,7 @@ def run_sweep(embedder, images, issame, args, image_size, label, values, augment
 
 
 def main(args):
+    cli.resolve_standardization(args, args.model_file)
     pairs = lfw.read_pairs(os.path.expanduser(args.lfw_pairs))
     paths, issame = lfw.get_paths(os.path.expanduser(args.lfw_dir), pairs)
     if not paths:

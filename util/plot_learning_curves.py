@@ -11,10 +11,11 @@ import argparse
 import os
 import sys
 
-# Bootstrap: make src/ importable when run as `python util/plot_learning_curves.py`.
-_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'src')
-if _SRC not in sys.path:
-    sys.path.insert(0, _SRC)
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 from toolkit import cli  # noqa: E402
 from toolkit.cli.arguments import positive_int  # noqa: E402

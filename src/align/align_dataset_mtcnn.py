@@ -10,12 +10,12 @@ Writes ``OUTPUT_DIR/<class>/<name>.png`` (``<name>_<i>.png`` per face with
 (``for N in {1..4}; do python src/align/align_dataset_mtcnn.py ... --random_order & done``):
 every image is aligned exactly once, and a killed run resumes where it stopped.
 """
-# Bootstrap: the script runs as ``python src/align/align_dataset_mtcnn.py``, so Python puts
-# src/align, not src, on the path; the toolkit and align packages live in src.
 import os
 import sys
 
-SRC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
 if SRC_DIR not in sys.path:
     sys.path.insert(0, SRC_DIR)
 
@@ -24,10 +24,10 @@ import argparse  # noqa: E402
 import cv2  # noqa: E402
 
 from align import dataset_aligner  # noqa: E402
-from toolkit import cli, fileio, progress  # noqa: E402
+from align.detector import FaceDetector  # noqa: E402
+from toolkit import cli, fileio, progress, session  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
-from toolkit.recognition.faces import FaceDetector  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 
 
@@ -56,13 +56,17 @@ def main(args):
     # The crops are small: OpenCV's own threads would only compete with TensorFlow's.
     cv2.setNumThreads(1)
     say('Creating networks and loading parameters')
-    with FaceDetector(args.gpu_memory_fraction) as detector:
+    # Each op on one thread, one batch per core at a time: the cores are kept busy by
+    # batches side by side rather than by splitting small ops, so that several aligner
+    # processes on one machine share the cores instead of spinning against each other.
+    cores = session.usable_cores()
+    with FaceDetector(args.gpu_memory_fraction, op_threads=cores) as detector:
         fileio.make_dirs(output_dir, 'output_dir')
         fileio.store_revision_info(SRC_DIR, output_dir, ' '.join(sys.argv))
         with dataset_aligner.open_bounding_boxes_file(output_dir) as bounding_boxes_file:
             aligner = dataset_aligner.DatasetAligner(
                 detector, output_dir, args.image_size, args.margin, args.detect_multiple_faces,
-                args.batch_size, log=say)
+                args.batch_size, log=say, nrof_workers=max(2, cores))
             counts = aligner.run(work, bounding_boxes_file)
     say('Total number of images: %d' % counts['images'])
     say('Number of successfully aligned images: %d' % counts['faces'])

@@ -7,7 +7,7 @@ kept) and one line per image to the process's bounding-box file, as the classic 
 Images are claimed one by one (``align.claims``) so that any number of processes can work on
 one output folder and a killed run resumes where it stopped; PNGs are written under a
 temporary name and renamed, so a reader never sees half a file. Faces are detected
-``batch_size`` images at a time with ``detect_face.detect_faces``, by worker threads that
+``batch_size`` images at a time with the detector's ``detect_batch``, by worker threads that
 overlap one batch's network runs with another's file and box work.
 """
 import os
@@ -173,7 +173,7 @@ class DatasetAligner:
     processes through claims.
 
     Args:
-        detector: a ``toolkit.recognition.faces.FaceDetector`` (networks and detection settings).
+        detector: an ``align.detector.FaceDetector`` (networks and detection settings).
         output_dir: where the class folders, claims and bounding-box file go.
         image_size, margin: crop size and total margin around the box (classic geometry).
         detect_multiple_faces: write every face (``_<i>`` suffixes) instead of the main one.
@@ -266,11 +266,8 @@ class DatasetAligner:
         try:
             with self.profile.timed('read'):
                 readable = [job for job in jobs if self._read(job)]
-            detector = self.detector
-            results = detect_face.detect_faces(
-                [job.image for job in readable], detector.minsize, detector.pnet,
-                detector.rnet, detector.onet, detector.threshold, detector.factor,
-                profile=self.profile)
+            results = self.detector.detect_batch([job.image for job in readable],
+                                                 profile=self.profile)
             with self.profile.timed('write'):
                 for job, (boxes, _) in zip(readable, results):
                     self._write_faces(job, boxes)

@@ -29,6 +29,7 @@ Stage-two and stage-three crops are resized in float32 (the classic code used fl
 classic detector's reference images boxes and landmarks still agree to 1e-4 pixels.
 """
 import contextlib
+import functools
 import importlib.util
 import os
 import threading
@@ -164,10 +165,17 @@ def _conv(inputs, kernel_size, channels_out, name):
         return tf.nn.bias_add(net, biases)
 
 
-def _prelu(inputs, name):
+def _prelu(inputs, name, max_form=()):
+    """The classic relu(x) - alpha * relu(-x), exactly, in fewer passes over the tensor.
+
+    For a layer named in ``max_form`` (every slope at most 1) it is max(x, alpha * x), the
+    same numbers in two passes instead of three: these element-wise passes over large
+    activations take about half of the networks' time on a CPU.
+    """
     with tf.variable_scope(name):
         alpha = _variable('alpha', [int(inputs.get_shape()[-1])])
-        # The classic relu(x) - alpha * relu(-x), exactly, in fewer passes over the tensor.
+        if name in max_form:
+            return tf.maximum(inputs, alpha * inputs)
         return tf.where(inputs >= 0, inputs, alpha * inputs)
 
 
@@ -192,44 +200,44 @@ def _softmax(logits, axis, name):
     return tf.div(exp, tf.reduce_sum(exp, axis, keepdims=True), name=name)
 
 
-def pnet_graph(data):
+def pnet_graph(data, prelu_max_form=()):
     """P-Net, fully convolutional: N x W x H x 3 -> (regression, probabilities).
 
     Returns:
         (N x W' x H' x 4 box offsets, N x W' x H' x 2 softmax), W' = ceil((W - 2) / 2) - 4.
     """
-    net = _prelu(_conv(data, 3, 10, 'conv1'), 'PReLU1')      # N x W-2 x H-2 x 10
+    net = _prelu(_conv(data, 3, 10, 'conv1'), 'PReLU1', prelu_max_form)      # N x W-2 x H-2 x 10
     net = _max_pool(net, 2, 2, 'pool1')                       # N x W1 x H1 x 10
-    net = _prelu(_conv(net, 3, 16, 'conv2'), 'PReLU2')       # N x W1-2 x H1-2 x 16
-    net = _prelu(_conv(net, 3, 32, 'conv3'), 'PReLU3')       # N x W' x H' x 32
+    net = _prelu(_conv(net, 3, 16, 'conv2'), 'PReLU2', prelu_max_form)       # N x W1-2 x H1-2 x 16
+    net = _prelu(_conv(net, 3, 32, 'conv3'), 'PReLU3', prelu_max_form)       # N x W' x H' x 32
     prob = _softmax(_conv(net, 1, 2, 'conv4-1'), 3, 'prob1')  # N x W' x H' x 2
     regression = _conv(net, 1, 4, 'conv4-2')                  # N x W' x H' x 4
     return regression, prob
 
 
-def rnet_graph(data):
+def rnet_graph(data, prelu_max_form=()):
     """R-Net: N x 24 x 24 x 3 -> (N x 4 box offsets, N x 2 softmax)."""
-    net = _prelu(_conv(data, 3, 28, 'conv1'), 'prelu1')      # N x 22 x 22 x 28
+    net = _prelu(_conv(data, 3, 28, 'conv1'), 'prelu1', prelu_max_form)      # N x 22 x 22 x 28
     net = _max_pool(net, 3, 2, 'pool1')                       # N x 11 x 11 x 28
-    net = _prelu(_conv(net, 3, 48, 'conv2'), 'prelu2')       # N x 9 x 9 x 48
+    net = _prelu(_conv(net, 3, 48, 'conv2'), 'prelu2', prelu_max_form)       # N x 9 x 9 x 48
     net = _max_pool(net, 3, 2, 'pool2', 'VALID')              # N x 4 x 4 x 48
-    net = _prelu(_conv(net, 2, 64, 'conv3'), 'prelu3')       # N x 3 x 3 x 64
-    net = _prelu(_fully_connected(net, 128, 'conv4'), 'prelu4')  # N x 128
+    net = _prelu(_conv(net, 2, 64, 'conv3'), 'prelu3', prelu_max_form)       # N x 3 x 3 x 64
+    net = _prelu(_fully_connected(net, 128, 'conv4'), 'prelu4', prelu_max_form)  # N x 128
     prob = _softmax(_fully_connected(net, 2, 'conv5-1'), 1, 'prob1')
     regression = _fully_connected(net, 4, 'conv5-2')
     return regression, prob
 
 
-def onet_graph(data):
+def onet_graph(data, prelu_max_form=()):
     """O-Net: N x 48 x 48 x 3 -> (N x 4 box offsets, N x 10 landmarks, N x 2 softmax)."""
-    net = _prelu(_conv(data, 3, 32, 'conv1'), 'prelu1')      # N x 46 x 46 x 32
+    net = _prelu(_conv(data, 3, 32, 'conv1'), 'prelu1', prelu_max_form)      # N x 46 x 46 x 32
     net = _max_pool(net, 3, 2, 'pool1')                       # N x 23 x 23 x 32
-    net = _prelu(_conv(net, 3, 64, 'conv2'), 'prelu2')       # N x 21 x 21 x 64
+    net = _prelu(_conv(net, 3, 64, 'conv2'), 'prelu2', prelu_max_form)       # N x 21 x 21 x 64
     net = _max_pool(net, 3, 2, 'pool2', 'VALID')              # N x 10 x 10 x 64
-    net = _prelu(_conv(net, 3, 64, 'conv3'), 'prelu3')       # N x 8 x 8 x 64
+    net = _prelu(_conv(net, 3, 64, 'conv3'), 'prelu3', prelu_max_form)       # N x 8 x 8 x 64
     net = _max_pool(net, 2, 2, 'pool3')                       # N x 4 x 4 x 64
-    net = _prelu(_conv(net, 2, 128, 'conv4'), 'prelu4')      # N x 3 x 3 x 128
-    net = _prelu(_fully_connected(net, 256, 'conv5'), 'prelu5')  # N x 256
+    net = _prelu(_conv(net, 2, 128, 'conv4'), 'prelu4', prelu_max_form)      # N x 3 x 3 x 128
+    net = _prelu(_fully_connected(net, 256, 'conv5'), 'prelu5', prelu_max_form)  # N x 256
     prob = _softmax(_fully_connected(net, 2, 'conv6-1'), 1, 'prob1')
     regression = _fully_connected(net, 4, 'conv6-2')
     landmarks = _fully_connected(net, 10, 'conv6-3')
@@ -278,6 +286,12 @@ def _load_variables(sess, scope, layers):
     if expected:
         raise FacenetError('MTCNN weights lack %s' % ', '.join(sorted(expected)))
     sess.run(list(feed), {assign.inputs[1]: value for assign, value in feed.items()})
+
+
+def max_form_prelus(layers):
+    """Names of the PReLU layers whose slopes are all at most 1 (see ``_prelu``)."""
+    return frozenset(name for name, params in layers.items()
+                     if 'alpha' in params and params['alpha'].max() <= 1)
 
 
 def _pixels_to_input(pixels):
@@ -351,7 +365,8 @@ def create_mtcnn(sess, model_path=None):
         for scope, graph_fn, input_shape in NETWORKS:
             # P-Net sees resized uint8 images, R- and O-Net float32 crops (classic rounding).
             pixel_dtype = tf.uint8 if scope == 'pnet' else tf.float32
-            networks.append(Network(sess, scope, graph_fn, input_shape, pixel_dtype))
+            build = functools.partial(graph_fn, prelu_max_form=max_form_prelus(weights[scope]))
+            networks.append(Network(sess, scope, build, input_shape, pixel_dtype))
             _load_variables(sess, scope, weights[scope])
     return tuple(networks)
 

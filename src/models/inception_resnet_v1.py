@@ -21,7 +21,7 @@ def block35(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
             tower_2 = layers.conv2d(tower_2, 32, 3, scope='Conv2d_0b_3x3')
             tower_2 = layers.conv2d(tower_2, 32, 3, scope='Conv2d_0c_3x3')
         mixed = tf.concat([tower_0, tower_1, tower_2], 3)
-        return _residual(layers, net, mixed, scale, activation_fn)
+        return residual(layers, net, mixed, scale, activation_fn)
 
 
 def block17(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
@@ -34,7 +34,7 @@ def block17(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
             tower_1 = layers.conv2d(tower_1, 128, [1, 7], scope='Conv2d_0b_1x7')
             tower_1 = layers.conv2d(tower_1, 128, [7, 1], scope='Conv2d_0c_7x1')
         mixed = tf.concat([tower_0, tower_1], 3)
-        return _residual(layers, net, mixed, scale, activation_fn)
+        return residual(layers, net, mixed, scale, activation_fn)
 
 
 def block8(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
@@ -47,10 +47,10 @@ def block8(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
             tower_1 = layers.conv2d(tower_1, 192, [1, 3], scope='Conv2d_0b_1x3')
             tower_1 = layers.conv2d(tower_1, 192, [3, 1], scope='Conv2d_0c_3x1')
         mixed = tf.concat([tower_0, tower_1], 3)
-        return _residual(layers, net, mixed, scale, activation_fn)
+        return residual(layers, net, mixed, scale, activation_fn)
 
 
-def _residual(layers, net, mixed, scale, activation_fn):
+def residual(layers, net, mixed, scale, activation_fn):
     """Project the branches back to the input depth and add them, scaled, to the input."""
     up = layers.conv2d(mixed, net.get_shape()[3], 1, normalize=False, activation_fn=None,
                        scope='Conv2d_1x1')
@@ -91,7 +91,8 @@ def stem(layers, inputs, end_points):
 
 
 def reduction_a(layers, net, k, l, m, n):
-    """Grid reduction 35 -> 17 (Mixed_6a)."""
+    """Grid reduction 35 -> 17 (Mixed_6a), shared with Inception-ResNet-v2: a strided n-filter
+    3x3, a k-filter 1x1 then l-filter 3x3 then strided m-filter 3x3, and a max pool."""
     with tf.variable_scope('Branch_0'):
         tower_0 = layers.conv2d(net, n, 3, stride=2, padding='VALID', scope='Conv2d_1a_3x3')
     with tf.variable_scope('Branch_1'):
@@ -121,7 +122,7 @@ def reduction_b(layers, net):
 
 
 def inference(images, keep_probability, phase_train=True, bottleneck_layer_size=128,
-              weight_decay=0.0, reuse=None, trainable_scopes=None):
+              weight_decay=0.0, reuse=None, trainable_scopes=None, sync_batch_norm=False):
     """Build the network on ``images`` (N x H x W x 3, standardized).
 
     Args:
@@ -133,11 +134,14 @@ def inference(images, keep_probability, phase_train=True, bottleneck_layer_size=
         reuse: reuse the variables of an earlier call.
         trainable_scopes: when fine-tuning only these scopes, the batch norms elsewhere are
             frozen (inference mode, moving statistics untouched); see ``Layers``.
+        sync_batch_norm: in a step on several replicas (tf.distribute), training-mode batch
+            norms use the statistics of all replicas' images; see ``Layers``.
 
     Returns:
         ``(prelogits, end_points)``: N x bottleneck_layer_size prelogits, dict of tensors.
     """
-    layers = Layers(phase_train, weight_decay, trainable_scopes=trainable_scopes)
+    layers = Layers(phase_train, weight_decay, trainable_scopes=trainable_scopes,
+                    sync_batch_norm=sync_batch_norm)
     return inception_resnet_v1(layers, images, keep_probability, bottleneck_layer_size, reuse)
 
 

@@ -4,7 +4,7 @@ Szegedy et al., "Inception-v4, Inception-ResNet and the Impact of Residual Conne
 on Learning" (2016). Same layout as the classic slim model (``InceptionResnetV2/...``),
 ending in a batch-normalized ``Bottleneck`` layer instead of the ImageNet classifier.
 """
-from models.inception_resnet_v1 import _residual as residual, repeat, stem
+from models.inception_resnet_v1 import reduction_a, repeat, residual, stem
 from toolkit.nets.layers import Layers, avg_pool, max_pool
 from toolkit.tf_compat import tf
 
@@ -68,19 +68,6 @@ def mixed_5b(layers, net):
     return tf.concat([tower_0, tower_1, tower_2, tower_pool], 3)
 
 
-def reduction_a(layers, net):
-    """Grid reduction 35 -> 17 (Mixed_6a): 17 x 17 x 1088."""
-    with tf.variable_scope('Branch_0'):
-        tower_0 = layers.conv2d(net, 384, 3, stride=2, padding='VALID', scope='Conv2d_1a_3x3')
-    with tf.variable_scope('Branch_1'):
-        tower_1 = layers.conv2d(net, 256, 1, scope='Conv2d_0a_1x1')
-        tower_1 = layers.conv2d(tower_1, 256, 3, scope='Conv2d_0b_3x3')
-        tower_1 = layers.conv2d(tower_1, 384, 3, stride=2, padding='VALID', scope='Conv2d_1a_3x3')
-    with tf.variable_scope('Branch_2'):
-        tower_pool = max_pool(net, 3, 2, padding='VALID', scope='MaxPool_1a_3x3')
-    return tf.concat([tower_0, tower_1, tower_pool], 3)
-
-
 def reduction_b(layers, net):
     """Grid reduction 17 -> 8 (Mixed_7a): 8 x 8 x 2080."""
     with tf.variable_scope('Branch_0'):
@@ -99,15 +86,16 @@ def reduction_b(layers, net):
 
 
 def inference(images, keep_probability, phase_train=True, bottleneck_layer_size=128,
-              weight_decay=0.0, reuse=None, trainable_scopes=None):
+              weight_decay=0.0, reuse=None, trainable_scopes=None, sync_batch_norm=False):
     """Build the network on ``images`` (N x H x W x 3, standardized; at least 75 x 75).
 
-    ``trainable_scopes``: as in ``inception_resnet_v1.inference``.
+    ``trainable_scopes``, ``sync_batch_norm``: as in ``inception_resnet_v1.inference``.
 
     Returns:
         ``(prelogits, end_points)``: N x bottleneck_layer_size prelogits, dict of tensors.
     """
-    layers = Layers(phase_train, weight_decay, trainable_scopes=trainable_scopes)
+    layers = Layers(phase_train, weight_decay, trainable_scopes=trainable_scopes,
+                    sync_batch_norm=sync_batch_norm)
     return inception_resnet_v2(layers, images, keep_probability, bottleneck_layer_size, reuse)
 
 
@@ -128,7 +116,7 @@ def inception_resnet_v2(layers, inputs, dropout_keep_prob=0.8, bottleneck_layer_
         net = repeat(layers, net, 10, block35, 'Repeat', scale=0.17)
         # Reduction-A: 17 x 17 x 1088
         with tf.variable_scope('Mixed_6a'):
-            net = reduction_a(layers, net)
+            net = reduction_a(layers, net, 256, 256, 384, 384)  # 17 x 17 x 1088
         end_points['Mixed_6a'] = net
         # 20 x Inception-ResNet-B: 17 x 17 x 1088
         net = repeat(layers, net, 20, block17, 'Repeat_1', scale=0.10)

@@ -19,15 +19,16 @@ def fire_module(layers, net, squeeze_depth, expand_depth, scope):
 
 
 def inference(images, keep_probability, phase_train=True, bottleneck_layer_size=128,
-              weight_decay=0.0, reuse=None, trainable_scopes=None):
+              weight_decay=0.0, reuse=None, trainable_scopes=None, sync_batch_norm=False):
     """Build the network on ``images`` (N x H x W x 3, standardized; at least 25 x 25).
 
-    ``trainable_scopes``: as in ``inception_resnet_v1.inference``.
+    ``trainable_scopes``, ``sync_batch_norm``: as in ``inception_resnet_v1.inference``.
 
     Returns:
         ``(prelogits, end_points)``: N x bottleneck_layer_size prelogits, dict of tensors.
     """
-    layers = Layers(phase_train, weight_decay, trainable_scopes=trainable_scopes)
+    layers = Layers(phase_train, weight_decay, trainable_scopes=trainable_scopes,
+                    sync_batch_norm=sync_batch_norm)
     end_points = {}
     with tf.variable_scope('SqueezeNet', reuse=reuse):
         # 80 x 80 x 96 for a 160 x 160 input

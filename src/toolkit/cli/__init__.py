@@ -2,6 +2,7 @@
 import sys
 
 from toolkit.errors import FacenetError
+from toolkit.modelfiles import metadata
 from toolkit.fileio import os_error_reason
 
 
@@ -32,3 +33,18 @@ def run(main, parse_arguments, argv=None):
         print('interrupted', file=sys.stderr)
         sys.exit(130)
     sys.exit(status or 0)
+
+
+def warn(line):
+    """Print a warning line (``warning: ...``) on stderr."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def resolve_standardization(args, model):
+    """Set ``args.use_fixed_image_standardization`` (None when the flag was not given) to
+    the input standardization ``model`` needs: the flag, else the model's metadata file,
+    else prewhitening; a flag contradicting the metadata is warned about on stderr.
+    Returns the value."""
+    args.use_fixed_image_standardization = metadata.fixed_standardization(
+        model, args.use_fixed_image_standardization, warn)
+    return args.use_fixed_image_standardization

@@ -7,7 +7,7 @@ default in exactly one place.
 import argparse
 import math
 
-from toolkit.training_options import LfwOptions, NetworkOptions, parse_scopes
+from toolkit.training.options import LfwOptions, NetworkOptions, parse_scopes
 
 
 def _parent():
@@ -99,10 +99,15 @@ def lfw_args(prefix='lfw_', batch_size=100, nrof_folds=10, pairs='data/pairs.txt
 
 
 def standardization_args():
+    """``--use_fixed_image_standardization [True|False]``: None when not given, so that the
+    model's metadata file can decide (``toolkit.modelfiles.metadata.fixed_standardization``)."""
     parser = _parent()
-    parser.add_argument('--use_fixed_image_standardization', action='store_true',
+    parser.add_argument('--use_fixed_image_standardization', type=boolean, nargs='?',
+                        const=True, default=None,
                         help='Performs fixed standardization of images ((x - 127.5) / 128) '
-                             'instead of per-image prewhitening.')
+                             'instead of per-image prewhitening. Default: what the model\'s '
+                             'facenet_model.json says, else prewhitening. "False" forces '
+                             'prewhitening.')
     return parser
 
 
@@ -164,7 +169,25 @@ def training_args(model_def='models.inception_resnet_v1'):
     parser.add_argument('--lfw_dir', type=str, default='',
                         help='Path to the data directory containing aligned LFW face patches '
                              '(evaluation on LFW after each epoch when set).')
+    distribution_args(parser)
     return parser
+
+
+def distribution_args(parser):
+    """Data-parallel training flags (several devices; several workers through TF_CONFIG)."""
+    parser.add_argument('--devices', type=str, default='',
+                        help='Comma-separated TensorFlow devices to train on, one replica each '
+                             '(e.g. /gpu:0,/gpu:1; /cpu:0,/cpu:1 makes that many CPU devices). '
+                             '--batch_size is split evenly over all replicas of all workers.')
+    parser.add_argument('--num_gpus', type=non_negative_int, default=0,
+                        help='Shorthand for --devices /gpu:0,...,/gpu:<n-1>.')
+    parser.add_argument('--sync_batch_norm', action='store_true',
+                        help='With several replicas, batch norm uses the statistics of the whole '
+                             'global batch (as one device would) instead of each replica\'s own.')
+    parser.add_argument('--worker_timeout', type=positive_int, default=1800,
+                        help='With TF_CONFIG (several workers): seconds to wait for the other '
+                             'workers (at the start and in each step, including the chief\'s '
+                             'validation and LFW pause) before stopping with an error.')
 
 
 def softmax_fork_args():
@@ -188,8 +211,7 @@ def network_options(args):
     """The network flags of a training script as the library's NetworkOptions."""
     return NetworkOptions(args.model_def, args.image_size, args.embedding_size,
                           args.keep_probability, args.weight_decay,
-                          parse_scopes(args.trainable_scopes),
-                          getattr(args, 'sync_batch_norm', False))
+                          parse_scopes(args.trainable_scopes), args.sync_batch_norm)
 
 
 def lfw_options(args):

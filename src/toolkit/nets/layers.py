@@ -5,7 +5,7 @@ Variable names follow slim's conventions (``<scope>/weights``, ``<scope>/biases`
 restore by name. A ``Layers`` object carries what slim's arg_scope used to: the
 training switch, weight decay and batch-norm settings.
 """
-from toolkit.nets import conv_gradients
+from toolkit.nets import conv_gradients, cross_replica
 from toolkit.tf_compat import tf
 from toolkit.training.checkpoints import in_scopes
 
@@ -26,17 +26,23 @@ class Layers:
         trainable_scopes: when given (fine-tuning with ``--trainable_scopes``), batch norms
             outside these scopes are frozen: they always normalize with their moving
             statistics and never update them, whatever ``phase_train`` says.
+        sync_batch_norm: in a step on several replicas (tf.distribute), training-mode batch
+            norms normalize with the mean and variance of all replicas' images together
+            (``cross_replica.batch_moments``), so N replicas compute what one device does on
+            the whole batch. Otherwise each replica uses its own images' statistics. Either
+            way the moving statistics of all replicas move by the mean of their updates.
     """
 
     def __init__(self, phase_train, weight_decay=0.0, bn_decay=BATCH_NORM_DECAY,
                  bn_epsilon=BATCH_NORM_EPSILON, moving_stats_trainable=True,
-                 trainable_scopes=None):
+                 trainable_scopes=None, sync_batch_norm=False):
         self.phase_train = phase_train
         self.weight_decay = weight_decay
         self.bn_decay = bn_decay
         self.bn_epsilon = bn_epsilon
         self.moving_stats_trainable = moving_stats_trainable
         self.trainable_scopes = list(trainable_scopes or [])
+        self.sync_batch_norm = sync_batch_norm
 
     def _frozen(self):
         """True when the current variable scope lies outside the trainable scopes."""
@@ -60,9 +66,11 @@ class Layers:
         collections = [tf.GraphKeys.GLOBAL_VARIABLES, tf.GraphKeys.MOVING_AVERAGE_VARIABLES]
         if self.moving_stats_trainable:
             collections.append(tf.GraphKeys.TRAINABLE_VARIABLES)
+        # Updated in each replica of a tf.distribute step: every copy moves by the mean update.
         return tf.get_variable(name, [size], tf.float32,
                                initializer=tf.constant_initializer(initial_value),
-                               trainable=False, collections=collections)
+                               trainable=False, collections=collections,
+                               aggregation=tf.VariableAggregation.MEAN)
 
     # -- layers ----------------------------------------------------------------------------
     def batch_norm(self, inputs, scope='BatchNorm'):
@@ -80,7 +88,14 @@ class Layers:
             gamma = tf.ones([channels], tf.float32)
 
             def training():
-                y, mean, variance = tf.nn.fused_batch_norm(x, gamma, beta, epsilon=self.bn_epsilon)
+                if self.sync_batch_norm and cross_replica.replica_context():
+                    mean, variance, count = cross_replica.batch_moments(x, moving_mean)
+                    y = tf.nn.batch_normalization(x, mean, variance, beta, None, self.bn_epsilon)
+                    # The unbiased variance, as fused_batch_norm returns for the update.
+                    variance = variance * count / tf.maximum(count - 1.0, 1.0)
+                else:
+                    y, mean, variance = tf.nn.fused_batch_norm(x, gamma, beta,
+                                                               epsilon=self.bn_epsilon)
                 rate = 1.0 - self.bn_decay
                 update_mean = tf.assign_sub(moving_mean, (moving_mean - mean) * rate)
                 update_variance = tf.assign_sub(moving_variance, (moving_variance - variance) * rate)

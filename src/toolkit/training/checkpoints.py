@@ -137,13 +137,15 @@ class CheckpointWriter:
         model_dir: output folder.
         model_name: the run's sub-folder name (``yyyymmdd-hhmmss``).
         max_to_keep: number of newest checkpoint sets kept.
+        metagraph: a MetaGraphDef to write as the ``.meta`` (default: the saver's graph).
     """
 
-    def __init__(self, saver, model_dir, model_name, max_to_keep=3):
+    def __init__(self, saver, model_dir, model_name, max_to_keep=3, metagraph=None):
         self.saver = saver
         self.model_dir = model_dir
         self.model_name = model_name
         self.max_to_keep = max_to_keep
+        self.metagraph = metagraph
         self.kept = []
 
     @property
@@ -189,7 +191,11 @@ class CheckpointWriter:
                                  % (TEMPORARY_PREFIX, self.model_name))
         with _write_errors(self.metagraph_path):
             try:
-                self.saver.export_meta_graph(temp_path)
+                if self.metagraph is None:
+                    self.saver.export_meta_graph(temp_path)
+                else:
+                    with open(temp_path, 'wb') as handle:
+                        handle.write(self.metagraph.SerializeToString())
                 os.replace(temp_path, self.metagraph_path)
             finally:
                 if os.path.exists(temp_path):

@@ -41,12 +41,14 @@ def center_loss(features, labels, alfa, nrof_classes, update_with_loss=True):
         performs the update).
     """
     nrof_features = features.get_shape()[1]
+    # In a step on several replicas the updates of all replicas add up on every copy.
     centers = tf.get_variable('centers', [nrof_classes, nrof_features], dtype=tf.float32,
-                              initializer=tf.constant_initializer(0), trainable=False)
+                              initializer=tf.constant_initializer(0), trainable=False,
+                              aggregation=tf.VariableAggregation.SUM)
     labels = tf.reshape(labels, [-1])
     centers_batch = tf.gather(centers, labels)  # N x D, read before the update
     diff = (1 - alfa) * (centers_batch - features)
-    updated_centers = tf.scatter_sub(centers, labels, tf.stop_gradient(diff))
+    updated_centers = centers.scatter_sub(tf.IndexedSlices(tf.stop_gradient(diff), labels))
     loss = tf.reduce_mean(tf.square(features - centers_batch))
     if update_with_loss:
         with tf.control_dependencies([updated_centers]):

@@ -148,7 +148,7 @@ def build_lfw_evaluator(options, lfw_pairs, tensors, image_size, log,
     if not lfw_pairs:
         return None
     embedder = path_embedder.PathEmbedder(tensors, image_size, options.batch_size,
-                                     fixed_standardization, nrof_threads)
+                                          fixed_standardization, nrof_threads)
     return LfwEvaluator(embedder, *lfw_pairs, options.nrof_folds, options.distance_metric,
                         options.subtract_mean, options.use_flipped_images, log)
 

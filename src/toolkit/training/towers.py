@@ -4,6 +4,7 @@ Optimizer factory, the train op (loss averages for TensorBoard, gradients, expon
 averages of the weights), the decayed learning rate, trainable-scope selection for
 fine-tuning, run folders and the ``stat.h5`` statistics file.
 """
+import contextlib
 import dataclasses
 import importlib
 import inspect
@@ -61,13 +62,24 @@ def decayed_learning_rate(base_rate, global_step, decay_epochs, epoch_size, deca
 
 def add_loss_summaries(total_loss, losses):
     """Scalar summaries of each loss, raw and smoothed (moving average 0.9); returns the update op."""
+    return add_named_loss_summaries([(loss.op.name, loss) for loss in list(losses) + [total_loss]])
+
+
+def add_named_loss_summaries(named_losses):
+    """``add_loss_summaries`` for ``(tag, scalar)`` pairs (the tag of a loss averaged over
+    replicas is that of the first replica's loss)."""
     averages = tf.train.ExponentialMovingAverage(0.9, name='avg')
-    tracked = list(losses) + [total_loss]
-    update_op = averages.apply(tracked)
-    for loss in tracked:
-        scalar_summary(loss.op.name + ' (raw)', loss)
-        scalar_summary(loss.op.name, averages.average(loss))
+    update_op = averages.apply([loss for _, loss in named_losses])
+    for tag, loss in named_losses:
+        scalar_summary(tag + ' (raw)', loss)
+        scalar_summary(tag, averages.average(loss))
     return update_op
+
+
+def global_step_variable():
+    """The classic ``global_step`` counter (in a step on several replicas it counts once)."""
+    return tf.Variable(0, trainable=False, name='global_step',
+                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
 
 def model_variables_to_train(scopes=None):
@@ -114,6 +126,69 @@ def build_train_op(total_loss, losses, global_step, optimizer, learning_rate,
     variables_averages_op = variable_averages.apply(update_variables)
     with tf.control_dependencies([apply_gradient_op, variables_averages_op, *extra_update_ops]):
         return tf.no_op(name='train')
+
+
+def replica_update(optimizer, total_loss, update_variables, global_step, num_replicas=1):
+    """The gradient step of one replica (call it in each replica of a tf.distribute step).
+
+    The optimizer sums the replicas' gradients before it applies them once to every copy
+    of the variables; each replica's loss is the mean over its own equal share of the
+    batch, so dividing it by ``num_replicas`` makes the sum the gradient of the mean loss
+    over the whole batch, the gradient one device computes.
+
+    Returns:
+        ``(apply op, [(gradient, variable)])`` (this replica's own gradients).
+    """
+    loss = total_loss / float(num_replicas) if num_replicas > 1 else total_loss
+    grads = optimizer.compute_gradients(loss, update_variables)
+    return optimizer.apply_gradients(grads, global_step=global_step), grads
+
+
+def finish_train_op(update_ops, named_losses, global_step, moving_average_decay,
+                    update_variables, grads=(), log_histograms=False):
+    """The ``train`` op: the replicas' ``update_ops``, then the moving averages.
+
+    After the updates: moving averages of the losses (TensorBoard; ``named_losses`` are
+    ``(tag, scalar)`` pairs) and of ``update_variables`` (decay ``moving_average_decay``),
+    plus variable and gradient (``grads``) histograms when asked.
+    """
+    update_ops = list(update_ops)
+    with tf.control_dependencies(update_ops):
+        loss_averages_op = add_named_loss_summaries(named_losses)
+        variable_averages = tf.train.ExponentialMovingAverage(moving_average_decay, global_step)
+        variables_averages_op = variable_averages.apply(update_variables)
+    if log_histograms:
+        for var in tf.trainable_variables():
+            histogram_summary(var.op.name, var)
+        for grad, var in grads:
+            if grad is not None:
+                histogram_summary(var.op.name + '/gradients', grad)
+    with tf.control_dependencies(update_ops + [loss_averages_op, variables_averages_op]):
+        return tf.no_op(name='train')
+
+
+@contextlib.contextmanager
+def reused_variables_and_their_regularization():
+    """Reuse the variables already built, collecting the regularization losses of those read.
+
+    TensorFlow adds a variable's regularization loss (weight decay) to its collection only
+    when it creates the variable, computed from the variable as the first tower read it. A
+    further tower (e.g. a replica on another device, reading its own copy) gets its own
+    losses in the yielded list instead.
+    """
+    losses = []
+
+    def regularized_getter(getter, name, *args, **kwargs):
+        variable = getter(name, *args, **kwargs)
+        regularizer = kwargs.get('regularizer')
+        loss = regularizer(variable) if regularizer is not None else None
+        if loss is not None:
+            losses.append(loss)
+        return variable
+
+    with tf.variable_scope(tf.get_variable_scope(), reuse=True, auxiliary_name_scope=False,
+                           custom_getter=regularized_getter):
+        yield losses
 
 
 def train(total_loss, global_step, optimizer, learning_rate, moving_average_decay,
@@ -205,38 +280,31 @@ def build_training_tower(network, images, options):
 
 
 @dataclasses.dataclass(frozen=True)
-class Towers:
-    """The tensors of both towers (see build_towers)."""
-    images: tf.Tensor
+class InferenceTower:
+    """The network switched by ``phase_train``, with the classic names (see build_inference_tower)."""
+    images: tf.Tensor  # input
     prelogits: tf.Tensor
     embeddings: tf.Tensor
-    train_images: tf.Tensor
-    labels: tf.Tensor
-    train_prelogits: tf.Tensor
-    train_embeddings: tf.Tensor
 
 
-def build_towers(network, options, batches, phase_train, log=None):
-    """The inference tower, then the training tower over the same variables.
+def build_inference_tower(network, options, phase_train, log=None):
+    """The tower that creates the variables: ``input`` -> ``embeddings`` (L2-normalized).
 
-    The inference tower reads the ``input`` placeholder and switches on ``phase_train``; its
-    L2-normalized output is ``embeddings``. The training tower reads ``image_batch`` and
-    ``label_batch``, which default to the ``batches`` pipeline; its output is
-    ``train_embeddings``. ``log`` gets build_network's note.
-
-    Returns:
-        Towers.
+    Its batch norms and dropout switch on ``phase_train``; it serves validation, LFW and the
+    saved ``.meta``. ``log`` gets build_network's note.
     """
     size = options.image_size
     images = tf.placeholder(tf.float32, [None, size, size, 3], name='input')
     prelogits = build_network(network, images, options, phase_train, log=log)
-    train_images = tf.placeholder_with_default(batches.images, [None, size, size, 3],
-                                               name='image_batch')
-    labels = tf.placeholder_with_default(batches.labels, [None], name='label_batch')
-    train_prelogits = build_training_tower(network, train_images, options)
-    return Towers(images, prelogits, tf.nn.l2_normalize(prelogits, 1, 1e-10, name='embeddings'),
-                  train_images, labels, train_prelogits,
-                  tf.nn.l2_normalize(train_prelogits, 1, 1e-10, name='train_embeddings'))
+    return InferenceTower(images, prelogits,
+                          tf.nn.l2_normalize(prelogits, 1, 1e-10, name='embeddings'))
+
+
+def training_input(batches, image_size):
+    """``(image_batch, label_batch)``: the training batch, read from ``batches`` unless fed."""
+    images = tf.placeholder_with_default(batches.images, [None, image_size, image_size, 3],
+                                         name='image_batch')
+    return images, tf.placeholder_with_default(batches.labels, [None], name='label_batch')
 
 
 def reuse_variables():
@@ -249,6 +317,16 @@ def run_dir_names(logs_base_dir, models_base_dir, now=None):
     subdir = datetime.strftime(now or datetime.now(), '%Y%m%d-%H%M%S')
     return (subdir, os.path.join(os.path.expanduser(logs_base_dir), subdir),
             os.path.join(os.path.expanduser(models_base_dir), subdir))
+
+
+class NoSummaryWriter:
+    """Stands in for a tf.summary.FileWriter on a worker that writes no events."""
+
+    def add_summary(self, summary, step=None):
+        pass
+
+    def close(self):
+        pass
 
 
 def add_summary_values(writer, step, values):

@@ -13,7 +13,7 @@ def parse_scopes(text):
 
 @dataclasses.dataclass(frozen=True)
 class NetworkOptions:
-    """How ``training.build_network`` calls a model's ``inference()``.
+    """How ``towers.build_network`` calls a model's ``inference()``.
 
     Attributes:
         model_def: the model module's name (for messages), e.g. ``models.inception_resnet_v1``.

@@ -1,0 +1,367 @@
+"""Data-parallel training on tf.distribute: CPU devices in one process, two worker processes."""
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import train_softmax
+import train_tripletloss
+from conftest import ROOT, SRC
+from test_train_softmax import make_image_folders, only_subdir
+from toolkit.errors import FacenetError
+from toolkit.tf_compat import tf
+from toolkit.training import towers
+from toolkit.training.distribute import (Cluster, Replicas, parse_devices, read_tf_config,
+                                        worker_rows, worker_share)
+from worker_step import NROF_CLASSES, STEP_ARGS, global_batch
+
+TWO_CPUS = ('/cpu:0', '/cpu:1')
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+# -- flags --------------------------------------------------------------------------------
+def test_device_flags():
+    assert parse_devices('') == ()
+    assert parse_devices('/gpu:0, /gpu:1') == ('/gpu:0', '/gpu:1')
+    assert parse_devices(num_gpus=3) == ('/gpu:0', '/gpu:1', '/gpu:2')
+    for devices, num_gpus, message in (('/gpu:0', 2, 'not both'), ('/tpu:0', 0, 'not a device'),
+                                       ('gpu0', 0, 'not a device'),
+                                       ('/cpu:0,/device:CPU:0', 0, 'twice')):
+        with pytest.raises(FacenetError, match=message):
+            parse_devices(devices, num_gpus)
+    args = train_softmax.parse_arguments(['--num_gpus', '4', '--sync_batch_norm'])
+    assert (args.num_gpus, args.sync_batch_norm, args.devices, args.worker_timeout) == \
+        (4, True, '', 1800)
+    assert train_tripletloss.parse_arguments([]).sync_batch_norm is False
+
+
+def test_tf_config():
+    cluster = {'worker': ['host1:2222', 'host2:2222']}
+    config = read_tf_config(json.dumps({'cluster': cluster, 'task': {'type': 'worker', 'index': 1}}))
+    assert config == Cluster(('host1:2222', 'host2:2222'), 1) and not config.is_chief
+    assert read_tf_config('') is None
+    assert read_tf_config(json.dumps({'cluster': {'worker': ['a:1']},
+                                      'task': {'type': 'worker', 'index': 0}})) is None
+    for text, message in (('{not json', 'not valid'),
+                          (json.dumps({'cluster': dict(cluster, ps=['p:1']),
+                                       'task': {'type': 'worker', 'index': 0}}), 'only "worker"'),
+                          (json.dumps({'cluster': cluster, 'task': {'type': 'worker', 'index': 2}}),
+                           'not among the 2 workers')):
+        with pytest.raises(FacenetError, match=message):
+            read_tf_config(text)
+
+
+def test_the_global_batch_must_split_evenly(tmp_path):
+    replicas = Replicas(TWO_CPUS)
+    assert replicas.local_batch_size(90) == 90 and replicas.num_replicas == 2
+    with pytest.raises(FacenetError, match='--batch_size 7 does not split evenly over 2 '
+                                           'replicas: use a multiple of 2'):
+        replicas.local_batch_size(7)
+    with pytest.raises(FacenetError, match='multiple of 6'):
+        replicas.local_batch_size(9, multiple=3)
+    data_dir = make_image_folders(tmp_path / 'data', 2, 4, size=8)
+    for script in (train_softmax, train_tripletloss):
+        args = script.parse_arguments([
+            '--data_dir', data_dir, '--model_def', 'models.dummy', '--image_size', '8',
+            '--batch_size', '9', '--devices', '/cpu:0,/cpu:1',
+            '--logs_base_dir', str(tmp_path / 'logs'), '--models_base_dir', str(tmp_path / 'models')])
+        with pytest.raises(FacenetError, match='does not split evenly'):
+            script.run_training(args)
+    assert not os.path.exists(tmp_path / 'logs') and not os.path.exists(tmp_path / 'models')
+
+
+def test_each_replica_and_worker_gets_distinct_images():
+    batch = np.arange(8 * 2, dtype=np.float32).reshape(8, 2)
+    replicas = Replicas(TWO_CPUS)
+    with tf.Graph().as_default():
+        with replicas.scope():
+            fed = tf.placeholder(tf.float32, [None, 2])
+            slices = replicas.for_each_replica(lambda: replicas.replica_slice(fed))
+        with tf.Session(config=replicas.session_config()) as sess:
+            parts = sess.run(slices, {fed: batch})
+    np.testing.assert_array_equal(np.concatenate(parts), batch)  # every row once, in order
+    shares = [worker_share(range(7), index, 2) for index in (0, 1)]
+    assert sorted(shares[0] + shares[1]) == list(range(7)) and not set(shares[0]) & set(shares[1])
+    # Triplet batches: each worker takes its half of every global batch of 6 rows.
+    assert [worker_rows(12, 6, index, 2) for index in (0, 1)] == [[0, 1, 2, 6, 7, 8],
+                                                                [3, 4, 5, 9, 10, 11]]
+    assert worker_rows(5, 6, 0, 1) == list(range(5))
+
+
+# -- the same math ------------------------------------------------------------------------
+def train_steps(script, argv, devices, feeds, nrof_classes=NROF_CLASSES, network='models.dummy',
+                pipeline_paths=None):
+    """Every variable before and after ``len(feeds)`` training steps, the reported losses and
+    learning rates, and whether each mirrored variable's copies agree.
+
+    ``pipeline_paths``: start the input pipeline on these images first (the Inception-ResNet
+    step reads it even when image_batch is fed)."""
+    args = script.parse_arguments(argv)
+    replicas = Replicas(devices)
+    with tf.Graph().as_default():
+        tf.set_random_seed(1)
+        module = towers.import_network(network)
+        g = (script.build_graph(args, module, nrof_classes, replicas) if script is train_softmax
+             else script.build_graph(args, module, replicas))
+        variables = tf.global_variables()
+        names = [v.op.name for v in variables]
+        copies = [list(getattr(v, 'values', [v])) for v in variables]
+        reported = g.training.total_loss if script is train_softmax else g.total_loss
+        with tf.Session(config=replicas.session_config()) as sess:
+            sess.run(tf.global_variables_initializer())
+            if pipeline_paths:
+                g.train_batches.start(sess, pipeline_paths, [0] * len(pipeline_paths))
+            before = dict(zip(names, sess.run(variables)))
+            losses, rates = [], []
+            for images, labels in feeds:
+                out = sess.run([g.train_op, reported, g.learning_rate],
+                               {g.train_images: images, g.labels: labels, g.learning_rate_input: 0.1})
+                losses.append(out[1])
+                rates.append(out[2])
+            after = dict(zip(names, sess.run(variables)))
+            agree = all(np.array_equal(*sess.run([c[0], other])) for c in copies for other in c[1:])
+    return before, after, np.array(losses), np.array(rates), agree
+
+
+def assert_same_steps(one, two, tolerance=1e-3):
+    """Every variable moved alike: the difference of the changes within ``tolerance`` of the
+    largest change of that variable."""
+    before1, after1, losses1, rates1, _ = one
+    before2, after2, losses2, rates2, agree = two
+    assert agree, 'the copies of a mirrored variable differ'
+    # All but the TensorBoard loss averages (named after the averaged tensors; never saved).
+    compared = sorted(name for name in after1 if not re.search('/avg(_[0-9]+)?$', name))
+    assert compared == sorted(name for name in after2 if not re.search('/avg(_[0-9]+)?$', name))
+    np.testing.assert_allclose(losses2, losses1, rtol=1e-4)
+    np.testing.assert_allclose(rates2, rates1, rtol=1e-6)
+    moved = 0
+    for name in compared:
+        np.testing.assert_array_equal(before1[name], before2[name], err_msg=name)
+        change1 = np.asarray(after1[name], np.float64) - before1[name]
+        change2 = np.asarray(after2[name], np.float64) - before2[name]
+        scale = np.abs(change1).max()
+        moved += scale > 0
+        assert np.abs(change1 - change2).max() <= tolerance * max(scale, 1e-12), name
+    return moved
+
+
+SOFTMAX_ARGV = STEP_ARGS + ['--learning_rate_decay_epochs', '1', '--epoch_size', '1',
+                            '--learning_rate_decay_factor', '0.5']
+
+
+def test_two_replicas_make_the_step_of_one_device():
+    """Sync batch norm, center loss, prelogits norm, weight decay, Adam, moving averages and
+    a decaying learning rate: two steps on 2 replicas change every variable as on one device."""
+    images, labels = global_batch()
+    feeds = [(images, labels), (images[::-1], labels[::-1])]
+    one = train_steps(train_softmax, SOFTMAX_ARGV, (), feeds)
+    two = train_steps(train_softmax, SOFTMAX_ARGV, TWO_CPUS, feeds)
+    moved = assert_same_steps(one, two)
+    assert moved >= 20  # weights, batch norm, centers, slots, moving averages, global step
+    assert two[1]['global_step'] == 2
+    assert two[3][1] == pytest.approx(0.05)  # decayed after one epoch of one step
+    for name in ('centers', 'Bottleneck/BatchNorm/moving_variance',
+                 'Bottleneck/weights/ExponentialMovingAverage', 'total_loss/avg'):
+        assert not np.array_equal(one[0][name], one[1][name]), name
+
+
+def test_without_sync_batch_norm_each_replica_normalizes_its_own_half():
+    argv = [a for a in STEP_ARGS if a != '--sync_batch_norm']
+    images, labels = global_batch()
+    two = train_steps(train_softmax, argv, TWO_CPUS, [(images, labels)])
+    halves = [train_steps(train_softmax, argv, (), [(images[h], labels[h])])
+              for h in (slice(0, 4), slice(4, 8))]
+    # The reported loss is the mean of the halves' losses, and the moving statistics move by
+    # the mean of the halves' updates.
+    np.testing.assert_allclose(two[2], np.mean([h[2] for h in halves], 0), rtol=1e-5)
+    for name in ('Bottleneck/BatchNorm/moving_mean', 'Bottleneck/BatchNorm/moving_variance'):
+        expected = np.mean([h[1][name] for h in halves], 0)
+        np.testing.assert_allclose(two[1][name], expected, rtol=1e-5, atol=1e-7)
+    one = train_steps(train_softmax, argv, (), [(images, labels)])
+    variance = 'Bottleneck/BatchNorm/moving_variance'
+    assert not np.allclose(two[1][variance], one[1][variance], rtol=1e-4)
+
+
+def test_triplet_replicas_embed_and_train_as_one_device():
+    rng = np.random.RandomState(3)
+    images = rng.randn(12, 8, 8, 3).astype(np.float32)
+    argv = ['--model_def', 'models.dummy', '--image_size', '8', '--batch_size', '12',
+            '--embedding_size', '4', '--weight_decay', '0.01', '--optimizer', 'RMSPROP',
+            '--alpha', '0.5', '--sync_batch_norm']
+    feeds = [(images, np.arange(12))]
+    assert_same_steps(train_steps(train_tripletloss, argv, (), feeds),
+                      train_steps(train_tripletloss, argv, TWO_CPUS, feeds))
+    # The sampled people's embeddings: each replica embeds its rows, all are gathered.
+    embedded = []
+    for devices in ((), TWO_CPUS):
+        replicas = Replicas(devices)
+        with tf.Graph().as_default():
+            tf.set_random_seed(1)
+            g = train_tripletloss.build_graph(train_tripletloss.parse_arguments(argv),
+                                              towers.import_network('models.dummy'), replicas)
+            with tf.Session(config=replicas.session_config()) as sess:
+                sess.run(tf.global_variables_initializer())
+                embedded.append(sess.run([g.sample_embeddings, g.sample_labels],
+                                         {g.train_images: images, g.labels: np.arange(12)[::-1]}))
+    np.testing.assert_allclose(embedded[1][0], embedded[0][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(embedded[1][1], np.arange(12)[::-1])
+
+
+# -- two worker processes on this machine -------------------------------------------------
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(('127.0.0.1', 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def _tf_config(addresses, index):
+    return json.dumps({'cluster': {'worker': addresses}, 'task': {'type': 'worker', 'index': index}})
+
+
+def _private_network_prefix():
+    """``unshare`` into a network namespace holding only loopback, when the system allows."""
+    if not shutil.which('unshare') or not shutil.which('ip'):
+        return []
+    try:
+        subprocess.run(['unshare', '-rn', 'true'], check=True, timeout=10, capture_output=True)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return ['unshare', '-rn', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"']
+
+
+def run_cluster(folder, workers, timeout):
+    """Run ``[(argv, env, log name)]`` at once through cluster_launcher (bounded, stopped by
+    it); returns the exit codes and the logs' text."""
+    spec = os.path.join(str(folder), 'cluster.json')
+    logs = [os.path.join(str(folder), name) for _, _, name in workers]
+    with open(spec, 'w') as handle:
+        json.dump({'timeout': timeout, 'workers': [
+            {'argv': argv, 'env': env, 'log': log} for (argv, env, _), log in zip(workers, logs)]},
+            handle)
+    command = _private_network_prefix() + [sys.executable, os.path.join(HERE, 'cluster_launcher.py'),
+                                           spec]
+    subprocess.run(command, check=True, timeout=timeout + 60)
+    with open(spec + '.result') as handle:
+        codes = json.load(handle)
+    return codes, [open(log).read() for log in logs]
+
+
+def test_two_worker_processes_make_the_step_of_one_device_and_name_a_lost_worker(tmp_path):
+    addresses = ['localhost:%d' % port for port in _free_ports(2)]
+    outputs = [str(tmp_path / ('worker%d.npz' % i)) for i in (0, 1)]
+    codes, logs = run_cluster(tmp_path, [
+        ([sys.executable, os.path.join(HERE, 'worker_step.py'), outputs[i], '20'],
+         {'TF_CONFIG': _tf_config(addresses, i)}, 'worker%d.log' % i) for i in (0, 1)], 240)
+    assert codes == [0, 0], logs
+    single = train_steps(train_softmax, STEP_ARGS, (), [global_batch()])
+    for output in outputs:
+        values = np.load(output)
+        before = {n: values['before/' + n] for n in values['names']}
+        after = {n: values['after/' + n] for n in values['names']}
+        assert_same_steps(single, (before, after, values['loss'][None], single[3], True))
+    # Worker 1 has gone: worker 0's next step stops with a message naming it.
+    message = open(outputs[0] + '.message').read()
+    assert 'worker 1 (%s)' % addresses[1] in message, message
+
+
+
+SCRIPT_ARGV = ['--model_def', 'models.dummy', '--image_size', '8', '--batch_size', '4',
+               '--epoch_size', '2', '--max_nrof_epochs', '1', '--embedding_size', '4',
+               '--center_loss_factor', '0.1', '--optimizer', 'ADAM', '--sync_batch_norm']
+
+
+def single_device_checkpoint(folder, data_dir):
+    """A checkpoint of train_softmax's single-device graph (initial values), and its
+    variables' names and shapes."""
+    args = train_softmax.parse_arguments(SCRIPT_ARGV + ['--data_dir', data_dir])
+    with tf.Graph().as_default():
+        g = train_softmax.build_graph(args, towers.import_network('models.dummy'), 3)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            prefix = g.saver.save(sess, os.path.join(str(folder), 'model-single.ckpt-0'))
+    return prefix, dict(tf.train.list_variables(prefix))
+
+
+@pytest.fixture(scope='module')
+def two_worker_run(tmp_path_factory):
+    """train_softmax.py as two workers (from a single-device checkpoint), and a third process
+    whose cluster's other worker never starts; all at once."""
+    root = tmp_path_factory.mktemp('two_workers')
+    data_dir = make_image_folders(root / 'data', 3, 4, size=8)
+    pretrained, layout = single_device_checkpoint(root, data_dir)
+    ports = _free_ports(4)
+    cluster = ['localhost:%d' % port for port in ports[:2]]
+    lonely = ['localhost:%d' % port for port in ports[2:]]
+    script = os.path.join(SRC, 'train_softmax.py')
+
+    def worker(addresses, index, name, *extra):
+        argv = [sys.executable, script, *SCRIPT_ARGV, '--data_dir', data_dir,
+                '--logs_base_dir', str(root / name / 'logs'),
+                '--models_base_dir', str(root / name / 'models'), *extra]
+        return argv, {'TF_CONFIG': _tf_config(addresses, index)}, name + '.log'
+
+    codes, logs = run_cluster(root, [
+        worker(cluster, 0, 'chief', '--pretrained_model', pretrained),
+        worker(cluster, 1, 'worker1', '--pretrained_model', pretrained),
+        worker(lonely, 0, 'lonely', '--worker_timeout', '3')], 300)
+    return root, codes, logs, layout, data_dir
+
+
+def test_two_workers_train_and_only_the_chief_writes(two_worker_run):
+    root, codes, logs, layout, _ = two_worker_run
+    assert codes[:2] == [0, 0], logs[:2]
+    chief_log, worker_log = logs[:2]
+    assert 'this is worker 0 (localhost:' in chief_log and '(chief)' in chief_log
+    assert 'this is worker 1 (localhost:' in worker_log and '(chief)' not in worker_log
+    assert 'Restored %d variables from pretrained model' % len(layout) in worker_log
+    assert 'Epoch: [1][2/2]' in worker_log and 'Saving variables' not in worker_log
+    log_dir = only_subdir(root / 'chief' / 'logs')
+    for name in ('arguments.txt', 'revision_info.txt', 'stat.h5'):
+        assert os.path.isfile(os.path.join(log_dir, name)), name
+    assert glob.glob(os.path.join(log_dir, 'events.out.tfevents.*'))
+    assert not os.path.exists(root / 'worker1' / 'logs')
+    assert not os.path.exists(root / 'worker1' / 'models')
+
+
+def test_a_distributed_checkpoint_has_the_single_device_layout(two_worker_run, tmp_path, capsys):
+    root, codes, _, layout, data_dir = two_worker_run
+    assert codes[0] == 0
+    model_dir = only_subdir(root / 'chief' / 'models')
+    subdir = os.path.basename(model_dir)
+    prefix = os.path.join(model_dir, 'model-%s.ckpt-1' % subdir)
+    assert dict(tf.train.list_variables(prefix)) == layout
+    with tf.Graph().as_default() as graph:
+        saver = tf.train.import_meta_graph(os.path.join(model_dir, 'model-%s.meta' % subdir),
+                                           clear_devices=True)
+        assert not [op.name for op in graph.get_operations() if 'replica' in op.name]
+        with tf.Session() as sess:
+            saver.restore(sess, prefix)
+            embeddings = sess.run('embeddings:0', {'input:0': np.zeros((2, 8, 8, 3)),
+                                                   'phase_train:0': False})
+    assert embeddings.shape == (2, 4)
+    # A single-device run goes on from the distributed checkpoint.
+    args = train_softmax.parse_arguments(SCRIPT_ARGV + [
+        '--data_dir', data_dir, '--pretrained_model', model_dir,
+        '--logs_base_dir', str(tmp_path / 'logs'), '--models_base_dir', str(tmp_path / 'models')])
+    train_softmax.run_training(args)
+    assert 'Restored %d variables from pretrained model %s' % (len(layout), prefix) \
+        in capsys.readouterr().out
+
+
+def test_a_worker_that_cannot_be_reached_is_named(two_worker_run):
+    root, codes, logs, _, _ = two_worker_run
+    assert codes[2] == 1, logs[2]
+    assert 'error: worker 1 (localhost:' in logs[2] and 'cannot be reached' in logs[2]
+    assert 'Traceback' not in logs[2]
+    assert not os.path.exists(root / 'lonely' / 'logs')  # nothing written

@@ -108,15 +108,20 @@ def test_triplet_training_needs_two_images_per_person(tmp_path, capsys):
     root = tmp_path / 'data'
     make_image_folders(root, 3, 1)
     argv = ['--data_dir', str(root), '--model_def', 'models.dummy', '--batch_size', '6']
+
+    def check(argv):
+        args = train_tripletloss.parse_arguments(argv)
+        replicas = train_tripletloss.Replicas.from_flags(args.devices, args.num_gpus, None,
+                                                         args.worker_timeout)
+        return train_tripletloss.check_inputs(args, replicas)
     with pytest.raises(FacenetError, match='has no person with two images'):
-        train_tripletloss.check_inputs(train_tripletloss.parse_arguments(argv))
+        check(argv)
     make_image_folders(root, 1, 3)  # class00 now has three images
-    train_tripletloss.check_inputs(train_tripletloss.parse_arguments(argv))
+    check(argv)
     assert 'warning: 2 of the 3 people in --data_dir have one image only' in \
         capsys.readouterr().out
     with pytest.raises(FacenetError, match='--images_per_person must be at least 2'):
-        train_tripletloss.check_inputs(train_tripletloss.parse_arguments(
-            argv + ['--images_per_person', '1']))
+        check(argv + ['--images_per_person', '1'])
 
 
 def test_a_pretrained_model_that_does_not_fit_leaves_no_run_folders(tmp_path):

@@ -259,3 +259,31 @@ def test_a_failed_download_leaves_no_models_folder(tmp_path, monkeypatch):
         download_and_extract.main(download_and_extract.parse_arguments(
             ['20170512-110547', '--original', '--models_dir', str(tmp_path / 'models')]))
     assert os.listdir(tmp_path) == []
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / 'a_file').write_text('x')
+    with tf.Graph().as_default():
+        variable = tf.get_variable('v', [3])
+        saver = tf.train.Saver([variable])
+        with tf.Session() as sess:
+            sess.run(variable.initializer)
+            blocked = checkpoints.CheckpointWriter(saver, str(tmp_path / 'a_file' / 'run'), 'run')
+            with pytest.raises(FacenetError, match='cannot write checkpoint .*model-run.ckpt-1: '):
+                blocked.save(sess, 1)
+
+            class FullDisk:
+                def save(self, *args, **kwargs):
+                    raise tf.errors.ResourceExhaustedError(None, None, 'No space left on device')
+            full = checkpoints.CheckpointWriter(FullDisk(), str(tmp_path), 'run')
+            with pytest.raises(FacenetError, match='cannot write checkpoint .*: No space left on '
+                                                   'device'):
+                full.save(sess, 2)
+    assert sorted(os.listdir(tmp_path)) == ['a_file']  # no temporary file left
+
+
+@pytest.mark.parametrize('name, safe', [('pkg/a/b.jpg', True), ('../x.jpg', False),
+                                        ('/etc/x', False), ('a/../../x', False),
+                                        ('C:/x', False), ('a\\..\\x', False)])
+def test_archive_member_names(name, safe):
+    assert pretrained.safe_member_name(name) is safe

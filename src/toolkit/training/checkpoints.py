@@ -21,8 +21,8 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
 from toolkit.modelfiles import loading as model_io
-from toolkit.errors import FacenetError
-from toolkit.fileio import os_error_reason
+from toolkit.errors import FacenetError, OutputError
+from toolkit.fileio import os_error_reason, unwritable_reason
 from toolkit.tf_compat import tf
 
 RestoreReport = collections.namedtuple('RestoreReport', ['checkpoint', 'restored', 'skipped'])
@@ -157,6 +157,9 @@ class CheckpointWriter:
         final_prefix = os.path.join(self.model_dir, 'model-%s.ckpt-%d' % (self.model_name, step))
         temp_prefix = os.path.join(self.model_dir, '%s%s.ckpt-%d'
                                    % (TEMPORARY_PREFIX, self.model_name, step))
+        reason = unwritable_reason(final_prefix + '.index')
+        if reason:  # e.g. the model folder is gone or a file took its place
+            raise OutputError('cannot write checkpoint %s: %s' % (final_prefix, reason))
         with _write_errors('checkpoint %s' % final_prefix):
             try:
                 self.saver.save(sess, temp_prefix, write_meta_graph=False, write_state=False)
@@ -209,10 +212,10 @@ def _write_errors(what):
     try:
         yield
     except tf.errors.OpError as error:
-        raise FacenetError('cannot write %s: %s'
-                           % (what, str(error.message).strip().splitlines()[0])) from None
+        raise OutputError('cannot write %s: %s'
+                          % (what, str(error.message).strip().splitlines()[0])) from None
     except OSError as error:
-        raise FacenetError('cannot write %s: %s' % (what, os_error_reason(error))) from None
+        raise OutputError('cannot write %s: %s' % (what, os_error_reason(error))) from None
 
 
 class ModelDirLock:

@@ -40,9 +40,10 @@ from toolkit.modelfiles import metadata
 from toolkit.modelfiles.loading import ModelTensors
 from toolkit.nets.cross_replica import mean_over_replicas
 from toolkit.nets.layers import Layers
+from toolkit.progress import Progress
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
-from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_pretrained
 from toolkit.training.distribute import Replicas
 from toolkit.training.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
 from toolkit.training.options import parse_scopes
@@ -240,9 +241,10 @@ def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer)
     print('Running forward pass on validation set')
     start_time = time.time()
     v = g.validation
-    loss, xent, acc = runs.mean_over_images(
-        sess, g.eval_batches, val_paths, val_labels,
-        inference_figures(sess, g, [v.total_loss, v.cross_entropy, v.accuracy]))
+    with Progress(len(val_labels), 'Validation') as progress:
+        loss, xent, acc = runs.mean_over_images(
+            sess, g.eval_batches, val_paths, val_labels,
+            inference_figures(sess, g, [v.total_loss, v.cross_entropy, v.accuracy]), progress)
     val_index = (epoch - 1) // args.validate_every_n_epochs
     stats['val_loss'][val_index], stats['val_xent_loss'][val_index] = loss, xent
     stats['val_accuracy'][val_index] = acc
@@ -255,8 +257,9 @@ def validate(args, sess, g, epoch, val_paths, val_labels, stats, summary_writer)
 def test(args, sess, g, epoch, test_set, stats, summary_writer):
     """Top-1 accuracy of the classifier on the --test_dir images (inference mode)."""
     start_time = time.time()
-    acc = runs.mean_over_images(sess, g.eval_batches, *test_set,
-                                inference_figures(sess, g, g.validation.accuracy))
+    with Progress(len(test_set[1]), 'Test set') as progress:
+        acc = runs.mean_over_images(sess, g.eval_batches, *test_set,
+                                    inference_figures(sess, g, g.validation.accuracy), progress)
     stats['test_accuracy'][(epoch - 1) // args.validate_every_n_epochs] = acc
     training.add_summary_values(summary_writer, sess.run(g.global_step), {'test/accuracy': acc})
     print('Test Epoch: %d\tTime %.3f\tTop-1 accuracy %2.3f (%d images)'
@@ -300,7 +303,7 @@ def run_training(args, argv=None):
     network = training.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
-        resolve_checkpoint(args.pretrained_model)
+        resolve_pretrained(args.pretrained_model)
         cli.resolve_standardization(args, args.pretrained_model)  # fine-tune as it was trained
     args.use_fixed_image_standardization = bool(args.use_fixed_image_standardization)
     np.random.seed(seed=args.seed)

@@ -30,7 +30,7 @@ from toolkit.nets.cross_replica import concat_over_replicas, mean_over_replicas
 from toolkit.progress import Progress
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
-from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_checkpoint
+from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_pretrained
 from toolkit.training.distribute import Replicas
 from toolkit.training.losses import triplet_loss
 from toolkit.training.triplets import sample_people, select_triplet_indices
@@ -232,7 +232,7 @@ def check_inputs(args, replicas):
     network = training.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
-        resolve_checkpoint(args.pretrained_model)
+        resolve_pretrained(args.pretrained_model)
     train_set = training_sets.load_training_set(args.data_dir, print)
     training_sets.require_classes(train_set, args.data_dir)
     if not any(len(image_class) >= 2 for image_class in train_set):
@@ -319,7 +319,7 @@ def run_training(args, argv=None):
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(
         description='Train a face recognizer with the triplet loss.',
-        parents=[arguments.training_args('models.inception_resnet_v2'), arguments.gpu_args(),
+        parents=[arguments.training_args('models.inception_resnet_v1'), arguments.gpu_args(),
                  arguments.image_size_args(160), arguments.seed_args(666),
                  arguments.lfw_args(prefix='lfw_')])
     parser.add_argument('--people_per_batch', type=arguments.positive_int, default=45,

@@ -2,10 +2,14 @@
 
 Each image is run through the model; the embeddings of every pair are compared with the
 classic metrics (accuracy, validation rate at FAR 1e-3, AUC, EER). Optionally writes the ROC
-curve as an image (``--roc_plot``) and the metrics with the settings as JSON (``--results``).
+curve as an image (``--roc_plot``: log false accept rate axis, VAL@FAR=1e-3 and EER marked,
+with the curves of earlier runs' ``--compare_results`` files) and the metrics with the
+settings as JSON (``--results``). It says how many pairs of each kind it uses and warns about
+folds lacking one kind; the input standardization comes from the model's metadata file
+unless ``--use_fixed_image_standardization`` is given.
 
     python src/validate_on_lfw.py ~/datasets/lfw/lfw_mtcnnpy_160 ~/models/20180408-102900 \\
-        --distance_metric 1 --use_flipped_images --subtract_mean --use_fixed_image_standardization
+        --distance_metric 1 --use_flipped_images --subtract_mean --roc_plot roc.png
 """
 import argparse
 import json
@@ -64,16 +68,20 @@ def main(args):
               'above): AUC and EER are not meaningful'
               % (len({fold for fold, _, _ in incomplete}), args.lfw_nrof_folds))
     if args.roc_plot:
-        this_run = plotting.RocCurve(model_label(args.model), metrics.fpr, metrics.tpr,
-                                     metrics.val, metrics.eer)
-        title = ('ROC curves on LFW' if earlier_curves
-                 else 'ROC curve on LFW (AUC = %1.3f)' % metrics.auc)
-        plotting.write_roc_curve(args.roc_plot, [this_run] + earlier_curves, title,
-                                 lfw.FAR_TARGET)
+        write_roc_plot(args.roc_plot, args.model, metrics, earlier_curves)
         print('ROC curve written to %s' % args.roc_plot)
     if args.results:
         write_results(args.results, args, found, metrics, embeddings.shape[1], seconds)
         print('Results written to %s' % args.results)
+
+
+def write_roc_plot(path, model, metrics, earlier_curves):
+    """This run's ROC curve, with those of earlier runs (``--compare_results``), as a plot."""
+    this_run = plotting.RocCurve(model_label(model), metrics.fpr, metrics.tpr, metrics.val,
+                                 metrics.eer)
+    title = ('ROC curves on LFW' if earlier_curves
+             else 'ROC curve on LFW (AUC = %1.3f)' % metrics.auc)
+    plotting.write_roc_curve(path, [this_run] + earlier_curves, title, lfw.FAR_TARGET)
 
 
 def compute_embeddings(args, paths):

@@ -165,7 +165,7 @@ def test_bad_files_and_multiple_faces(tmp_path, capsys):
     assert [line[0] for line in lines].count(str(multiple_dir / 'odd' / 'tiny.png')) == 1
 
 
-def test_two_parallel_processes_align_each_image_once(tmp_path):
+def test_four_parallel_processes_align_each_image_once(tmp_path):
     input_dir, output_dir = tmp_path / 'raw', tmp_path / 'aligned'
     names = ['Aaron_Peirsol_0001', 'Aaron_Peirsol_0002', 'Aaron_Peirsol_0003',
              'Abdullah_Gul_0001', 'Abdullah_Gul_0002', 'Ai_Sugiyama_0001', 'Ai_Sugiyama_0002',
@@ -174,7 +174,7 @@ def test_two_parallel_processes_align_each_image_once(tmp_path):
     command = [sys.executable, SCRIPT, str(input_dir), str(output_dir), '--random_order',
                '--batch_size', '2']
     processes = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
     outputs = [process.communicate(timeout=600) for process in processes]
     for process, (out, err) in zip(processes, outputs):
         assert process.returncode == 0, err[-3000:]
@@ -184,7 +184,7 @@ def test_two_parallel_processes_align_each_image_once(tmp_path):
     assert sum(aligned) == 8
     expected = sorted(str(output_dir / person / (name + '.png')) for person, name in images)
     lines = _bounding_box_lines(str(output_dir))
-    assert len(glob.glob(str(output_dir / 'bounding_boxes_*.txt'))) == 2
+    assert len(glob.glob(str(output_dir / 'bounding_boxes_*.txt'))) == 4
     assert sorted(line[0] for line in lines) == expected   # each image listed exactly once
     assert sorted(glob.glob(str(output_dir / '*' / '*.png'))) == expected
     assert not glob.glob(str(output_dir / '*' / '.*'))     # no temporary files left

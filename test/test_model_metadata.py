@@ -103,6 +103,7 @@ def test_scripts_default_from_the_metadata_and_warn_on_a_contradiction(
 
 SCRIPTS = ['src/compare.py', 'src/validate_on_lfw.py', 'src/classifier.py',
            'src/classifier_cos.py', 'src/calculate_filtering_metrics.py', 'src/train_softmax.py',
+           'src/export_model.py',
            'contributed/batch_represent.py', 'contributed/cluster.py', 'contributed/clustering.py',
            'contributed/export_embeddings.py', 'contributed/predict.py',
            'contributed/real_time_face_recognition.py', 'tmp/test_invariance_on_lfw.py']

@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import SRC
 from toolkit import progress
 from toolkit.progress import Progress
@@ -81,6 +83,22 @@ def test_narrow_terminal_and_empty_loop():
     with Progress(0, 'Nothing', stream=quiet):
         pass
     assert quiet.getvalue() == ''
+
+
+def test_a_failed_loop_prints_no_summary():
+    for interactive in (False, True):
+        stream = io.StringIO()
+        with pytest.raises(ValueError):
+            with Progress(10, 'Encoding', stream=stream, interactive=interactive,
+                          redraw_interval=0) as bar:
+                bar.update(3)
+                raise ValueError('unreadable image')
+        text = stream.getvalue()
+        if interactive:  # the bar's line is ended, so that the error message has its own
+            assert text.startswith('\rEncoding [') and 'done in' not in text
+            assert text.endswith('\n') and text.count('\n') == 1
+        else:  # in logs: no summary line claiming the loop finished
+            assert text == ''
 
 
 def test_duration_format():

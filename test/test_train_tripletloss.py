@@ -90,7 +90,7 @@ def test_classic_defaults():
     assert (args.batch_size, args.image_size, args.people_per_batch, args.images_per_person) == (90, 160, 45, 40)
     assert (args.epoch_size, args.alpha, args.embedding_size, args.keep_probability) == (1000, 0.2, 128, 1.0)
     assert (args.optimizer, args.learning_rate, args.moving_average_decay) == ('ADAGRAD', 0.1, 0.9999)
-    assert args.model_def == 'models.inception_resnet_v2' and args.lfw_nrof_folds == 10
+    assert args.model_def == 'models.inception_resnet_v1' and args.lfw_nrof_folds == 10
 
 
 def test_short_run(tmp_path, capsys):

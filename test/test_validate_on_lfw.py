@@ -245,6 +245,19 @@ def test_roc_plot_draws_several_models(tmp_path):
                           'weak (VAL 0.625 @ FAR=0.001, EER 0.300)']
 
 
+def test_roc_plot_keeps_the_curves_in_view_when_val_was_not_measurable(tmp_path):
+    """A small pairs file cannot measure FAR 1e-3 (VAL about 0): the TAR axis still follows
+    the curve, and the VAL mark sits on the lower edge as a triangle."""
+    far = np.logspace(-2.5, 0, 40)
+    curve = plotting.RocCurve('small', far, 0.98 + 0.02 * (np.log10(far) + 2.5) / 2.5, 0.003,
+                              0.01)
+    figure = plotting.roc_curve_figure([curve])
+    axes = figure.axes[0]
+    assert axes.get_ylim()[0] == pytest.approx(0.9)
+    marks = [line for line in axes.get_lines() if line.get_marker() == 'v']
+    assert len(marks) == 1 and list(marks[0].get_xydata()[0]) == pytest.approx([1e-3, 0.9])
+
+
 @pytest.mark.parametrize('extension, signature', [
     ('.pdf', b'%PDF'), ('.svg', b'<?xml'), ('.jpg', b'\xff\xd8\xff')])
 def test_roc_plot_format_follows_the_extension(tmp_path, extension, signature):

@@ -16,8 +16,11 @@ The box arithmetic between the network runs (pyramid scales, candidate boxes, ``
 ``bbreg``, ``rerec``, ``pad``) is pure numpy in ``align.box_maths``; its names are importable
 from here too, as in the classic module.
 
-``detect_faces`` runs each network once for many images: same-size pyramid levels of all
-images go through P-Net together, and the R-Net (O-Net) crops of all images form one batch.
+``detect_faces`` runs each network once for many images: one session run for P-Net over
+the pyramid levels of all images (same-size levels form one batch, each size goes through its
+own copy of the network sharing the weights), one for all R-Net crops and one for all O-Net
+crops, fed as plain pixels that the graph transposes and scales (``Network.run_pixels``).
+A ``StageProfile`` passed in collects each step's seconds and the networks' multiply-adds.
 Every per-image computation is the classic one, so a batch gives the same detections as the
 images one by one; ``detect_face`` is a batch of one. Where this module departs from the
 classic code (all on inputs where the classic code raised an exception):

@@ -117,7 +117,9 @@ def roc_curve_figure(curves, title='ROC curve', far_target=1e-3, far_limits=FAR_
     TAR = 1 - FAR) marked.
 
     Points with a FAR of 0 have no place on a log axis: a curve starts at its smallest
-    positive FAR. The TAR axis starts at the tenth below the lowest visible point.
+    positive FAR. The TAR axis starts at the tenth below the lowest visible point of the
+    curves (at most 0.9); a VAL below that (a pairs file too small to measure FAR 1e-3) is
+    drawn as a triangle on the axis' lower edge.
 
     Args:
         curves: RocCurve tuples (several models on one plot), or one RocCurve.
@@ -129,28 +131,11 @@ def roc_curve_figure(curves, title='ROC curve', far_target=1e-3, far_limits=FAR_
         curves = [curves]
     figure = _new_figure()
     axes = figure.add_subplot(1, 1, 1)
-    lowest = 1.0
-    for curve in curves:
-        fpr = np.asarray(curve.fpr, dtype=np.float64)
-        tpr = np.asarray(curve.tpr, dtype=np.float64)
-        if fpr.shape != tpr.shape:
-            raise ValueError('ROC curve %r: %d FAR values, %d TAR values'
-                             % (curve.label, fpr.size, tpr.size))
-        order = np.lexsort((tpr, fpr))
-        fpr, tpr = fpr[order], tpr[order]
-        visible = fpr > 0
-        line, = axes.plot(fpr[visible], tpr[visible], '-', linewidth=1.5,
-                          label=_roc_label(curve, far_target))
-        in_range = visible & (fpr >= far_limits[0]) & (fpr <= far_limits[1])
-        if in_range.any():
-            lowest = min(lowest, float(tpr[in_range].min()))
-        if curve.val is not None:
-            axes.plot([far_target], [curve.val], 'o', color=line.get_color(), markersize=6,
-                      zorder=3)
-            lowest = min(lowest, float(curve.val))
-        if curve.eer is not None and curve.eer > 0:
-            axes.plot([curve.eer], [1.0 - curve.eer], 's', color=line.get_color(),
-                      markerfacecolor='none', markersize=7, markeredgewidth=1.5, zorder=3)
+    drawn = [_plot_roc_line(axes, curve, far_target, far_limits) for curve in curves]
+    lowest = min([visible_low for _, visible_low in drawn] + [1.0])
+    bottom = min(np.floor(lowest * 10) / 10, 0.9)
+    for curve, (color, _) in zip(curves, drawn):
+        _mark_operating_points(axes, curve, color, far_target, bottom)
     equal_error = np.logspace(np.log10(far_limits[0]), np.log10(far_limits[1]), 200)
     axes.plot(equal_error, 1.0 - equal_error, '--', color='0.6', linewidth=1,
               label='TAR = 1 - FAR (EER, squares)')
@@ -158,7 +143,7 @@ def roc_curve_figure(curves, title='ROC curve', far_target=1e-3, far_limits=FAR_
                  label='FAR = %g (VAL, dots)' % far_target)
     axes.set_xscale('log')
     axes.set_xlim(*far_limits)
-    axes.set_ylim(min(np.floor(lowest * 10) / 10, 0.9), 1.005)
+    axes.set_ylim(bottom, 1.005)
     axes.set_title(title)
     axes.set_xlabel('False accept rate')
     axes.set_ylabel('True accept rate')
@@ -167,6 +152,35 @@ def roc_curve_figure(curves, title='ROC curve', far_target=1e-3, far_limits=FAR_
     axes.legend(loc='lower right', fontsize='small')
     figure.tight_layout()
     return figure
+
+
+def _plot_roc_line(axes, curve, far_target, far_limits):
+    """Draw one curve's positive-FAR points; returns (its colour, its lowest visible TAR)."""
+    fpr = np.asarray(curve.fpr, dtype=np.float64)
+    tpr = np.asarray(curve.tpr, dtype=np.float64)
+    if fpr.shape != tpr.shape:
+        raise ValueError('ROC curve %r: %d FAR values, %d TAR values'
+                         % (curve.label, fpr.size, tpr.size))
+    order = np.lexsort((tpr, fpr))
+    fpr, tpr = fpr[order], tpr[order]
+    visible = fpr > 0
+    line, = axes.plot(fpr[visible], tpr[visible], '-', linewidth=1.5,
+                      label=_roc_label(curve, far_target))
+    in_range = visible & (fpr >= far_limits[0]) & (fpr <= far_limits[1])
+    return line.get_color(), float(tpr[in_range].min()) if in_range.any() else 1.0
+
+
+def _mark_operating_points(axes, curve, color, far_target, bottom):
+    """The VAL@FAR dot (a triangle on the lower edge when below it) and the EER square."""
+    if curve.val is not None:
+        if curve.val >= bottom:
+            axes.plot([far_target], [curve.val], 'o', color=color, markersize=6, zorder=3)
+        else:
+            axes.plot([far_target], [bottom], 'v', color=color, markersize=7, zorder=3,
+                      clip_on=False)
+    if curve.eer is not None and curve.eer > 0:
+        axes.plot([curve.eer], [1.0 - curve.eer], 's', color=color, markerfacecolor='none',
+                  markersize=7, markeredgewidth=1.5, zorder=3)
 
 
 def _roc_label(curve, far_target):

@@ -55,7 +55,8 @@ class Progress:
 
     Call ``update(done)`` (or the object itself, ``progress(done, total)``, which matches the
     library's progress callbacks) with the number of items done so far, and ``close()`` at the
-    end (or use it as a context manager). Nothing is written for an empty loop.
+    end (or use it as a context manager, which writes no summary when the loop raises).
+    Nothing is written for an empty loop.
 
     Args:
         total: number of items the loop will process.
@@ -91,8 +92,11 @@ class Progress:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info):
-        self.close()
+    def __exit__(self, exc_type, *exc_info):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abandon()
 
     def __call__(self, done, total=None):
         if total is not None:
@@ -124,6 +128,14 @@ class Progress:
             self.stream.flush()
         else:
             write_line(self.summary_text(now), self.stream)
+
+    def abandon(self):
+        """End without a summary (the loop failed): a drawn bar's line is ended, so that an
+        error message starts on a line of its own."""
+        if not self._closed and self.interactive and self._drawn_length:
+            self.stream.write('\n')
+            self.stream.flush()
+        self._closed = True
 
     def rate(self, now):
         """Items per second so far (0 before the first second's worth of time)."""

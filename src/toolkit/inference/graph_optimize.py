@@ -19,7 +19,7 @@ from toolkit.tf_compat import tf
 BATCH_NORM_OPS = ('FusedBatchNorm', 'FusedBatchNormV2', 'FusedBatchNormV3')
 
 
-class _Graph:
+class GraphIndex:
     """Index over a GraphDef: nodes by name, consumers, constant values through Identity."""
 
     def __init__(self, graph_def):
@@ -62,44 +62,84 @@ def _set_const(graph, name, value):
     return new_name
 
 
+def _inference_batch_norm(graph, node):
+    """``(multiplier, bias)`` of an inference batch norm with constant parameters whose
+    batch-statistics outputs nobody reads (y = x * multiplier + bias), else None."""
+    if node.op not in BATCH_NORM_OPS or node.attr['is_training'].b:
+        return None
+    values = [graph.constant(name) for name in node.input[1:5]]
+    if any(value is None for value in values):
+        return None
+    if any(graph.consumers.get(node.name + ':%d' % i) for i in range(1, 6)):
+        return None  # the batch statistics outputs are used elsewhere
+    scale, offset, mean, variance = values
+    multiplier = scale / np.sqrt(variance + node.attr['epsilon'].f)
+    return multiplier, offset - mean * multiplier
+
+
+def _become(node, op, inputs, keep_attrs=('T',)):
+    """Turn ``node`` into ``op`` on ``inputs`` (same name), keeping only ``keep_attrs``."""
+    node.op = op
+    del node.input[:]
+    node.input.extend(inputs)
+    for key in list(node.attr):
+        if key not in keep_attrs:
+            del node.attr[key]
+
+
 def fold_batch_norms(graph_def):
     """Fold inference-mode batch norms into the preceding Conv2D; return the new GraphDef."""
     outputs = _output_names(graph_def)
     graph_def = _copy(graph_def)
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     folded = 0
     for node in list(graph_def.node):
-        if node.op not in BATCH_NORM_OPS or node.attr['is_training'].b:
-            continue
-        conv = graph.nodes.get(_node_name(node.input[0]))
+        conv = graph.nodes.get(_node_name(node.input[0])) if node.input else None
         if conv is None or conv.op != 'Conv2D' or graph.only_consumer(conv) is not node:
             continue
         kernel = graph.constant(conv.input[1])
-        scale, offset, mean, variance = (graph.constant(name) for name in node.input[1:5])
-        if any(value is None for value in (kernel, scale, offset, mean, variance)):
+        factors = _inference_batch_norm(graph, node)
+        if kernel is None or factors is None:
             continue
-        if any(graph.consumers.get(node.name + ':%d' % i) for i in range(1, 6)):
-            continue  # the batch statistics outputs are used elsewhere
-        multiplier = scale / np.sqrt(variance + node.attr['epsilon'].f)
+        multiplier, bias = factors
         conv.input[1] = _set_const(graph, conv.name + '/kernel', kernel * multiplier)
-        bias_name = _set_const(graph, node.name + '/bias', offset - mean * multiplier)
-        data_format = node.attr['data_format'].s
-        node.op = 'BiasAdd'
-        del node.input[1:]
-        node.input.append(bias_name)
-        for key in list(node.attr):
-            if key not in ('T',):
-                del node.attr[key]
-        node.attr['data_format'].s = data_format
+        bias_name = _set_const(graph, node.name + '/bias', bias)
+        _become(node, 'BiasAdd', [node.input[0], bias_name], ('T', 'data_format'))
         folded += 1
     return _prune(graph_def, outputs), folded
+
+
+def batch_norms_to_multiply_add(graph_def):
+    """Inference batch norms with constant parameters as ``x * multiplier + bias``.
+
+    For those ``fold_batch_norms`` leaves (the bottleneck's follows a dense layer and a
+    Reshape, not a convolution), so that no batch-norm op remains. Returns the new GraphDef
+    and the number rewritten.
+    """
+    outputs = _output_names(graph_def)
+    graph_def = _copy(graph_def)
+    graph = GraphIndex(graph_def)
+    rewritten = 0
+    for node in list(graph_def.node):
+        factors = _inference_batch_norm(graph, node)
+        if factors is None:
+            continue
+        multiplier, bias = factors
+        mul = tf.NodeDef(name=node.name + '/scaled', op='Mul', device=node.device,
+                         input=[node.input[0], _set_const(graph, node.name + '/multiplier',
+                                                          multiplier)])
+        mul.attr['T'].type = tf.float32.as_datatype_enum
+        graph_def.node.extend([mul])
+        _become(node, 'AddV2', [mul.name, _set_const(graph, node.name + '/bias', bias)])
+        rewritten += 1
+    return _prune(graph_def, outputs), rewritten
 
 
 def fold_output_scales(graph_def):
     """Fold ``constant * BiasAdd(Conv2D)`` (the residual scaling) into kernel and bias."""
     outputs = _output_names(graph_def)
     graph_def = _copy(graph_def)
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     folded = 0
     for node in list(graph_def.node):
         if node.op != 'Mul':
@@ -133,7 +173,7 @@ def merge_sibling_convolutions(graph_def):
     """
     outputs = _output_names(graph_def)
     graph_def = _copy(graph_def)
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     groups = collections.defaultdict(list)
     for node in graph_def.node:
         chain = _pointwise_chain(graph, node)
@@ -261,14 +301,14 @@ def remove_identities(graph_def):
 
 def _output_names(graph_def):
     """Nodes nothing consumes (the graph's outputs, and unused inputs)."""
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     return [node.name for node in graph_def.node
             if not graph.consumers.get(node.name) and node.op != 'Const']
 
 
 def _prune(graph_def, outputs):
     """Keep only ``outputs`` and what they depend on (drops old kernels, batch-norm ops)."""
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     keep = set()
     stack = list(outputs)
     while stack:
@@ -307,7 +347,7 @@ def run_batch_halves_in_parallel(graph_def, input_name='input', output_name='emb
     is unless every op between ``input`` and ``output_name`` treats images independently.
     Returns the new GraphDef and the number of ops copied.
     """
-    graph = _Graph(graph_def)
+    graph = GraphIndex(graph_def)
     if input_name not in graph.nodes or output_name not in graph.nodes:
         return graph_def, 0
     per_image = _downstream(graph, input_name)

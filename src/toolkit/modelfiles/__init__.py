@@ -1,1 +1,2 @@
-"""Model files: loading, writing (freezing), Keras conversion, pretrained downloads."""
+"""Model files: loading, writing (freezing), Keras conversion, pretrained downloads, and
+exports for deployment (SavedModel, ONNX, TFLite)."""

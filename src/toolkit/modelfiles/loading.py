@@ -68,8 +68,8 @@ def get_model_filenames(model_dir):
 
 # -- frozen graphs --------------------------------------------------------------------------
 
-def read_graph_def(pb_path):
-    """Parse a frozen GraphDef, with its batch dimension made variable.
+def read_graph_def(pb_path, lift_batch_size=True):
+    """Parse a frozen GraphDef, with its batch dimension made variable (``lift_batch_size``).
 
     Raises:
         FacenetError: the file is missing or not a GraphDef.
@@ -85,7 +85,7 @@ def read_graph_def(pb_path):
                            % (pb_path, error)) from None
     if not graph_def.node:
         raise FacenetError('%s holds an empty graph' % pb_path)
-    return lift_fixed_batch_size(graph_def)
+    return lift_fixed_batch_size(graph_def) if lift_batch_size else graph_def
 
 
 def lift_fixed_batch_size(graph_def):

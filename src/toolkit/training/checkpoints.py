@@ -64,11 +64,27 @@ def _checkpoint_prefix(path):
             return path[:-len(suffix)]
     if os.path.isfile(path + '.index'):
         return path
-    if path.endswith('.pb'):
-        raise FacenetError('%s is a frozen graph; training needs a checkpoint '
-                           '(a folder or a model-*.ckpt-* prefix)' % path)
     raise FacenetError('pretrained model not found: %s (expected a checkpoint folder or '
-                       'prefix such as model-20170512-110547.ckpt-250000)' % path)
+                       'prefix such as model-20170512-110547.ckpt-250000, or a frozen .pb)'
+                       % path)
+
+
+def resolve_pretrained(path):
+    """``('graph', pb_path)`` for a frozen graph (a ``.pb`` file, or a folder holding one
+    and no checkpoint), else ``('checkpoint', prefix)`` as ``resolve_checkpoint`` finds it.
+
+    Raises:
+        FacenetError: nothing restorable at ``path``.
+    """
+    expanded = os.path.expanduser(path)
+    if os.path.isfile(expanded) and expanded.endswith('.pb'):
+        return 'graph', expanded
+    if os.path.isdir(expanded):
+        names = [name for name in os.listdir(expanded) if not name.startswith('.')]
+        graphs = [name for name in names if name.endswith('.pb')]
+        if len(graphs) == 1 and not any(name.endswith('.index') for name in names):
+            return 'graph', os.path.join(expanded, graphs[0])
+    return 'checkpoint', resolve_checkpoint(path)
 
 
 def _newest_index_in(folder):
@@ -89,7 +105,10 @@ def in_scopes(name, scopes):
 
 
 def restore_pretrained(sess, path, variables, replaceable_scopes=('Logits',), skip_scopes=()):
-    """Restore ``variables`` from the checkpoint at ``path``, matching them by name.
+    """Restore ``variables`` from the checkpoint (or frozen graph) at ``path``, by name.
+
+    A frozen Inception-ResNet-v1 graph is unfrozen in memory (``modelfiles.unfreezing``:
+    folded batch norms are unfolded).
 
     Variables under ``replaceable_scopes`` (the classifier, whose size follows the number
     of classes) are left as initialized when the checkpoint lacks them or has another shape;
@@ -102,8 +121,16 @@ def restore_pretrained(sess, path, variables, replaceable_scopes=('Logits',), sk
     Raises:
         FacenetError: the checkpoint is missing, unreadable, or does not fit the model.
     """
-    prefix = resolve_checkpoint(path)
-    stored_shapes = model_io.checkpoint_variables(prefix)
+    kind, prefix = resolve_pretrained(path)
+    if kind == 'graph':
+        # Imported here: nets.layers, which modelfiles.unfreezing needs, imports this module.
+        from toolkit.modelfiles import loading, unfreezing, writing
+        graph_def = loading.read_graph_def(prefix, lift_batch_size=False)
+        graph_weights = unfreezing.unfreeze_weights(
+            graph_def, {v.op.name: v.shape.as_list() for v in variables}).weights
+        stored_shapes = {name: value.shape for name, value in graph_weights.items()}
+    else:
+        stored_shapes = model_io.checkpoint_variables(prefix)
     to_restore, skipped, mismatched = {}, [], []
     for variable in variables:
         name = variable.op.name
@@ -125,7 +152,10 @@ def restore_pretrained(sess, path, variables, replaceable_scopes=('Logits',), sk
                            % (prefix, len(mismatched), examples))
     if not to_restore:
         raise FacenetError('checkpoint %s has none of the model variables' % prefix)
-    model_io.restore_variables(sess, tf.train.Saver(to_restore), prefix)
+    if kind == 'graph':
+        writing.load_variables(sess, {v: graph_weights[name] for name, v in to_restore.items()})
+    else:
+        model_io.restore_variables(sess, tf.train.Saver(to_restore), prefix)
     return RestoreReport(prefix, sorted(to_restore), skipped)
 
 

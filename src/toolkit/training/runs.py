@@ -99,21 +99,26 @@ def restore_pretrained(sess, path, variables, log, skip_scopes=()):
     return report
 
 
-def mean_over_images(sess, batches, paths, labels, evaluate):
+def mean_over_images(sess, batches, paths, labels, evaluate, progress=None):
     """Image-weighted mean of per-batch figures over a list of image files.
 
     Args:
         batches: an ImageBatches reader on the session's graph (started here).
         evaluate: ``evaluate(images, labels)`` -> the batch's mean figure(s), e.g. losses
             and accuracy of the batch.
+        progress: optional ``progress(nrof_images_done, nrof_images)`` after each batch.
 
     Returns:
         float or array: each figure averaged over every image.
     """
     batches.start(sess, paths, labels)
     totals = 0.0
+    nrof_done = 0
     for images, batch_labels in batches.batches(sess):
         totals = totals + np.asarray(evaluate(images, batch_labels), np.float64) * len(batch_labels)
+        nrof_done += len(batch_labels)
+        if progress:
+            progress(nrof_done, len(labels))
     return totals / len(labels)
 
 

@@ -44,7 +44,7 @@ from toolkit.progress import Progress
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
 from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_pretrained
-from toolkit.training.distribute import Replicas
+from toolkit.training.distribute import Replicas, StopAgreement
 from toolkit.training.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
 from toolkit.training.options import parse_scopes
 
@@ -83,6 +83,8 @@ class SoftmaxGraph:
     saved_variables: list
     saver: tf.train.Saver
     summary_op: tf.Tensor
+    stop_request: tf.Tensor = None  # multi-worker runs: see Replicas.stop_vote
+    any_stop_request: tf.Tensor = None
 
 
 def softmax_losses(args, prelogits, labels, nrof_classes, weight_decay=None):
@@ -163,10 +165,11 @@ def build_graph(args, network, nrof_classes, replicas=None):
             with tf.control_dependencies([update, losses.update_centers]):
                 update = tf.no_op()
             means = mean_over_replicas({name: getattr(losses, name) for name in _REPORTED})
-            return update, dataclasses.replace(losses, **means), prelogits, grads
+            return (update, dataclasses.replace(losses, **means), prelogits, grads,
+                    replicas.stop_vote())
 
         steps = replicas.for_each_replica(replica_step)
-        update_ops, reported, replica_prelogits, grads = zip(*steps)
+        update_ops, reported, replica_prelogits, grads, stop_votes = zip(*steps)
         losses = reported[0]
         tf.add_to_collection('losses', losses.cross_entropy)
         training.scalar_summary('accuracy', losses.accuracy)
@@ -182,12 +185,13 @@ def build_graph(args, network, nrof_classes, replicas=None):
     return SoftmaxGraph(global_step, learning_rate_input, learning_rate, phase_train,
                         train_batches, eval_batches, inference, train_images, labels,
                         train_prelogits, val_labels, validation, losses, train_op,
-                        saved_variables, saver, tf.summary.merge_all())
+                        saved_variables, saver, tf.summary.merge_all(), *stop_votes[0])
 
 
 def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop, run_options=None,
                     with_summaries=True):
-    """Run --epoch_size training steps at base learning rate ``lr``; stops early on request.
+    """Run --epoch_size training steps at base learning rate ``lr``; stops early on request
+    (``stop``: a StopAgreement).
 
     ``run_options`` bound each step (multi-worker runs); ``with_summaries``: fetch the
     TensorBoard summaries every SUMMARY_EVERY_N_STEPS steps (the chief).
@@ -201,6 +205,7 @@ def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop, run_o
     train_time = 0.0
     for batch_number in range(args.epoch_size):
         start_time = time.time()
+        stop.add_to_step(fetches, feed_dict)
         with_summary = with_summaries and batch_number % SUMMARY_EVERY_N_STEPS == 0
         out = sess.run(dict(fetches, summary=g.summary_op) if with_summary else fetches, feed_dict,
                        options=run_options)
@@ -222,6 +227,7 @@ def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop, run_o
                                         out['loss'], out['xent'], out['reg_loss'], out['accuracy'],
                                         out['lr'], out['center_loss']))
         train_time += duration
+        stop.count(out)
         if stop.requested:
             break
     training.add_summary_values(summary_writer, sess.run(g.global_step), {'time/total': train_time})
@@ -369,7 +375,8 @@ def train_epochs(args, sess, g, run, writer, replicas, schedule, validation_set,
     stats = training.softmax_stats(args.max_nrof_epochs, args.epoch_size,
                                    args.validate_every_n_epochs, test_accuracy=bool(test_set))
     print('Running training')
-    with StopRequest() as stop:
+    with StopRequest() as local_stop:
+        stop = StopAgreement(local_stop, (g.stop_request, g.any_stop_request))
         for epoch in range(1, args.max_nrof_epochs + 1):
             lr = runs.epoch_learning_rate(args.learning_rate, schedule, epoch)
             if lr <= 0:

@@ -31,7 +31,7 @@ from toolkit.progress import Progress
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
 from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_pretrained
-from toolkit.training.distribute import Replicas
+from toolkit.training.distribute import Replicas, StopAgreement
 from toolkit.training.losses import triplet_loss
 from toolkit.training.triplets import sample_people, select_triplet_indices
 
@@ -59,6 +59,8 @@ class TripletGraph:
     saved_variables: list
     saver: tf.train.Saver
     summary_op: tf.Tensor
+    stop_request: tf.Tensor = None  # multi-worker runs: see Replicas.stop_vote
+    any_stop_request: tf.Tensor = None
 
 
 def build_graph(args, network, replicas=None):
@@ -103,11 +105,12 @@ def build_graph(args, network, replicas=None):
                                                 global_step, replicas.num_replicas)
             sample = (concat_over_replicas(embeddings),
                       concat_over_replicas(replicas.replica_slice(labels)))
-            return update, mean_over_replicas({'triplet': loss, 'total': total_loss}), sample
+            return (update, mean_over_replicas({'triplet': loss, 'total': total_loss}), sample,
+                    replicas.stop_vote())
 
         steps = replicas.for_each_replica(replica_step)
-        update_ops = [update for update, _, _ in steps]
-        reported, sample = steps[0][1:]
+        update_ops = [step[0] for step in steps]
+        reported, sample, stop_vote = steps[0][1:]
         train_op = training.finish_train_op(
             update_ops, [('triplet_loss/Mean', reported['triplet']),
                          ('total_loss', reported['total'])],
@@ -117,7 +120,7 @@ def build_graph(args, network, replicas=None):
     return TripletGraph(global_step, learning_rate_input, learning_rate, phase_train, batches,
                         inference, train_images, labels, *sample, reported['triplet'],
                         reported['total'], train_op, saved_variables, saver,
-                        tf.summary.merge_all())
+                        tf.summary.merge_all(), *stop_vote)
 
 
 def embed_sample(args, sess, g, replicas, image_paths, progress=None):
@@ -166,6 +169,7 @@ def train_on_triplets(args, sess, g, replicas, triplet_paths, lr, epoch, batch_n
     losses = []
     while batch_number < args.epoch_size and not stop.requested:
         start_time = time.time()
+        stop.add_to_step(fetches, feed_dict)
         with_summary = replicas.is_chief and batch_number % SUMMARY_EVERY_N_STEPS == 0
         try:
             out = sess.run(dict(fetches, summary=g.summary_op) if with_summary else fetches,
@@ -178,6 +182,7 @@ def train_on_triplets(args, sess, g, replicas, triplet_paths, lr, epoch, batch_n
             training.add_summary_values(summary_writer, out['step'], {'time/step': duration})
         batch_number += 1
         losses.append(out['loss'])
+        stop.count(out)
         print('Epoch: [%d][%d/%d]\tTime %.3f\tLoss %2.3f'
               % (epoch, batch_number, args.epoch_size, duration, out['loss']))
     return batch_number, losses
@@ -294,7 +299,8 @@ def run_training(args, argv=None):
             if run:
                 run.folders.keep()  # training starts: from here on its outputs stay
             try:
-                with StopRequest() as stop:
+                with StopRequest() as local_stop:
+                    stop = StopAgreement(local_stop, (g.stop_request, g.any_stop_request))
                     for epoch in range(args.max_nrof_epochs):
                         lr = runs.epoch_learning_rate(args.learning_rate, schedule, epoch)
                         if lr <= 0:

@@ -16,7 +16,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
 
 # TensorFlow's __init__ imports Keras (and through it scikit-learn) eagerly, only to register
-# Keras optimizers for reading Keras SavedModels, which the toolkit never does: about 40% of
+# Keras optimizers for reading Keras SavedModels, which the toolkit never does: about a third of
 # TensorFlow's start-up here. A None entry in sys.modules makes that one import fail at once
 # (TensorFlow ignores the ImportError); removing the entry afterwards lets a later
 # ``import keras`` work as usual.

@@ -22,7 +22,9 @@ Each run writes ``<logs_base_dir>/<yyyymmdd-hhmmss>/`` (arguments.txt, revision_
 stat.h5, lfw_result.txt, TensorBoard events) and ``<models_base_dir>/<yyyymmdd-hhmmss>/``
 (``model-<subdir>.meta`` and ``model-<subdir>.ckpt-<epoch>`` checkpoints).
 """
+from __future__ import annotations  # dataclass fields typed tf.Tensor: read lazily
 import argparse
+import contextlib
 import dataclasses
 import os
 import random
@@ -43,7 +45,7 @@ from toolkit.progress import Progress
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
 from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_pretrained
-from toolkit.training.distribute import Replicas
+from toolkit.training.distribute import Replicas, StopAgreement
 from toolkit.training.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
 from toolkit.training.options import parse_scopes
 
@@ -82,6 +84,8 @@ class SoftmaxGraph:
     saved_variables: list
     saver: tf.train.Saver
     summary_op: tf.Tensor
+    stop_request: tf.Tensor = None  # multi-worker runs: see Replicas.stop_vote
+    any_stop_request: tf.Tensor = None
 
 
 def softmax_losses(args, prelogits, labels, nrof_classes, weight_decay=None):
@@ -162,10 +166,11 @@ def build_graph(args, network, nrof_classes, replicas=None):
             with tf.control_dependencies([update, losses.update_centers]):
                 update = tf.no_op()
             means = mean_over_replicas({name: getattr(losses, name) for name in _REPORTED})
-            return update, dataclasses.replace(losses, **means), prelogits, grads
+            return (update, dataclasses.replace(losses, **means), prelogits, grads,
+                    replicas.stop_vote())
 
         steps = replicas.for_each_replica(replica_step)
-        update_ops, reported, replica_prelogits, grads = zip(*steps)
+        update_ops, reported, replica_prelogits, grads, stop_votes = zip(*steps)
         losses = reported[0]
         tf.add_to_collection('losses', losses.cross_entropy)
         training.scalar_summary('accuracy', losses.accuracy)
@@ -181,12 +186,13 @@ def build_graph(args, network, nrof_classes, replicas=None):
     return SoftmaxGraph(global_step, learning_rate_input, learning_rate, phase_train,
                         train_batches, eval_batches, inference, train_images, labels,
                         train_prelogits, val_labels, validation, losses, train_op,
-                        saved_variables, saver, tf.summary.merge_all())
+                        saved_variables, saver, tf.summary.merge_all(), *stop_votes[0])
 
 
 def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop, run_options=None,
                     with_summaries=True):
-    """Run --epoch_size training steps at base learning rate ``lr``; stops early on request.
+    """Run --epoch_size training steps at base learning rate ``lr``; stops early on request
+    (``stop``: a StopAgreement).
 
     ``run_options`` bound each step (multi-worker runs); ``with_summaries``: fetch the
     TensorBoard summaries every SUMMARY_EVERY_N_STEPS steps (the chief).
@@ -200,6 +206,7 @@ def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop, run_o
     train_time = 0.0
     for batch_number in range(args.epoch_size):
         start_time = time.time()
+        stop.add_to_step(fetches, feed_dict)
         with_summary = with_summaries and batch_number % SUMMARY_EVERY_N_STEPS == 0
         out = sess.run(dict(fetches, summary=g.summary_op) if with_summary else fetches, feed_dict,
                        options=run_options)
@@ -221,6 +228,7 @@ def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop, run_o
                                         out['loss'], out['xent'], out['reg_loss'], out['accuracy'],
                                         out['lr'], out['center_loss']))
         train_time += duration
+        stop.count(out)
         if stop.requested:
             break
     training.add_summary_values(summary_writer, sess.run(g.global_step), {'time/total': train_time})
@@ -267,7 +275,7 @@ def test(args, sess, g, epoch, test_set, stats, summary_writer):
 
 def load_splits(args):
     """The training and validation sets, checked before anything is written."""
-    dataset = training_sets.load_training_set(args.data_dir)
+    dataset = training_sets.load_training_set(args.data_dir, print)
     if args.filter_filename:
         dataset = filter_dataset(dataset, os.path.expanduser(args.filter_filename),
                                  args.filter_percentile, args.filter_min_nrof_images_per_class)
@@ -298,6 +306,7 @@ def run_training(args, argv=None):
     """
     replicas = Replicas.from_flags(args.devices, args.num_gpus, os.environ.get('TF_CONFIG'),
                                    args.worker_timeout)
+    runs.check_run_folders(args.logs_base_dir, args.models_base_dir)
     network = training.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
@@ -313,7 +322,8 @@ def run_training(args, argv=None):
     val_image_list, val_label_list = folders.get_image_paths_and_labels(val_set)
     print(replicas.describe())
     replicas.connect(args.gpu_memory_fraction)
-    with tf.Graph().as_default():
+    # The chief's run folders (prepare_run) stay open, and locked, until training ends.
+    with tf.Graph().as_default(), contextlib.ExitStack() as outputs:
         tf.set_random_seed(args.seed)
         print('Building training graph')
         g = build_graph(args, network, len(train_set), replicas)
@@ -324,8 +334,8 @@ def run_training(args, argv=None):
             args.nrof_preprocess_threads)
         run = writer = None
         if replicas.is_chief:
-            run = runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
-                                   __file__, argv, print)
+            run = outputs.enter_context(runs.prepare_run(
+                args.logs_base_dir, args.models_base_dir, vars(args), __file__, argv, print))
             metadata.write_model_metadata(
                 run.model_dir, metadata.standardization_name(args.use_fixed_image_standardization),
                 args.embedding_size)
@@ -346,6 +356,8 @@ def run_training(args, argv=None):
                                   replicas.worker_share(label_list))
             summary_writer = (tf.summary.FileWriter(run.log_dir, sess.graph) if run
                               else training.NoSummaryWriter())
+            if run:
+                run.folders.keep()  # training starts: from here on its outputs stay
             try:
                 train_epochs(args, sess, g, run, writer, replicas, schedule,
                              (val_image_list, val_label_list), test_set, lfw_evaluator,
@@ -364,7 +376,8 @@ def train_epochs(args, sess, g, run, writer, replicas, schedule, validation_set,
     stats = training.softmax_stats(args.max_nrof_epochs, args.epoch_size,
                                    args.validate_every_n_epochs, test_accuracy=bool(test_set))
     print('Running training')
-    with StopRequest() as stop:
+    with StopRequest() as local_stop:
+        stop = StopAgreement(local_stop, (g.stop_request, g.any_stop_request))
         for epoch in range(1, args.max_nrof_epochs + 1):
             lr = runs.epoch_learning_rate(args.learning_rate, schedule, epoch)
             if lr <= 0:

@@ -11,7 +11,9 @@ Clustering" (CVPR 2015). Classic usage::
 Each round samples ``--people_per_batch`` people with up to ``--images_per_person`` images,
 embeds them, picks the triplets violating the margin ``--alpha`` and trains on those.
 """
+from __future__ import annotations  # dataclass fields typed tf.Tensor: read lazily
 import argparse
+import contextlib
 import dataclasses
 import os
 import time
@@ -30,7 +32,7 @@ from toolkit.progress import Progress
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
 from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_pretrained
-from toolkit.training.distribute import Replicas
+from toolkit.training.distribute import Replicas, StopAgreement
 from toolkit.training.losses import triplet_loss
 from toolkit.training.triplets import sample_people, select_triplet_indices
 
@@ -58,6 +60,8 @@ class TripletGraph:
     saved_variables: list
     saver: tf.train.Saver
     summary_op: tf.Tensor
+    stop_request: tf.Tensor = None  # multi-worker runs: see Replicas.stop_vote
+    any_stop_request: tf.Tensor = None
 
 
 def build_graph(args, network, replicas=None):
@@ -102,11 +106,12 @@ def build_graph(args, network, replicas=None):
                                                 global_step, replicas.num_replicas)
             sample = (concat_over_replicas(embeddings),
                       concat_over_replicas(replicas.replica_slice(labels)))
-            return update, mean_over_replicas({'triplet': loss, 'total': total_loss}), sample
+            return (update, mean_over_replicas({'triplet': loss, 'total': total_loss}), sample,
+                    replicas.stop_vote())
 
         steps = replicas.for_each_replica(replica_step)
-        update_ops = [update for update, _, _ in steps]
-        reported, sample = steps[0][1:]
+        update_ops = [step[0] for step in steps]
+        reported, sample, stop_vote = steps[0][1:]
         train_op = training.finish_train_op(
             update_ops, [('triplet_loss/Mean', reported['triplet']),
                          ('total_loss', reported['total'])],
@@ -116,7 +121,7 @@ def build_graph(args, network, replicas=None):
     return TripletGraph(global_step, learning_rate_input, learning_rate, phase_train, batches,
                         inference, train_images, labels, *sample, reported['triplet'],
                         reported['total'], train_op, saved_variables, saver,
-                        tf.summary.merge_all())
+                        tf.summary.merge_all(), *stop_vote)
 
 
 def embed_sample(args, sess, g, replicas, image_paths, progress=None):
@@ -165,6 +170,7 @@ def train_on_triplets(args, sess, g, replicas, triplet_paths, lr, epoch, batch_n
     losses = []
     while batch_number < args.epoch_size and not stop.requested:
         start_time = time.time()
+        stop.add_to_step(fetches, feed_dict)
         with_summary = replicas.is_chief and batch_number % SUMMARY_EVERY_N_STEPS == 0
         try:
             out = sess.run(dict(fetches, summary=g.summary_op) if with_summary else fetches,
@@ -177,6 +183,7 @@ def train_on_triplets(args, sess, g, replicas, triplet_paths, lr, epoch, batch_n
             training.add_summary_values(summary_writer, out['step'], {'time/step': duration})
         batch_number += 1
         losses.append(out['loss'])
+        stop.count(out)
         print('Epoch: [%d][%d/%d]\tTime %.3f\tLoss %2.3f'
               % (epoch, batch_number, args.epoch_size, duration, out['loss']))
     return batch_number, losses
@@ -205,6 +212,8 @@ def train_one_epoch(args, sess, g, replicas, train_set, epoch, lr, summary_write
             empty_rounds += 1
             if empty_rounds >= MAX_EMPTY_ROUNDS:
                 print('No triplet violates the margin in %d rounds: ending epoch %d early'
+                      % (empty_rounds, epoch) if nrof_pairs else
+                      'No sampled person had two images in %d rounds: ending epoch %d early'
                       % (empty_rounds, epoch))
                 break
             continue
@@ -225,15 +234,23 @@ def check_inputs(args, replicas):
         raise FacenetError('--batch_size must be a multiple of 3 (whole triplets), got %d'
                            % args.batch_size)
     replicas.local_batch_size(args.batch_size, multiple=3)
+    runs.check_run_folders(args.logs_base_dir, args.models_base_dir)
     network = training.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_pretrained(args.pretrained_model)
-    train_set = training_sets.load_training_set(args.data_dir)
+    train_set = training_sets.load_training_set(args.data_dir, print)
     training_sets.require_classes(train_set, args.data_dir)
     if not any(len(image_class) >= 2 for image_class in train_set):
         raise FacenetError('--data_dir %s has no person with two images: no triplet can be formed'
                            % args.data_dir)
+    if args.images_per_person < 2:
+        raise FacenetError('--images_per_person must be at least 2 (an anchor and a positive '
+                           'of each person), got %d' % args.images_per_person)
+    single = sum(1 for image_class in train_set if len(image_class) < 2)
+    if single:
+        print('warning: %d of the %d people in --data_dir have one image only: they serve as '
+              'negatives, never as anchors' % (single, len(train_set)))
     training_sets.require_image_size(train_set, args.image_size, args.random_crop)
     return network, schedule, train_set
 
@@ -258,7 +275,8 @@ def run_training(args, argv=None):
     lfw_pairs = runs.read_lfw(arguments.lfw_options(args), print)
     print(replicas.describe())
     replicas.connect(args.gpu_memory_fraction)
-    with tf.Graph().as_default():
+    # The chief's run folders (prepare_run) stay open, and locked, until training ends.
+    with tf.Graph().as_default(), contextlib.ExitStack() as outputs:
         tf.set_random_seed(args.seed)
         g = build_graph(args, network, replicas)
         lfw_evaluator = runs.build_lfw_evaluator(
@@ -267,8 +285,8 @@ def run_training(args, argv=None):
             args.image_size, print)
         run = writer = None
         if replicas.is_chief:
-            run = runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
-                                   __file__, argv, print)
+            run = outputs.enter_context(runs.prepare_run(
+                args.logs_base_dir, args.models_base_dir, vars(args), __file__, argv, print))
             metadata.write_model_metadata(run.model_dir, metadata.PREWHITEN, args.embedding_size)
             writer = CheckpointWriter(g.saver, run.model_dir, run.subdir, metagraph=(
                 single_device_metagraph(args, network) if replicas.distributed else None))
@@ -279,8 +297,11 @@ def run_training(args, argv=None):
                 runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables, print)
             summary_writer = (tf.summary.FileWriter(run.log_dir, sess.graph) if run
                               else training.NoSummaryWriter())
+            if run:
+                run.folders.keep()  # training starts: from here on its outputs stay
             try:
-                with StopRequest() as stop:
+                with StopRequest() as local_stop:
+                    stop = StopAgreement(local_stop, (g.stop_request, g.any_stop_request))
                     for epoch in range(args.max_nrof_epochs):
                         lr = runs.epoch_learning_rate(args.learning_rate, schedule, epoch)
                         if lr <= 0:
@@ -305,14 +326,14 @@ def run_training(args, argv=None):
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(
         description='Train a face recognizer with the triplet loss.',
-        parents=[arguments.training_args('models.inception_resnet_v2'), arguments.gpu_args(),
+        parents=[arguments.training_args('models.inception_resnet_v1'), arguments.gpu_args(),
                  arguments.image_size_args(160), arguments.seed_args(666),
                  arguments.lfw_args(prefix='lfw_')])
     parser.add_argument('--people_per_batch', type=arguments.positive_int, default=45,
                         help='Number of people per batch.')
     parser.add_argument('--images_per_person', type=arguments.positive_int, default=40,
                         help='Number of images per person.')
-    parser.add_argument('--alpha', type=float, default=0.2,
+    parser.add_argument('--alpha', type=arguments.finite_float, default=0.2,
                         help='Positive to negative triplet distance margin.')
     return parser.parse_args(argv)
 

@@ -11,16 +11,13 @@ embeddings of a few random images by the new folder are compared with the graph'
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from toolkit import cli  # noqa: E402
-from toolkit.cli import arguments  # noqa: E402
-from toolkit.errors import FacenetError  # noqa: E402
-from toolkit.modelfiles import loading, unfreezing  # noqa: E402
+from toolkit import cli
+from toolkit.cli import arguments
+from toolkit.errors import FacenetError
+from toolkit.modelfiles import loading, unfreezing
 
 MAX_CHECK_DIFFERENCE = 1e-5
 

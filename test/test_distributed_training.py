@@ -13,13 +13,13 @@ import pytest
 
 import train_softmax
 import train_tripletloss
-from conftest import ROOT, SRC
+from conftest import SRC
 from test_train_softmax import make_image_folders, only_subdir
 from toolkit.errors import FacenetError
 from toolkit.tf_compat import tf
 from toolkit.training import towers
-from toolkit.training.distribute import (Cluster, Replicas, parse_devices, read_tf_config,
-                                        worker_rows, worker_share)
+from toolkit.training.distribute import (Cluster, Replicas, StopAgreement, parse_devices,
+                                        read_tf_config, worker_rows, worker_share)
 from worker_step import NROF_CLASSES, STEP_ARGS, global_batch
 
 TWO_CPUS = ('/cpu:0', '/cpu:1')
@@ -93,6 +93,30 @@ def test_each_replica_and_worker_gets_distinct_images():
     assert [worker_rows(12, 6, index, 2) for index in (0, 1)] == [[0, 1, 2, 6, 7, 8],
                                                                 [3, 4, 5, 9, 10, 11]]
     assert worker_rows(5, 6, 0, 1) == list(range(5))
+
+
+def test_workers_stop_together_after_the_step_that_carries_a_request():
+    class Local:
+        requested = False
+
+    local = Local()
+    assert StopAgreement(local).requested is False
+    local.requested = True
+    assert StopAgreement(local).requested is True  # one process: the local request
+    with tf.Graph().as_default():
+        fed = tf.placeholder_with_default(0.0, [])
+        agreed = fed + tf.placeholder_with_default(0.0, [], name='other_worker')
+        with tf.Session() as sess:
+            for mine, others, expected in ((False, 0.0, False), (False, 1.0, True),
+                                           (True, 0.0, True)):
+                local.requested = mine
+                stop = StopAgreement(local, (fed, agreed))
+                assert stop.requested is False  # a local request alone changes nothing ...
+                fetches, feed = {}, {}
+                stop.add_to_step(fetches, feed)
+                feed['other_worker:0'] = others
+                stop.count(sess.run(fetches, feed))
+                assert stop.requested is expected  # ... until a step has carried it
 
 
 # -- the same math ------------------------------------------------------------------------

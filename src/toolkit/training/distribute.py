@@ -150,6 +150,40 @@ def _regularize_after_creation(getter, name, *args, **kwargs):
     return variable
 
 
+class StopAgreement:
+    """Whether training should stop, the same on every worker.
+
+    On one process it is the local request (Ctrl-C, SIGTERM: a StopRequest). In a
+    multi-worker run each step carries every worker's request (``Replicas.stop_vote``) and
+    ``requested`` turns True on all workers after the same step, so they end their loops
+    together (the chief then saves) instead of waiting for a worker that has gone.
+
+    Args:
+        local: object with a ``requested`` attribute (a StopRequest).
+        vote: ``(fed, agreed)`` from Replicas.stop_vote (``(None, None)``: one process).
+    """
+
+    def __init__(self, local, vote=(None, None)):
+        self.local = local
+        self.fed, self.agreed = vote
+        self._agreed = False
+
+    @property
+    def requested(self):
+        return self.local.requested if self.fed is None else self._agreed
+
+    def add_to_step(self, fetches, feed_dict):
+        """Add the vote to a training step's fetches and feed."""
+        if self.fed is not None:
+            fetches['any_stop'] = self.agreed
+            feed_dict[self.fed] = float(self.local.requested)
+
+    def count(self, out):
+        """Take the outcome of a step's vote."""
+        if self.fed is not None and out['any_stop'] > 0:
+            self._agreed = True
+
+
 class Replicas:
     """The replicas a run trains on: strategy, batch split, session and fault messages.
 
@@ -282,6 +316,16 @@ class Replicas:
 
         self.strategy.extended.call_for_each_replica(record)
         return [results[i] for i in range(self.num_local)]
+
+    def stop_vote(self):
+        """``(fed, agreed)`` for stopping all workers after the same step (None, None on one
+        process): each worker feeds ``fed`` 1.0 once it is asked to stop (Ctrl-C, SIGTERM);
+        call it in the replica step and fetch ``agreed`` (> 0: some worker asked) with the
+        step, so every worker ends its loop together instead of waiting for a gone one."""
+        if not self.cluster:
+            return None, None
+        fed = tf.placeholder_with_default(0.0, [], name='stop_request')
+        return fed, cross_replica.sum_over_replicas(fed)
 
     def replica_slice(self, local_batch):
         """Inside ``step_fn``: this replica's rows of the worker's batch (rows are split in

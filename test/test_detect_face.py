@@ -231,7 +231,7 @@ def test_multiply_add_counts_match_the_network_graphs(net, shape, expected):
 
 
 def test_start_up_skips_the_keras_import():
-    # TensorFlow's eager Keras import (with scikit-learn) is 40% of its start-up and the
+    # TensorFlow's eager Keras import (with scikit-learn) is a third of its start-up and the
     # detector needs neither; no None entry is left behind to break a later import keras.
     code = ('import sys; sys.path.insert(0, sys.argv[1]); from align import detect_face; '
             'print(sorted(m for m in ("keras", "sklearn") if m in sys.modules)); '

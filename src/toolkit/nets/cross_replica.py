@@ -10,7 +10,7 @@ ops behind its output to find the variables they read, reaches the other replica
 (``<name>/replica_1``) and fails; here the gradient is attached to an ``IdentityN`` instead:
 the gradient of each replica's input is the sum over the replicas of the output gradients.
 """
-from toolkit.tf_compat import tf, tf2
+from toolkit.tf_compat import tf, tf2, when_imported
 
 _GRADIENT_NAME = 'FacenetCrossReplicaSum'
 
@@ -27,9 +27,12 @@ def _sum_to_each_replica(strategy, per_replica):
     return strategy.extended.reduce_to(tf2.distribute.ReduceOp.SUM, per_replica, per_replica)
 
 
-@tf.RegisterGradient(_GRADIENT_NAME)
 def _sum_gradient(unused_op, grad_total, unused_grad_input):
     return [None, sum_over_replicas(grad_total)]
+
+
+# Registered as soon as TensorFlow is imported (importing this module does not import it).
+when_imported(lambda tensorflow: tensorflow.RegisterGradient(_GRADIENT_NAME)(_sum_gradient))
 
 
 def sum_over_replicas(tensor, differentiable=False):

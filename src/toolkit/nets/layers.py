@@ -13,6 +13,11 @@ BATCH_NORM_DECAY = 0.995
 BATCH_NORM_EPSILON = 0.001
 
 
+def relu(features):
+    """``tf.nn.relu`` (the same op); as a default argument it does not import TensorFlow."""
+    return tf.nn.relu(features)
+
+
 class Layers:
     """Layer factory bound to one network's settings.
 
@@ -112,7 +117,7 @@ class Layers:
             return tf.reshape(outputs, tf.shape(inputs)) if is_2d else outputs
 
     def conv2d(self, inputs, num_outputs, kernel_size, stride=1, padding='SAME', scope=None,
-               normalize=True, activation_fn=tf.nn.relu):
+               normalize=True, activation_fn=relu):
         """Convolution, then batch norm (or biases when ``normalize`` is False), then activation."""
         kernel_h, kernel_w = ((kernel_size, kernel_size) if isinstance(kernel_size, int)
                               else kernel_size)

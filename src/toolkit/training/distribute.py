@@ -315,7 +315,10 @@ class Replicas:
             local_index = int(tf.get_static_value(replica_id)) - self.worker_index * self.num_local
             results[local_index] = step_fn()
 
-        self.strategy.extended.call_for_each_replica(record)
+        # As plain Python: AutoGraph would turn the model's Python branches into graph
+        # conditionals, whose merge calls the replicas then make in different orders.
+        self.strategy.extended.call_for_each_replica(
+            tf2.autograph.experimental.do_not_convert(record))
         return [results[i] for i in range(self.num_local)]
 
     def stop_vote(self):

@@ -175,7 +175,8 @@ def build_graph(args, network, nrof_classes, replicas=None):
         tf.add_to_collection('losses', losses.cross_entropy)
         training.scalar_summary('accuracy', losses.accuracy)
         train_op = training.finish_train_op(
-            update_ops, [('cross_entropy', losses.cross_entropy), ('total_loss', losses.total_loss)],
+            update_ops,
+            [('cross_entropy', losses.cross_entropy), ('total_loss', losses.total_loss)],
             global_step, args.moving_average_decay, update_variables, grads[0],
             args.log_histograms)
         train_prelogits = (replica_prelogits[0] if len(replica_prelogits) == 1

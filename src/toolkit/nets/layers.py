@@ -94,7 +94,7 @@ class Layers:
 
             def training():
                 if self.sync_batch_norm and cross_replica.replica_context():
-                    mean, variance, count = cross_replica.batch_moments(x, moving_mean)
+                    mean, variance, count = cross_replica.batch_moments(x)
                     y = tf.nn.batch_normalization(x, mean, variance, beta, None, self.bn_epsilon)
                     # The unbiased variance, as fused_batch_norm returns for the update.
                     variance = variance * count / tf.maximum(count - 1.0, 1.0)

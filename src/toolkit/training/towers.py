@@ -282,7 +282,8 @@ def build_training_tower(network, images, options):
 
 @dataclasses.dataclass(frozen=True)
 class InferenceTower:
-    """The network switched by ``phase_train``, with the classic names (see build_inference_tower)."""
+    """The network switched by ``phase_train``, with the classic names
+    (see build_inference_tower)."""
     images: tf.Tensor  # input
     prelogits: tf.Tensor
     embeddings: tf.Tensor

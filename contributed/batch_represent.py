@@ -28,6 +28,7 @@ from export_embeddings import save_array  # noqa: E402
 from toolkit import cli  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
+from toolkit import fileio  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.inference.embedder import Embedder  # noqa: E402
 from toolkit.progress import Progress  # noqa: E402
@@ -37,6 +38,7 @@ from toolkit.recognition import faces  # noqa: E402
 def main(args):
     cli.resolve_standardization(args, args.trained_model_dir)
     output_dir = os.path.expanduser(args.output_dir)
+    fileio.check_writable(output_dir, 'output folder', directory=True)
     dataset = folders.get_dataset(args.data_dir)
     paths, labels = folders.get_image_paths_and_labels(dataset)
     if not paths:
@@ -57,7 +59,7 @@ def main(args):
     print('Forward pass took avg of %.3f[seconds/image] for %d images\n'
           % ((time.time() - start) / len(paths), len(paths)))
     print('Finally saving embeddings and gallery to: %s' % output_dir)
-    os.makedirs(output_dir, exist_ok=True)
+    fileio.make_dirs(output_dir, 'output folder')
     save_array(os.path.join(output_dir, 'gallery.npy'), np.array(labels, dtype=np.int64)[kept])
     save_array(os.path.join(output_dir, 'signatures.npy'), embeddings)
     save_array(os.path.join(output_dir, 'gallery_names.npy'),

@@ -31,6 +31,7 @@ from align.detector import FaceDetector  # noqa: E402
 from toolkit import cli  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
+from toolkit import fileio  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.inference.embedder import Embedder  # noqa: E402
 from toolkit.progress import Progress  # noqa: E402
@@ -41,6 +42,7 @@ MAX_PRINTED_MATRIX = 50
 
 
 def main(args):
+    fileio.check_writable(args.out_dir, 'output folder', directory=True)
     cli.resolve_standardization(args, args.model)
     paths = folders.get_image_paths(os.path.expanduser(args.data_dir))
     if not paths:
@@ -97,9 +99,10 @@ def find_all_faces(detector, paths, margin, image_size):
 
 def save_faces(folder, face_list):
     """Aligned face crops as folder/1.png, 2.png, ..."""
-    os.makedirs(folder, exist_ok=True)
+    fileio.make_dirs(folder, 'cluster folder')
     for count, face in enumerate(face_list, 1):
-        Image.fromarray(np.asarray(face.image)).save(os.path.join(folder, '%d.png' % count))
+        with fileio.atomic_path(os.path.join(folder, '%d.png' % count)) as tmp_path:
+            Image.fromarray(np.asarray(face.image)).save(tmp_path, format='PNG')
 
 
 def parse_arguments(argv):

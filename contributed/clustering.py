@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 from toolkit import cli  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
+from toolkit import fileio  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.inference.embedder import Embedder  # noqa: E402
 from toolkit.progress import Progress  # noqa: E402
@@ -36,6 +37,7 @@ from toolkit.recognition import clustering, faces  # noqa: E402
 
 
 def main(args):
+    fileio.check_writable(args.output, '--output folder', directory=True)
     cli.resolve_standardization(args, args.model_dir)
     image_paths = folders.get_image_paths(os.path.expanduser(args.input))
     if len(image_paths) < 2:
@@ -58,9 +60,11 @@ def main(args):
     print('Number of clusters: %d' % nrof_clusters)
     for cluster in range(nrof_clusters):
         cluster_dir = os.path.join(args.output, str(cluster))
-        os.makedirs(cluster_dir, exist_ok=True)
+        fileio.make_dirs(cluster_dir, 'cluster folder')
         for index in np.flatnonzero(labels == cluster):
-            shutil.copy(paths[index], os.path.join(cluster_dir, os.path.basename(paths[index])))
+            with fileio.atomic_path(os.path.join(cluster_dir,
+                                                 os.path.basename(paths[index]))) as tmp_path:
+                shutil.copyfile(paths[index], tmp_path)
         print('Cluster %d: %d images' % (cluster, np.sum(labels == cluster)))
 
 

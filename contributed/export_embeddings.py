@@ -32,6 +32,7 @@ from align.detector import FaceDetector  # noqa: E402
 from toolkit import cli  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
+from toolkit import fileio  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.fileio import atomic_path  # noqa: E402
 from toolkit.inference.embedder import Embedder  # noqa: E402
@@ -40,6 +41,8 @@ from toolkit.recognition import faces  # noqa: E402
 
 
 def main(args):
+    for name in (args.embeddings_name, args.labels_name, args.labels_strings_name):
+        fileio.check_writable(npy_name(name), 'output file')
     cli.resolve_standardization(args, args.model_dir)
     dataset = folders.get_dataset(args.data_dir)
     image_list, label_list = folders.get_image_paths_and_labels(dataset)
@@ -72,11 +75,14 @@ def main(args):
     print('Saved %d embeddings to %s' % (len(embeddings), args.embeddings_name))
 
 
+def npy_name(filename):
+    """The name np.save writes: ``filename`` with ``.npy`` appended when missing."""
+    return filename if filename.endswith('.npy') else filename + '.npy'
+
+
 def save_array(filename, array):
     """np.save through a temporary name (np.save itself appends .npy when missing)."""
-    if not filename.endswith('.npy'):
-        filename += '.npy'
-    with atomic_path(filename) as tmp_path:
+    with atomic_path(npy_name(filename)) as tmp_path:
         np.save(tmp_path, array)
 
 

@@ -28,6 +28,8 @@ from toolkit.recognition import identification  # noqa: E402
 
 
 def main(args):
+    """Print the people in each photo; exits with 1 when a photo could not be read."""
+    unreadable = 0
     cli.resolve_standardization(args, args.model)
     with Recognition(args.model, args.classifier_filename, args.probability_threshold,
                      args.distance_threshold, args.image_size, args.margin,
@@ -40,11 +42,16 @@ def main(args):
                 found = recognition.identify(folders.read_rgb_image(path))
             except FacenetError as error:
                 print('error: %s' % error)
+                unreadable += 1
                 continue
             if not found:
                 print('no face found')
             for face in found:
                 print(describe(face, args.probability_threshold, args.distance_threshold))
+    if unreadable:
+        raise FacenetError('%d of the %d images could not be read'
+                           % (unreadable, len(args.image_files)))
+    return 0
 
 
 def describe(face, probability_threshold=None, distance_threshold=None):

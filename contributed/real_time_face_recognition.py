@@ -38,7 +38,7 @@ from toolkit import cli  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
-from toolkit.fileio import atomic_path  # noqa: E402
+from toolkit.fileio import atomic_path, check_writable  # noqa: E402
 
 DEFAULT_MODEL = os.path.join(REPO, 'model_checkpoints', '20170512-110547')
 DEFAULT_CLASSIFIER = os.path.join(REPO, 'model_checkpoints', 'my_classifier_1.pkl')
@@ -49,6 +49,8 @@ GREEN = (0, 255, 0)
 
 
 def main(args):
+    if args.output:
+        check_writable(args.output, '--output video')
     cli.resolve_standardization(args, args.model)
     capture = open_capture(args.video)
     try:

@@ -13,7 +13,7 @@ it is complete.
 import argparse
 import os
 
-from toolkit import cli
+from toolkit import cli, fileio
 from toolkit.cli.arguments import image_size_args, positive_int, standardization_args
 from toolkit.data import filtering
 from toolkit.data.folders import fixed_standardization, get_dataset, get_image_paths_and_labels, load_data
@@ -44,6 +44,7 @@ def calculate_distances(args, image_list, label_list):
 
 
 def main(args):
+    fileio.check_writable(args.data_file_name, 'filtering data file')
     cli.resolve_standardization(args, args.model_file)
     dataset = get_dataset(args.dataset_dir)
     image_list, label_list = get_image_paths_and_labels(dataset)

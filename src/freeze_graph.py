@@ -9,12 +9,13 @@ classic ``.meta`` files this TensorFlow cannot import freeze as well.
 """
 import argparse
 
-from toolkit import cli
+from toolkit import cli, fileio
 from toolkit.cli import arguments
 from toolkit.modelfiles import writing
 
 
 def main(args):
+    fileio.check_writable(args.output_file, 'output file')
     nrof_nodes = writing.freeze_checkpoint(args.model_dir, args.output_file, args.image_size)
     print('%d ops in the final graph: %s' % (nrof_nodes, args.output_file))
     return 0

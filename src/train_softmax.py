@@ -22,7 +22,9 @@ Each run writes ``<logs_base_dir>/<yyyymmdd-hhmmss>/`` (arguments.txt, revision_
 stat.h5, lfw_result.txt, TensorBoard events) and ``<models_base_dir>/<yyyymmdd-hhmmss>/``
 (``model-<subdir>.meta`` and ``model-<subdir>.ckpt-<epoch>`` checkpoints).
 """
+from __future__ import annotations  # dataclass fields typed tf.Tensor: read lazily
 import argparse
+import contextlib
 import dataclasses
 import os
 import random
@@ -173,7 +175,8 @@ def build_graph(args, network, nrof_classes, replicas=None):
         tf.add_to_collection('losses', losses.cross_entropy)
         training.scalar_summary('accuracy', losses.accuracy)
         train_op = training.finish_train_op(
-            update_ops, [('cross_entropy', losses.cross_entropy), ('total_loss', losses.total_loss)],
+            update_ops,
+            [('cross_entropy', losses.cross_entropy), ('total_loss', losses.total_loss)],
             global_step, args.moving_average_decay, update_variables, grads[0],
             args.log_histograms)
         train_prelogits = (replica_prelogits[0] if len(replica_prelogits) == 1
@@ -273,7 +276,7 @@ def test(args, sess, g, epoch, test_set, stats, summary_writer):
 
 def load_splits(args):
     """The training and validation sets, checked before anything is written."""
-    dataset = training_sets.load_training_set(args.data_dir)
+    dataset = training_sets.load_training_set(args.data_dir, print)
     if args.filter_filename:
         dataset = filter_dataset(dataset, os.path.expanduser(args.filter_filename),
                                  args.filter_percentile, args.filter_min_nrof_images_per_class)
@@ -304,6 +307,7 @@ def run_training(args, argv=None):
     """
     replicas = Replicas.from_flags(args.devices, args.num_gpus, os.environ.get('TF_CONFIG'),
                                    args.worker_timeout)
+    runs.check_run_folders(args.logs_base_dir, args.models_base_dir)
     network = training.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
@@ -319,7 +323,8 @@ def run_training(args, argv=None):
     val_image_list, val_label_list = folders.get_image_paths_and_labels(val_set)
     print(replicas.describe())
     replicas.connect(args.gpu_memory_fraction)
-    with tf.Graph().as_default():
+    # The chief's run folders (prepare_run) stay open, and locked, until training ends.
+    with tf.Graph().as_default(), contextlib.ExitStack() as outputs:
         tf.set_random_seed(args.seed)
         print('Building training graph')
         g = build_graph(args, network, len(train_set), replicas)
@@ -330,8 +335,8 @@ def run_training(args, argv=None):
             args.nrof_preprocess_threads)
         run = writer = None
         if replicas.is_chief:
-            run = runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
-                                   __file__, argv, print)
+            run = outputs.enter_context(runs.prepare_run(
+                args.logs_base_dir, args.models_base_dir, vars(args), __file__, argv, print))
             metadata.write_model_metadata(
                 run.model_dir, metadata.standardization_name(args.use_fixed_image_standardization),
                 args.embedding_size)
@@ -352,6 +357,8 @@ def run_training(args, argv=None):
                                   replicas.worker_share(label_list))
             summary_writer = (tf.summary.FileWriter(run.log_dir, sess.graph) if run
                               else training.NoSummaryWriter())
+            if run:
+                run.folders.keep()  # training starts: from here on its outputs stay
             try:
                 train_epochs(args, sess, g, run, writer, replicas, schedule,
                              (val_image_list, val_label_list), test_set, lfw_evaluator,

@@ -11,7 +11,9 @@ Clustering" (CVPR 2015). Classic usage::
 Each round samples ``--people_per_batch`` people with up to ``--images_per_person`` images,
 embeds them, picks the triplets violating the margin ``--alpha`` and trains on those.
 """
+from __future__ import annotations  # dataclass fields typed tf.Tensor: read lazily
 import argparse
+import contextlib
 import dataclasses
 import os
 import time
@@ -210,6 +212,8 @@ def train_one_epoch(args, sess, g, replicas, train_set, epoch, lr, summary_write
             empty_rounds += 1
             if empty_rounds >= MAX_EMPTY_ROUNDS:
                 print('No triplet violates the margin in %d rounds: ending epoch %d early'
+                      % (empty_rounds, epoch) if nrof_pairs else
+                      'No sampled person had two images in %d rounds: ending epoch %d early'
                       % (empty_rounds, epoch))
                 break
             continue
@@ -230,15 +234,23 @@ def check_inputs(args, replicas):
         raise FacenetError('--batch_size must be a multiple of 3 (whole triplets), got %d'
                            % args.batch_size)
     replicas.local_batch_size(args.batch_size, multiple=3)
+    runs.check_run_folders(args.logs_base_dir, args.models_base_dir)
     network = training.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_pretrained(args.pretrained_model)
-    train_set = training_sets.load_training_set(args.data_dir)
+    train_set = training_sets.load_training_set(args.data_dir, print)
     training_sets.require_classes(train_set, args.data_dir)
     if not any(len(image_class) >= 2 for image_class in train_set):
         raise FacenetError('--data_dir %s has no person with two images: no triplet can be formed'
                            % args.data_dir)
+    if args.images_per_person < 2:
+        raise FacenetError('--images_per_person must be at least 2 (an anchor and a positive '
+                           'of each person), got %d' % args.images_per_person)
+    single = sum(1 for image_class in train_set if len(image_class) < 2)
+    if single:
+        print('warning: %d of the %d people in --data_dir have one image only: they serve as '
+              'negatives, never as anchors' % (single, len(train_set)))
     training_sets.require_image_size(train_set, args.image_size, args.random_crop)
     return network, schedule, train_set
 
@@ -263,7 +275,8 @@ def run_training(args, argv=None):
     lfw_pairs = runs.read_lfw(arguments.lfw_options(args), print)
     print(replicas.describe())
     replicas.connect(args.gpu_memory_fraction)
-    with tf.Graph().as_default():
+    # The chief's run folders (prepare_run) stay open, and locked, until training ends.
+    with tf.Graph().as_default(), contextlib.ExitStack() as outputs:
         tf.set_random_seed(args.seed)
         g = build_graph(args, network, replicas)
         lfw_evaluator = runs.build_lfw_evaluator(
@@ -272,8 +285,8 @@ def run_training(args, argv=None):
             args.image_size, print)
         run = writer = None
         if replicas.is_chief:
-            run = runs.prepare_run(args.logs_base_dir, args.models_base_dir, vars(args),
-                                   __file__, argv, print)
+            run = outputs.enter_context(runs.prepare_run(
+                args.logs_base_dir, args.models_base_dir, vars(args), __file__, argv, print))
             metadata.write_model_metadata(run.model_dir, metadata.PREWHITEN, args.embedding_size)
             writer = CheckpointWriter(g.saver, run.model_dir, run.subdir, metagraph=(
                 single_device_metagraph(args, network) if replicas.distributed else None))
@@ -284,6 +297,8 @@ def run_training(args, argv=None):
                 runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables, print)
             summary_writer = (tf.summary.FileWriter(run.log_dir, sess.graph) if run
                               else training.NoSummaryWriter())
+            if run:
+                run.folders.keep()  # training starts: from here on its outputs stay
             try:
                 with StopRequest() as local_stop:
                     stop = StopAgreement(local_stop, (g.stop_request, g.any_stop_request))
@@ -318,7 +333,7 @@ def parse_arguments(argv):
                         help='Number of people per batch.')
     parser.add_argument('--images_per_person', type=arguments.positive_int, default=40,
                         help='Number of images per person.')
-    parser.add_argument('--alpha', type=float, default=0.2,
+    parser.add_argument('--alpha', type=arguments.finite_float, default=0.2,
                         help='Positive to negative triplet distance margin.')
     return parser.parse_args(argv)
 

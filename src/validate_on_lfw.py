@@ -18,9 +18,10 @@ import time
 
 from toolkit import cli, plotting
 from toolkit.cli import arguments
+from toolkit.data.folders import small_image_warning
 from toolkit.errors import FacenetError
 from toolkit.evaluation import lfw
-from toolkit.fileio import atomic_open, repository_file
+from toolkit.fileio import atomic_open, check_writable, repository_file
 from toolkit.inference import path_embedder
 from toolkit.inference.fast_graph import load_inference_model
 from toolkit.progress import Progress
@@ -30,9 +31,13 @@ from toolkit.tf_compat import tf
 
 def main(args):
     """Embed the LFW pairs, print the classic metrics, write the optional plot and results."""
+    # Fail on a bad extension or an unwritable output before the long forward pass.
     cli.resolve_standardization(args, args.model)
     if args.roc_plot:
-        plotting.plot_format(args.roc_plot)  # fail on a bad extension before the long run
+        plotting.plot_format(args.roc_plot)
+        check_writable(args.roc_plot, '--roc_plot file')
+    if args.results:
+        check_writable(args.results, '--results file')
     if split_paths(args.compare_results) and not args.roc_plot:
         raise FacenetError('--compare_results needs --roc_plot (the file to draw the curves in)')
     earlier_curves = [read_results_curve(path) for path in split_paths(args.compare_results)]
@@ -40,6 +45,9 @@ def main(args):
     found = lfw.find_pair_paths(os.path.expanduser(args.lfw_dir), pairs)
     if found.nrof_skipped_pairs > 0:
         print('Skipped %d image pairs' % found.nrof_skipped_pairs)
+    warning = small_image_warning(path_embedder.distinct_paths(found.paths), args.image_size)
+    if warning:
+        print(warning)
     if args.lfw_nrof_folds < 2:
         raise FacenetError('--lfw_nrof_folds must be at least 2, got %d' % args.lfw_nrof_folds)
     if len(found.issame) < args.lfw_nrof_folds:

@@ -98,8 +98,9 @@ def test_predict_names_known_people_and_rejects_a_stranger(represented, model_12
               blank_image(tmp_path / 'blank.png'),
               lfw_faces.raw_lfw_image('Serena_Williams', 10),
               lfw_faces.raw_lfw_image(lfw_faces.UNKNOWN_PERSON, 10)]
-    predict.main(predict.parse_arguments(
-        images + [model_128, pkl, '--distance_threshold', DISTANCE_THRESHOLD]))
+    with pytest.raises(FacenetError, match='1 of the 5 images could not be read'):
+        predict.main(predict.parse_arguments(
+            images + [model_128, pkl, '--distance_threshold', DISTANCE_THRESHOLD]))
     out = capsys.readouterr().out
     blocks = out.split('people in image ')[1:]
     assert [block.splitlines()[0] for block in blocks] == ['%s :' % path for path in images]

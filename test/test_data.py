@@ -113,14 +113,73 @@ def test_load_data_too_small_image_is_a_clear_error(tmp_path):
     assert images.shape == (1, 16, 16, 3)
 
 
-def test_facenet_module_keeps_the_classic_names():
-    for name in ('get_dataset', 'ImageClass', 'get_image_paths_and_labels', 'split_dataset',
-                 'prewhiten', 'to_rgb', 'crop', 'flip', 'load_data', 'load_model',
-                 'get_model_filenames', 'distance', 'calculate_roc', 'calculate_val',
-                 'get_learning_rate_from_file', 'store_revision_info', 'write_arguments_to_file',
-                 'list_variables', 'RANDOM_ROTATE', 'RANDOM_CROP', 'RANDOM_FLIP',
-                 'FIXED_STANDARDIZATION', 'FLIP'):
-        assert hasattr(facenet, name), name
+def test_facenet_module_keeps_the_classic_names(tmp_path):
+    """Each classic ``facenet.*`` name called as the classic scripts called it."""
+    root = str(tmp_path / 'faces')
+    for person, count in (('ann', 3), ('bob', 2)):
+        for i in range(count):
+            _write_image(os.path.join(root, person, '%s_%d.png' % (person, i)), size=(24, 20))
+    dataset = facenet.get_dataset(root)
+    assert [(c.name, len(c)) for c in dataset] == [('ann', 3), ('bob', 2)]
+    assert isinstance(dataset[0], facenet.ImageClass)
+    paths, labels = facenet.get_image_paths_and_labels(dataset)
+    assert labels == [0, 0, 0, 1, 1] and paths[3].endswith(os.path.join('bob', 'bob_0.png'))
+    train, test = facenet.split_dataset(dataset, 0.5, 1, 'SPLIT_IMAGES')
+    assert [len(c) for c in train] == [1, 1] and [len(c) for c in test] == [2, 1]  # floor
+
+    images = facenet.load_data(paths, False, False, 16)
+    assert images.shape == (5, 16, 16, 3)
+    expected = facenet.crop(facenet.prewhiten(np.asarray(Image.open(paths[0]))), False, 16)
+    np.testing.assert_allclose(images[0], expected, rtol=1e-6)  # classic: prewhiten, then crop
+    image = np.arange(6 * 6 * 3, dtype=np.float64).reshape(6, 6, 3)
+    np.testing.assert_allclose(facenet.prewhiten(image).mean(), 0, atol=1e-9)
+    np.testing.assert_array_equal(facenet.crop(image, False, 4), image[1:5, 1:5])
+    np.testing.assert_array_equal(facenet.flip(image, False), image)
+    gray = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    assert facenet.to_rgb(gray).shape == (2, 3, 3) and np.all(facenet.to_rgb(gray)[..., 2] == gray)
+
+    embeddings1 = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    embeddings2 = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [-0.6, 0.8]])
+    np.testing.assert_allclose(facenet.distance(embeddings1, embeddings2), [0, 2, 0, 1.44])
+    issame = np.array([True, False, True, False])  # each of the 2 folds holds both kinds
+    tpr, fpr, accuracy = facenet.calculate_roc(np.arange(0, 4, 0.5), embeddings1, embeddings2,
+                                               issame, nrof_folds=2)
+    assert (tpr[0], tpr[1], fpr[1]) == (0, 1, 0) and np.all(accuracy == 1)
+    val, _, far = facenet.calculate_val(np.arange(0, 4, 0.01), embeddings1, embeddings2, issame,
+                                        1e-3, nrof_folds=2)
+    assert val == 1 and far == 0
+
+    schedule = tmp_path / 'schedule.txt'
+    schedule.write_text('# epoch: rate\n0: 0.1\n10: 0.01\n')
+    assert [facenet.get_learning_rate_from_file(str(schedule), e) for e in (0, 9, 10)] == \
+        [0.1, 0.1, 0.01]
+    facenet.write_arguments_to_file({'alpha': 0.2, 'model': 'm'}, str(tmp_path / 'args.txt'))
+    assert (tmp_path / 'args.txt').read_text() == 'alpha: 0.2\nmodel: m\n'
+    facenet.store_revision_info(root, str(tmp_path), 'train.py --x 1')
+    assert (tmp_path / 'revision_info.txt').read_text().startswith('arguments: train.py --x 1')
+    assert (facenet.RANDOM_ROTATE, facenet.RANDOM_CROP, facenet.RANDOM_FLIP,
+            facenet.FIXED_STANDARDIZATION, facenet.FLIP) == (1, 2, 4, 8, 16)
+
+
+def test_facenet_model_names_load_a_checkpoint_and_a_frozen_graph(tmp_path):
+    """facenet.get_model_filenames / list_variables / load_model on a tiny saved model."""
+    from toolkit.tf_compat import tf
+    with tf.Graph().as_default():
+        images = tf.placeholder(tf.float32, [None, 2], name='input')
+        tf.placeholder_with_default(False, [], name='phase_train')
+        scale = tf.Variable([[2.0, 0.0], [0.0, 3.0]], name='scale')
+        tf.identity(tf.matmul(images, scale), name='embeddings')
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            tf.train.Saver().save(sess, str(tmp_path / 'model-x.ckpt'), global_step=7)
+    meta_file, ckpt_file = facenet.get_model_filenames(str(tmp_path))
+    assert (meta_file, ckpt_file) == ('model-x.ckpt-7.meta', 'model-x.ckpt-7')
+    assert facenet.list_variables(str(tmp_path / ckpt_file)) == ['scale']
+    with tf.Graph().as_default() as graph, tf.Session() as sess:
+        facenet.load_model(str(tmp_path))
+        out = sess.run(graph.get_tensor_by_name('embeddings:0'),
+                       {graph.get_tensor_by_name('input:0'): [[1.0, 1.0]]})
+    np.testing.assert_allclose(out, [[2.0, 3.0]])
 
 
 def test_control_flags_are_bits():

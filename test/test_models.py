@@ -133,10 +133,23 @@ def _tiny_run_args(tmp_path, data_dir, model_def, size, *extra):
 
 
 def test_triplet_training_step_squeezenet(tmp_path):
+    """Two epochs of one step, only the bottleneck trained: between the two checkpoints the
+    bottleneck moved and every variable of the trunk kept its value."""
     data_dir = make_image_folders(tmp_path / 'data', 2, 3, size=32)
     args = train_tripletloss.parse_arguments(_tiny_run_args(
         tmp_path, data_dir, 'models.squeezenet', 32, '--people_per_batch', '2',
-        '--images_per_person', '3', '--alpha', '2.0'))
+        '--images_per_person', '3', '--alpha', '2.0', '--max_nrof_epochs', '2',
+        '--trainable_scopes', 'SqueezeNet/Bottleneck'))
     model_dir = train_tripletloss.run_training(args)
-    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
-    assert reader.get_tensor('SqueezeNet/Bottleneck/weights').shape == (1000, 16)
+    paths = tf.train.get_checkpoint_state(model_dir).all_model_checkpoint_paths
+    assert [path.rsplit('-', 1)[1] for path in paths] == ['1', '2']
+    first, last = (tf.train.load_checkpoint(path) for path in paths)
+    assert last.get_tensor('SqueezeNet/Bottleneck/weights').shape == (1000, 16)
+    names = [name for name in last.get_variable_to_shape_map() if name.startswith('SqueezeNet/')
+             and not name.endswith(('/Adagrad', '/ExponentialMovingAverage'))]
+    trunk = [name for name in names if not name.startswith('SqueezeNet/Bottleneck/')]
+    assert len(trunk) > 90
+    for name in trunk:
+        np.testing.assert_array_equal(first.get_tensor(name), last.get_tensor(name), name)
+    assert np.max(np.abs(first.get_tensor('SqueezeNet/Bottleneck/weights')
+                         - last.get_tensor('SqueezeNet/Bottleneck/weights'))) > 0

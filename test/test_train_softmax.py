@@ -94,7 +94,8 @@ def test_short_run_writes_checkpoints_stats_summaries(tmp_path, capsys):
                     '--validation_set_split_ratio', '0.25', '--validate_every_n_epochs', '1',
                     '--lfw_dir', lfw_dir, '--lfw_pairs', pairs, '--lfw_nrof_folds', '2',
                     '--lfw_batch_size', '5', '--lfw_use_flipped_images', '--lfw_subtract_mean',
-                    '--lfw_distance_metric', '1', '--log_histograms')
+                    '--lfw_distance_metric', '1', '--log_histograms',
+                    '--trainable_scopes', 'Logits,Bottleneck/weights')
     model_dir = train_softmax.run_training(args)
     subdir = os.path.basename(model_dir)
     assert len(subdir) == 15 and subdir[8] == '-'
@@ -120,6 +121,20 @@ def test_short_run_writes_checkpoints_stats_summaries(tmp_path, capsys):
         assert stat['val_loss'].shape == (2,) and np.all(stat['val_loss'][:] > 0)
         assert np.all((stat['lfw_accuracy'][:] > 0) & (stat['lfw_accuracy'][:] <= 1))
         assert np.all(stat['time_train'][:] > 0)
+        # The classes differ in colour: the cross-entropy falls over the six steps (the total
+        # loss need not, its center loss grows while the centres move away from zero).
+        xent = stat['xent_loss'][:]
+        assert xent[3:].mean() < 0.5 * xent[:3].mean(), xent
+    # Between the two epochs' checkpoints the trained variables moved, the frozen batch norm
+    # of the bottleneck (outside --trainable_scopes) did not.
+    first, last = (tf.train.load_checkpoint(os.path.join(model_dir, 'model-%s.ckpt-%d'
+                                                         % (subdir, epoch)))
+                   for epoch in (1, 2))
+    for name in ('Logits/weights', 'Logits/biases', 'Bottleneck/weights'):
+        assert np.max(np.abs(first.get_tensor(name) - last.get_tensor(name))) > 1e-4, name
+    for name in ('Bottleneck/BatchNorm/beta', 'Bottleneck/BatchNorm/moving_mean',
+                 'Bottleneck/BatchNorm/moving_variance'):
+        np.testing.assert_array_equal(first.get_tensor(name), last.get_tensor(name), name)
 
     tags = event_tags(log_dir)
     for tag in ('learning_rate', 'total_loss', 'total_loss (raw)', 'cross_entropy', 'accuracy',

@@ -149,7 +149,8 @@ def end_to_end(input_dir, nrof_images, nrof_processes, work_dir):
 def breakdown_worker(input_dir):
     """Time one aligner process step by step; print one JSON line."""
     start = time.time()
-    from toolkit.tf_compat import tf  # noqa: F401
+    from toolkit import tf_compat
+    tf_compat.tensorflow_module()  # the import itself (tf is deferred until first use)
     imported = time.time()
     import cv2
     from align import dataset_aligner, detect_face

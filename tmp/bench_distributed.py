@@ -23,7 +23,11 @@ import time
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'src'))
+# Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC_DIR = _PARENT if os.path.basename(_PARENT) == 'src' else os.path.join(_PARENT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)
 
 import train_softmax  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
@@ -38,7 +42,7 @@ def recipe(bench):
         '--model_def', bench.model_def, '--batch_size', str(bench.batch_size), '--image_size', str(bench.image_size),
         '--optimizer', 'ADAM', '--keep_probability', '0.8', '--weight_decay', '5e-4',
         '--embedding_size', '512', '--prelogits_norm_loss_factor', '5e-4',
-        '--center_loss_factor', '0.01'] + (['--sync_batch_norm'] if bench.sync_batch_norm else []))
+        '--center_loss_factor', '0.01'] + ['--sync_batch_norm'] * bench.sync_batch_norm)
 
 
 def fed_batch(bench, part=slice(None)):
@@ -154,17 +158,19 @@ def main(argv):
     print('%s, batch %d, %dx%d images, %d timed steps (median)%s'
           % (bench.model_def, bench.batch_size, bench.image_size, bench.image_size, bench.steps,
              ', --sync_batch_norm' if bench.sync_batch_norm else ''))
-    results = {'one device': time_steps(bench, Replicas()),
-               '2 CPU replicas, one process': time_steps(bench, Replicas(('/cpu:0', '/cpu:1'))),
-               '2 worker processes': run_workers(bench)}
-    base = results['one device']['step']
-    for name, result in results.items():
+    runs = (('one device', lambda: time_steps(bench, Replicas())),
+            ('2 CPU replicas, one process', lambda: time_steps(bench, Replicas(('/cpu:0', '/cpu:1')))),
+            ('2 worker processes', lambda: run_workers(bench)))
+    results = {}
+    for name, run in runs:
+        result = results[name] = run()
+        base = results['one device']['step']
         print('%-28s step %6.2f s (%.2fx one device; steps %s), all-reduce %.2f s = %4.1f%% of a '
-              'traced step of %.2f s; graph built in %.1f s'
+              'traced step of %.2f s; graph built in %.1f s; load %.1f'
               % (name, result['step'], result['step'] / base,
                  ', '.join('%.2f' % t for t in result['steps']), result['all_reduce'],
                  100.0 * result['all_reduce'] / result['traced_step'], result['traced_step'],
-                 result['build']))
+                 result['build'], os.getloadavg()[0]), flush=True)
     print('gradient bytes per step (float32, every trained variable): %.1f MB'
           % (results['one device']['gradient_bytes'] / 1e6))
     overhead = results['2 CPU replicas, one process']['step'] / base - 1.0

@@ -28,16 +28,31 @@ from align.detector import FaceDetector  # noqa: E402
 from toolkit import cli, fileio, progress, session  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
+from toolkit.errors import FacenetError  # noqa: E402
 
 
 def main(args):
     # Several aligners often share one terminal or log: each line goes out whole, in one write.
     say = progress.line_writer(sys.stdout)
     output_dir = os.path.expanduser(args.output_dir)
-    dataset = folders.get_dataset(args.input_dir)
-    os.makedirs(output_dir, exist_ok=True)
-    fileio.store_revision_info(SRC_DIR, output_dir, ' '.join(sys.argv))
+    problems = []
+    dataset = folders.get_dataset(args.input_dir, problems=problems)
+    for path, reason in problems:
+        say('%r: skipped: %s' % (path, reason))
+    dataset, unlisted = dataset_aligner.classes_with_listable_names(dataset)
+    for image_class in unlisted:
+        say('%r: class folder skipped: a line break in its name would split its '
+            'bounding-box lines (%d images)' % (image_class.name, len(image_class)))
     work = dataset_aligner.list_images(dataset, args.random_order)
+    if not work:
+        raise FacenetError('no images found in %s (expected one sub-folder of images per '
+                           'class)%s' % (args.input_dir, ', %d entries skipped' % (
+                               len(problems) + len(unlisted)) if problems or unlisted else ''))
+    fileio.check_writable(output_dir, 'output_dir', directory=True)
+    renamed = dataset_aligner.renamed_outputs(work)
+    for path, name in renamed:
+        say('%r: written as %s.png (its name is shared by another image of its class or '
+            'holds a line break)' % (path, name))
     # The crops are small: OpenCV's own threads would only compete with TensorFlow's.
     cv2.setNumThreads(1)
     say('Creating networks and loading parameters')
@@ -45,16 +60,23 @@ def main(args):
     # batches side by side rather than by splitting small ops, so that several aligner
     # processes on one machine share the cores instead of spinning against each other.
     cores = session.usable_cores()
-    with FaceDetector(args.gpu_memory_fraction, op_threads=cores) as detector, \
-            dataset_aligner.open_bounding_boxes_file(output_dir) as bounding_boxes_file:
-        aligner = dataset_aligner.DatasetAligner(
-            detector, output_dir, args.image_size, args.margin, args.detect_multiple_faces,
-            args.batch_size, log=say, nrof_workers=max(2, cores))
-        counts = aligner.run(work, bounding_boxes_file)
+    with FaceDetector(args.gpu_memory_fraction, op_threads=cores) as detector:
+        fileio.make_dirs(output_dir, 'output_dir')
+        fileio.store_revision_info(SRC_DIR, output_dir, ' '.join(sys.argv))
+        with dataset_aligner.open_bounding_boxes_file(output_dir) as bounding_boxes_file:
+            aligner = dataset_aligner.DatasetAligner(
+                detector, output_dir, args.image_size, args.margin, args.detect_multiple_faces,
+                args.batch_size, log=say, nrof_workers=max(2, cores))
+            counts = aligner.run(work, bounding_boxes_file)
     say('Total number of images: %d' % counts['images'])
     say('Number of successfully aligned images: %d' % counts['faces'])
     if counts['skipped']:
         say('Images aligned earlier or by another process: %d' % counts['skipped'])
+    if renamed:
+        say('Images written under a new name: %d' % len(renamed))
+    if problems or unlisted:
+        say('Entries skipped (not image files, or unlistable names): %d'
+            % (len(problems) + sum(len(c) for c in unlisted)))
     return 0
 
 

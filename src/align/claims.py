@@ -8,7 +8,10 @@ works on an image only while it holds an exclusive ``flock`` on that file, and i
 * an image marked done is never taken again, whether it gave faces or not;
 * a killed process's locks vanish with it: its unfinished images (a claim file without
   ``done``: a *stale* claim) are taken again by the next run, which first removes the
-  half-written temporary files the killed process may have left (``remove_partial_outputs``).
+  half-written temporary files the killed process may have left (``remove_partial_outputs``);
+* before appending an image's bounding-box lines a process notes in the claim file where
+  they go (``pending``), so a run resuming after a kill between the append and ``done``
+  finds them and does not write them a second time.
 
 The claims folder is hidden, so ``get_dataset`` on the output folder ignores it. Locks need a
 POSIX system; on a filesystem shared between machines they need working ``flock`` (Linux NFS
@@ -19,6 +22,9 @@ import errno
 import os
 import re
 import socket
+import zlib
+
+from toolkit.fileio import temporary_prefix
 
 try:
     import fcntl
@@ -27,6 +33,7 @@ except ImportError:  # pragma: no cover - not POSIX
 
 CLAIMS_DIR_NAME = '.align_claims'
 DONE = 'done'
+PENDING = 'pending'
 
 
 class Claim:
@@ -35,12 +42,26 @@ class Claim:
     Attributes:
         stale: True when a process that died (or an interrupted run) had claimed the image
             before: its partial outputs should be removed before writing new ones.
+        pending: for a stale claim, the ``(file name, offset, length, crc32)`` of the
+            bounding-box lines its process was appending when it died (see
+            ``record_pending``), else None.
     """
 
-    def __init__(self, fd, path, stale):
+    def __init__(self, fd, path, stale, previous=''):
         self._fd = fd
         self.path = path
         self.stale = stale
+        self.pending = _parse_pending(previous) if stale else None
+        self._owner = ''
+
+    def record_pending(self, file_name, offset, data):
+        """Note, before appending them, where this image's bounding-box lines go.
+
+        A process killed between appending the lines and ``finish`` leaves this note, so
+        the next run can tell whether the lines made it (and not write them twice).
+        """
+        _overwrite(self._fd, '%s%s %s %d %d %d\n' % (self._owner, PENDING, file_name, offset,
+                                                     len(data), zlib.crc32(data)))
 
     def finish(self, status):
         """Mark the image done (``status`` is a short note kept in the file) and let go."""
@@ -93,8 +114,18 @@ class ImageClaims:
         if previous.startswith(DONE):
             Claim(fd, path, False).release()
             return None
-        _overwrite(fd, 'claimed by %s pid %d\n' % (socket.gethostname(), os.getpid()))
-        return Claim(fd, path, stale=bool(previous))
+        claim = Claim(fd, path, stale=bool(previous), previous=previous)
+        claim._owner = 'claimed by %s pid %d\n' % (socket.gethostname(), os.getpid())
+        _overwrite(fd, claim._owner)
+        return claim
+
+
+def _parse_pending(text):
+    for line in text.splitlines():
+        fields = line.split(' ')
+        if fields[0] == PENDING and len(fields) == 5 and all(f.isdigit() for f in fields[2:]):
+            return fields[1], int(fields[2]), int(fields[3]), int(fields[4])
+    return None
 
 
 def _try_lock(fd):
@@ -118,12 +149,14 @@ def remove_partial_outputs(class_dir, image_name):
     """Remove the temporary files a killed run left while writing ``image_name``'s PNGs.
 
     ``fileio.atomic_path`` writes ``<name>.png`` through a hidden ``.<name>.XXXXXXXX.tmp.png``
-    next to it; multiple-face runs write ``<name>_<i>.png`` the same way.
+    next to it (a very long name shortened); multiple-face runs write ``<name>_<i>.png`` the
+    same way.
 
     Returns:
         The number of files removed.
     """
-    pattern = re.compile(r'^\.%s(_\d+)?\.[A-Za-z0-9_]{8}\.tmp\.png$' % re.escape(image_name))
+    prefix = temporary_prefix(image_name)[:-1]  # '.<name>', shortened as atomic_path does
+    pattern = re.compile(r'^%s(_\d*)?\.[A-Za-z0-9_]{8}\.tmp\.png$' % re.escape(prefix))
     try:
         names = os.listdir(class_dir)
     except FileNotFoundError:

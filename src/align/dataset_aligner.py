@@ -13,6 +13,7 @@ overlap one batch's network runs with another's file and box work.
 import os
 import random
 import threading
+import zlib
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -34,12 +35,13 @@ BOUNDING_BOXES_PATTERN = 'bounding_boxes_%05d.txt'
 
 
 class ImageJob:
-    """One claimed image: where it comes from and where its crops go."""
+    """One claimed image: where it comes from and where its crops go (``name``: see
+    ``output_names``)."""
 
-    def __init__(self, class_name, path, output_dir, claim):
+    def __init__(self, class_name, path, name, output_dir, claim):
         self.class_name = class_name
         self.path = path
-        self.name = os.path.splitext(os.path.basename(path))[0]
+        self.name = name
         self.class_dir = os.path.join(output_dir, class_name)
         self.claim = claim
         self.image = None
@@ -50,31 +52,96 @@ class ImageJob:
         return os.path.join(self.class_dir, self.name + suffix + '.png')
 
 
+def _without_line_breaks(text):
+    return text.replace('\n', '_').replace('\r', '_')
+
+
+def output_names(paths):
+    """The output name (no extension) of each image path of one class: ``{path: name}``.
+
+    The classic name is the image's base name. Images sharing one (``dup.jpg`` and
+    ``dup.png``, which the classic script both wrote to ``dup.png``) get their extension
+    appended (``dup_jpg``, ``dup_png``), and line breaks, which would split a bounding-box
+    line, become ``_``. Only the paths decide, so every process gets the same names.
+    """
+    stems = {path: _without_line_breaks(os.path.splitext(os.path.basename(path))[0])
+             for path in paths}
+    counts = Counter(stems.values())
+    names = {path: stem for path, stem in stems.items() if counts[stem] == 1}
+    taken = set(names.values())
+    for path in sorted(path for path in paths if path not in names):
+        extension = _without_line_breaks(os.path.splitext(path)[1].lstrip('.'))
+        name, number = '%s_%s' % (stems[path], extension), 2
+        while name in taken:
+            name, number = '%s_%s_%d' % (stems[path], extension, number), number + 1
+        names[path] = name
+        taken.add(name)
+    return names
+
+
+def classes_with_listable_names(dataset):
+    """``(classes, skipped)``: class folders whose names hold a line break are skipped (their
+    output paths would split the bounding-box lines)."""
+    keep = [c for c in dataset if _without_line_breaks(c.name) == c.name]
+    return keep, [c for c in dataset if _without_line_breaks(c.name) != c.name]
+
+
+def renamed_outputs(work):
+    """``(path, output name)`` of the work items whose output is not the classic name."""
+    return [(path, name) for _, path, name in work
+            if name != os.path.splitext(os.path.basename(path))[0]]
+
+
 def list_images(dataset, random_order, rng=None):
-    """``(class name, image path)`` for every image, classes (and images) shuffled on request."""
+    """``(class name, image path, output name)`` for every image (see ``output_names``),
+    classes (and images) shuffled on request."""
     rng = rng or random.Random()
     classes = list(dataset)
     if random_order:
         rng.shuffle(classes)
     work = []
     for image_class in classes:
+        names = output_names(image_class.image_paths)
         paths = list(image_class.image_paths)
         if random_order:
             rng.shuffle(paths)
-        work.extend((image_class.name, path) for path in paths)
+        work.extend((image_class.name, path, names[path]) for path in paths)
     return work
 
 
 def open_bounding_boxes_file(output_dir, rng=None):
-    """Create this process's ``bounding_boxes_<5 random digits>.txt`` (never an existing one)."""
+    """Create this process's ``bounding_boxes_<5 random digits>.txt`` (never an existing one).
+
+    Paths are written with the bytes of their file names, even names that are not UTF-8.
+    """
     rng = rng or random.SystemRandom()
     while True:
         path = os.path.join(output_dir, BOUNDING_BOXES_PATTERN % rng.randint(0, 99999))
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            return open(path, 'x', encoding='utf-8', errors='surrogateescape')
         except FileExistsError:
             continue
-        return os.fdopen(fd, 'w')
+
+
+def bounding_boxes_written(output_dir, pending):
+    """True when a killed process's pending bounding-box lines are complete in its file.
+
+    ``pending`` is a claim's ``(file name, offset, length, crc32)``. A partial last line
+    (the process died while appending) is cut off, so the file ends with whole lines.
+    """
+    file_name, offset, length, crc = pending
+    try:
+        with open(os.path.join(output_dir, os.path.basename(file_name)), 'r+b') as handle:
+            handle.seek(offset)
+            data = handle.read(length)
+            if len(data) == length and zlib.crc32(data) == crc:
+                return True
+            size = os.fstat(handle.fileno()).st_size
+            if offset < size < offset + length:
+                handle.truncate(offset)
+    except FileNotFoundError:
+        pass
+    return False
 
 
 def faces_to_write(boxes, image_shape, detect_multiple_faces):
@@ -87,15 +154,18 @@ def faces_to_write(boxes, image_shape, detect_multiple_faces):
 def save_png(path, image):
     """Write an RGB uint8 array as a PNG that appears at ``path`` only once complete.
 
+    Encoded in memory and written by Python, so any file name works (OpenCV's own writer
+    cannot open names that are not UTF-8) and a full disk is reported as such.
+
     Raises:
         FacenetError: the file cannot be written (disk full, no permission).
     """
-    try:
-        with atomic_path(path) as tmp_path:
-            if not cv2.imwrite(tmp_path, np.ascontiguousarray(image[:, :, ::-1]), PNG_OPTIONS):
-                raise OSError('OpenCV could not write it')
-    except (OSError, cv2.error) as error:
-        raise FacenetError('cannot write %s: %s' % (path, error)) from None
+    ok, encoded = cv2.imencode('.png', np.ascontiguousarray(image[:, :, ::-1]), PNG_OPTIONS)
+    if not ok:
+        raise FacenetError('cannot encode %s as PNG' % path)
+    with atomic_path(path) as tmp_path:
+        with open(tmp_path, 'wb') as handle:
+            handle.write(encoded.data)
 
 
 class DatasetAligner:
@@ -166,17 +236,20 @@ class DatasetAligner:
 
     def _claimed_batches(self, work):
         batch = []
-        for class_name, path in work:
-            name = os.path.splitext(os.path.basename(path))[0]
+        for class_name, path, name in work:
             claim = None
             with self.profile.timed('claims'):
                 if not self._already_aligned(class_name, name):
                     claim = self.claims.claim(class_name, name)
+                if claim is not None and claim.pending and bounding_boxes_written(
+                        self.output_dir, claim.pending):
+                    claim.finish('done by a killed run')  # its crops and lines are complete
+                    claim = None
             if claim is None:
                 with self._output_lock:
                     self.counts['skipped'] += 1
                 continue
-            job = ImageJob(class_name, path, self.output_dir, claim)
+            job = ImageJob(class_name, path, name, self.output_dir, claim)
             os.makedirs(job.class_dir, exist_ok=True)
             if claim.stale:
                 claims_module.remove_partial_outputs(job.class_dir, job.name)
@@ -227,12 +300,25 @@ class DatasetAligner:
                 written.append('%s %d %d %d %d\n' % (output_path, *crop_box))
         with self._output_lock:
             self.log(job.path)
-            if written:
-                self._bounding_boxes_file.write(''.join(written))
-            else:
-                self.log('Unable to align "%s"' % job.path)
-                self._bounding_boxes_file.write('%s\n' % job.output_path())
-                self.counts['no_face'] += 1
-            self._bounding_boxes_file.flush()
             self.counts['faces'] += len(written)
-            job.claim.finish('%d faces' % len(written))
+            nrof_faces = len(written)
+            if not written:
+                self.log('Unable to align "%s"' % job.path)
+                self.counts['no_face'] += 1
+                written = ['%s\n' % job.output_path()]
+            self._append_bounding_boxes(job.claim, ''.join(written))
+            job.claim.finish('%d faces' % nrof_faces)
+
+    def _append_bounding_boxes(self, claim, text):
+        """Append one image's lines to this process's file, noting first in its claim where
+        they go (so that a run resuming after a kill writes them exactly once)."""
+        handle = self._bounding_boxes_file
+        try:
+            handle.flush()
+            data = text.encode('utf-8', 'surrogateescape')
+            offset = os.lseek(handle.fileno(), 0, os.SEEK_CUR)
+            claim.record_pending(os.path.basename(handle.name), offset, data)
+            handle.write(text)
+            handle.flush()
+        except OSError as error:
+            raise FacenetError('cannot write %s: %s' % (handle.name, error.strerror)) from None

@@ -46,6 +46,7 @@ from align.box_maths import (  # noqa: F401 - the classic names stay importable 
     NMS_MATRIX_SIZE, PNET_CELL_SIZE, PNET_STRIDE, bbreg, generate_bounding_boxes, nms, pad,
     pnet_bbreg, pyramid_scales, rerec, scaled_size)
 from toolkit.errors import FacenetError
+from toolkit.safe_load import load_pickled_npy
 from toolkit.tf_compat import tf
 
 RNET_SIZE = 24
@@ -133,13 +134,16 @@ def load_classic_weights(model_dir):
         path = os.path.join(os.path.expanduser(model_dir), filename)
         if not os.path.isfile(path):
             raise FacenetError('MTCNN weight file not found: %s' % path)
+        data = load_pickled_npy(path)  # numpy types only: a crafted file runs nothing
+        if not isinstance(data, dict) or not all(isinstance(p, dict) for p in data.values()):
+            raise FacenetError('%s is not an MTCNN weight file: expected a dict of layers'
+                               % path)
         try:
-            data = np.load(path, allow_pickle=True, encoding='latin1').item()
-        except Exception as error:  # pickle errors come in many types
-            raise FacenetError('cannot read MTCNN weights %s: %s' % (path, error)) from None
-        weights[net] = {layer: {param: np.asarray(value, dtype=np.float32)
-                                for param, value in params.items()}
-                        for layer, params in data.items()}
+            weights[net] = {layer: {param: np.asarray(value, dtype=np.float32)
+                                    for param, value in params.items()}
+                            for layer, params in data.items()}
+        except (TypeError, ValueError) as error:
+            raise FacenetError('%s is not an MTCNN weight file: %s' % (path, error)) from None
     return weights
 
 

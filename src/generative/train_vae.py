@@ -41,7 +41,8 @@ from toolkit import cli  # noqa: E402
 from toolkit.cli.arguments import positive_int, seed_args, vae_args  # noqa: E402
 from toolkit.data.folders import get_dataset, get_image_paths_and_labels  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
-from toolkit.fileio import atomic_path, store_revision_info, write_arguments_to_file  # noqa: E402
+from toolkit.fileio import (NewFolders, atomic_path, check_writable,  # noqa: E402
+                            store_revision_info, write_arguments_to_file)
 from toolkit.plotting import save_image_grid  # noqa: E402
 from toolkit.session import new_session  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
@@ -177,21 +178,24 @@ def main(args):
 
     subdir = datetime.strftime(datetime.now(), '%Y%m%d-%H%M%S')
     model_dir = os.path.join(os.path.expanduser(args.models_base_dir), subdir)
+    check_writable(args.models_base_dir, '--models_base_dir', directory=True)
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
         graph = build_training_graph(args, vae, image_paths, bottleneck)
-        os.makedirs(model_dir, exist_ok=True)
-        print('Model directory: %s' % model_dir)
-        write_arguments_to_file(args, os.path.join(model_dir, 'arguments.txt'))
-        store_revision_info(os.path.dirname(os.path.realpath(__file__)), model_dir,
-                            ' '.join(sys.argv))
-        with new_session() as sess:
-            sess.run(tf.global_variables_initializer())
-            if pretrained_ckpt:
-                print('Restoring pretrained model: %s' % pretrained_ckpt)
-                vae_lib.restore_variables(sess, graph.network_variables, pretrained_ckpt,
-                                          'pretrained model checkpoint')
-            train(args, sess, graph, model_dir)
+        # Removed again when the run fails before training (e.g. a bad pretrained model).
+        with NewFolders([model_dir], 'model folder') as folders:
+            print('Model directory: %s' % model_dir)
+            write_arguments_to_file(args, os.path.join(model_dir, 'arguments.txt'))
+            store_revision_info(os.path.dirname(os.path.realpath(__file__)), model_dir,
+                                ' '.join(sys.argv))
+            with new_session() as sess:
+                sess.run(tf.global_variables_initializer())
+                if pretrained_ckpt:
+                    print('Restoring pretrained model: %s' % pretrained_ckpt)
+                    vae_lib.restore_variables(sess, graph.network_variables, pretrained_ckpt,
+                                              'pretrained model checkpoint')
+                folders.keep()
+                train(args, sess, graph, model_dir)
     return 0
 
 

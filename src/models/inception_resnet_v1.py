@@ -4,11 +4,11 @@ Szegedy et al., "Inception-v4, Inception-ResNet and the Impact of Residual Conne
 on Learning" (2016). Scope and variable names, and their creation order, equal the
 classic slim model's, so its checkpoints restore by name.
 """
-from toolkit.nets.layers import Layers, avg_pool, max_pool
+from toolkit.nets.layers import Layers, avg_pool, max_pool, relu
 from toolkit.tf_compat import tf
 
 
-def block35(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
+def block35(layers, net, scale=1.0, activation_fn=relu, scope=None):
     """Inception-ResNet-A: 35 x 35 grid (17 x 17 for 160 x 160 input)."""
     with tf.variable_scope(scope):
         with tf.variable_scope('Branch_0'):
@@ -24,7 +24,7 @@ def block35(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
         return residual(layers, net, mixed, scale, activation_fn)
 
 
-def block17(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
+def block17(layers, net, scale=1.0, activation_fn=relu, scope=None):
     """Inception-ResNet-B: 17 x 17 grid (8 x 8 for 160 x 160 input)."""
     with tf.variable_scope(scope):
         with tf.variable_scope('Branch_0'):
@@ -37,7 +37,7 @@ def block17(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
         return residual(layers, net, mixed, scale, activation_fn)
 
 
-def block8(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
+def block8(layers, net, scale=1.0, activation_fn=relu, scope=None):
     """Inception-ResNet-C: 8 x 8 grid (3 x 3 for 160 x 160 input)."""
     with tf.variable_scope(scope):
         with tf.variable_scope('Branch_0'):

@@ -5,11 +5,11 @@ on Learning" (2016). Same layout as the classic slim model (``InceptionResnetV2/
 ending in a batch-normalized ``Bottleneck`` layer instead of the ImageNet classifier.
 """
 from models.inception_resnet_v1 import reduction_a, repeat, residual, stem
-from toolkit.nets.layers import Layers, avg_pool, max_pool
+from toolkit.nets.layers import Layers, avg_pool, max_pool, relu
 from toolkit.tf_compat import tf
 
 
-def block35(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
+def block35(layers, net, scale=1.0, activation_fn=relu, scope=None):
     """Inception-ResNet-A: 35 x 35 x 320 grid (17 x 17 for 160 x 160 input)."""
     with tf.variable_scope(scope):
         with tf.variable_scope('Branch_0'):
@@ -25,7 +25,7 @@ def block35(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
         return residual(layers, net, mixed, scale, activation_fn)
 
 
-def block17(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
+def block17(layers, net, scale=1.0, activation_fn=relu, scope=None):
     """Inception-ResNet-B: 17 x 17 x 1088 grid (8 x 8 for 160 x 160 input)."""
     with tf.variable_scope(scope):
         with tf.variable_scope('Branch_0'):
@@ -38,7 +38,7 @@ def block17(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
         return residual(layers, net, mixed, scale, activation_fn)
 
 
-def block8(layers, net, scale=1.0, activation_fn=tf.nn.relu, scope=None):
+def block8(layers, net, scale=1.0, activation_fn=relu, scope=None):
     """Inception-ResNet-C: 8 x 8 x 2080 grid (3 x 3 for 160 x 160 input)."""
     with tf.variable_scope(scope):
         with tf.variable_scope('Branch_0'):

@@ -5,6 +5,7 @@ with ``argparse.ArgumentParser(parents=[...])`` so every flag keeps the classic 
 default in exactly one place.
 """
 import argparse
+import math
 
 from toolkit.training.options import LfwOptions, NetworkOptions, parse_scopes
 
@@ -26,6 +27,14 @@ def non_negative_int(text):
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError('must be zero or a positive integer, got %s' % text)
+    return value
+
+
+def finite_float(text):
+    """argparse type: a float that is a number (not nan or inf)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError('must be a number, got %s' % text)
     return value
 
 
@@ -53,7 +62,7 @@ def image_size_args(default=160):
 
 def margin_args(default=44):
     parser = _parent()
-    parser.add_argument('--margin', type=int, default=default,
+    parser.add_argument('--margin', type=non_negative_int, default=default,
                         help='Margin for the crop around the bounding box (height, width) in pixels.')
     return parser
 
@@ -139,19 +148,19 @@ def training_args(model_def='models.inception_resnet_v1'):
                         help='Performs random horizontal flipping of training images.')
     parser.add_argument('--keep_probability', type=fraction, default=1.0,
                         help='Keep probability of dropout for the fully connected layer(s).')
-    parser.add_argument('--weight_decay', type=float, default=0.0,
+    parser.add_argument('--weight_decay', type=finite_float, default=0.0,
                         help='L2 weight regularization.')
     parser.add_argument('--optimizer', type=str, default='ADAGRAD',
                         choices=['ADAGRAD', 'ADADELTA', 'ADAM', 'RMSPROP', 'MOM'],
                         help='The optimization algorithm to use')
-    parser.add_argument('--learning_rate', type=float, default=0.1,
+    parser.add_argument('--learning_rate', type=finite_float, default=0.1,
                         help='Initial learning rate. If set to a negative value a learning rate '
                              'schedule can be specified in the file "learning_rate_schedule.txt"')
     parser.add_argument('--learning_rate_decay_epochs', type=positive_int, default=100,
                         help='Number of epochs between learning rate decay.')
-    parser.add_argument('--learning_rate_decay_factor', type=float, default=1.0,
+    parser.add_argument('--learning_rate_decay_factor', type=finite_float, default=1.0,
                         help='Learning rate decay factor.')
-    parser.add_argument('--moving_average_decay', type=float, default=0.9999,
+    parser.add_argument('--moving_average_decay', type=finite_float, default=0.9999,
                         help='Exponential decay for tracking of training parameters.')
     parser.add_argument('--learning_rate_schedule_file', type=str,
                         default='data/learning_rate_schedule.txt',

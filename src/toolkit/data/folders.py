@@ -1,4 +1,5 @@
 """Datasets laid out as one folder per class, image reading and numpy image transforms."""
+import errno
 import math
 import os
 
@@ -31,22 +32,72 @@ def is_image_file(path):
             and os.path.isfile(path))
 
 
-def get_image_paths(facedir):
-    """Sorted paths of the image files in ``facedir`` (other files are ignored)."""
+def unusable_image_reason(path):
+    """Why an entry named like an image is no image file (a link loop, ...), else None."""
+    name = os.path.basename(path)
+    if name.startswith('.') or not name.lower().endswith(IMAGE_EXTENSIONS) or os.path.isfile(path):
+        return None
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as error:
+            return ('symbolic link loop' if error.errno == errno.ELOOP
+                    else 'broken symbolic link (%s)' % (error.strerror or error))
+    return 'not a regular file'
+
+
+def get_image_paths(facedir, problems=None):
+    """Sorted paths of the image files in ``facedir`` (other files are ignored).
+
+    Entries named like images that are no image file (a symbolic link loop, a broken
+    link, a folder called ``x.jpg``) are left out; with a ``problems`` list they are
+    appended to it as ``(path, reason)``.
+    """
     if not os.path.isdir(facedir):
         return []
     paths = [os.path.join(facedir, name) for name in sorted(os.listdir(facedir))]
+    if problems is not None:
+        problems.extend((path, reason) for path, reason in
+                        ((path, unusable_image_reason(path)) for path in paths) if reason)
     return [path for path in paths if is_image_file(path)]
 
 
-def get_dataset(path, has_class_directories=True):
-    """List ``path/<class>/<image>`` as ImageClass objects sorted by class name."""
+def get_dataset(path, has_class_directories=True, problems=None):
+    """List ``path/<class>/<image>`` as ImageClass objects sorted by class name.
+
+    ``problems``: see ``get_image_paths``.
+    """
     path_exp = os.path.expanduser(path)
     if not os.path.isdir(path_exp):
         raise FacenetError('dataset directory not found: %s' % path)
     classes = sorted(name for name in os.listdir(path_exp)
                      if os.path.isdir(os.path.join(path_exp, name)) and not name.startswith('.'))
-    return [ImageClass(name, get_image_paths(os.path.join(path_exp, name))) for name in classes]
+    return [ImageClass(name, get_image_paths(os.path.join(path_exp, name), problems))
+            for name in classes]
+
+
+def small_image_warning(paths, image_size):
+    """A one-line warning when images are smaller than the model input, else None.
+
+    The embedding pipelines pad such images with black borders (as the classic centre crop
+    did not), which lowers accuracy. Reads only the image headers.
+    """
+    small = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (OSError, SyntaxError, ValueError):
+            continue  # unreadable: reported where it is read
+        if min(width, height) < image_size:
+            small.append((path, width, height))
+    if not small:
+        return None
+    path, width, height = small[0]
+    return ('warning: %d of the %d images are smaller than --image_size %d (e.g. %s is %dx%d) '
+            'and are padded with black borders, which lowers accuracy: align them at '
+            '--image_size %d' % (len(small), len(paths), image_size, path, width, height,
+                                 image_size))
 
 
 def get_image_paths_and_labels(dataset):

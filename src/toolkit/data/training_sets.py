@@ -5,15 +5,51 @@ from toolkit.data.folders import get_dataset
 from toolkit.errors import FacenetError
 
 
-def load_training_set(data_dir):
+# File signatures of the formats the training pipeline (tf.io.decode_image) decodes.
+_DECODABLE_SIGNATURES = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'GIF87a', b'GIF89a', b'BM')
+MAX_LISTED_PROBLEMS = 5
+
+
+def pipeline_problem(path):
+    """Why the training pipeline cannot read an image file (from its first bytes), or None.
+
+    Catches empty and foreign files and formats TensorFlow does not decode (TIFF, WebP,
+    PPM); a JPEG truncated in the middle passes and is skipped by the pipeline itself.
+    """
+    try:
+        with open(path, 'rb') as handle:
+            head = handle.read(8)
+    except OSError as error:
+        return 'cannot be read (%s)' % (error.strerror or error)
+    if not head:
+        return 'empty file'
+    if not head.startswith(_DECODABLE_SIGNATURES):
+        return 'not a JPEG, PNG, GIF or BMP file'
+    return None
+
+
+def load_training_set(data_dir, log=None):
     """``get_dataset`` over every folder of a ``:``-separated ``--data_dir``, concatenated.
 
-    Classes with no image are dropped. Raises FacenetError when a folder is missing.
+    Image files the training pipeline cannot read (``pipeline_problem``) are left out, with
+    one warning line through ``log`` giving their number and the first few. Classes with
+    no image are dropped. Raises FacenetError when a folder is missing.
     """
     dataset = []
     for path in data_dir.split(':'):
         if path:
             dataset += get_dataset(path)
+    problems, total = [], 0
+    for image_class in dataset:
+        total += len(image_class.image_paths)
+        checked = [(path, pipeline_problem(path)) for path in image_class.image_paths]
+        problems += [(path, reason) for path, reason in checked if reason]
+        image_class.image_paths = [path for path, reason in checked if not reason]
+    if problems and log is not None:
+        log('warning: %d of the %d images in --data_dir cannot be read and are left out: %s%s'
+            % (len(problems), total, '; '.join('%s (%s)' % item
+                                               for item in problems[:MAX_LISTED_PROBLEMS]),
+               '; ...' if len(problems) > MAX_LISTED_PROBLEMS else ''))
     return [image_class for image_class in dataset if len(image_class) > 0]
 
 

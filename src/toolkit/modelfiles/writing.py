@@ -43,9 +43,9 @@ def build_export_graph(model_def, embedding_size, image_size=loading.DEFAULT_IMA
     tf.placeholder_with_default(tf.constant(0, tf.int32), [], name='batch_size')
     labels = tf.placeholder_with_default(tf.zeros([0], tf.int64), [None], name='labels')
     tf.identity(labels, name=loading.LABEL_BATCH_NAME)
-    prelogits, _ = network.inference(images, 1.0,
-                                     phase_train=phase_train if phase_switch else False,
-                                     bottleneck_layer_size=embedding_size)
+    prelogits = loading.inference_of_size(network, images, model_def, 1.0,
+                                           phase_train=phase_train if phase_switch else False,
+                                           bottleneck_layer_size=embedding_size)
     tf.nn.l2_normalize(prelogits, 1, 1e-10, name=loading.EMBEDDINGS_NAME)
     return tf.train.Saver(tf.global_variables(), max_to_keep=1)
 
@@ -163,7 +163,7 @@ def frozen_checkpoint_graph_def(ckpt_path, image_size=loading.DEFAULT_IMAGE_SIZE
         build_export_graph(model_def, embedding_size, image_size)
         saver = loading.restoring_saver(ckpt_path)
         with tf.Session() as sess:
-            saver.restore(sess, ckpt_path)
+            loading.restore_variables(sess, saver, ckpt_path)
             return tf.graph_util.convert_variables_to_constants(
                 sess, sess.graph.as_graph_def(), list(FROZEN_OUTPUT_NODES))
 

@@ -13,7 +13,7 @@ For layers with few channels the copies cost more than they save, so those keep 
 built-in gradient. The forward pass and the input gradient are TensorFlow's own; only the
 summation order of the filter gradient changes (float rounding).
 """
-from toolkit.tf_compat import tf
+from toolkit.tf_compat import tf, when_imported
 
 # Below this many input x output channels the built-in gradient is as fast or faster: timed
 # per layer shape of Inception-ResNet-v1 (batch 90, 2-core AVX2 machine), e.g. 3x3 32->32
@@ -37,7 +37,6 @@ def conv2d(inputs, weights, strides, padding):
         return tf.nn.conv2d(inputs, weights, strides, padding)
 
 
-@tf.RegisterGradient(GRADIENT_NAME)
 def _conv2d_gradient(op, dy):
     """Input gradient as TensorFlow computes it; filter gradient as matrix products."""
     x, w = op.inputs
@@ -45,6 +44,10 @@ def _conv2d_gradient(op, dy):
     padding = op.get_attr('padding').decode()
     dx = tf.compat.v1.nn.conv2d_backprop_input(tf.shape(x), w, dy, strides, padding)
     return dx, filter_gradient(x, dy, w.get_shape().as_list(), strides[1], padding)
+
+
+# Registered as soon as TensorFlow is imported (importing this module does not import it).
+when_imported(lambda tensorflow: tensorflow.RegisterGradient(GRADIENT_NAME)(_conv2d_gradient))
 
 
 def _use_matmul_gradient(inputs, strides, kernel_h, kernel_w, channels_in, channels_out):

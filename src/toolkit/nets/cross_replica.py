@@ -10,7 +10,7 @@ ops behind its output to find the variables they read, reaches the other replica
 (``<name>/replica_1``) and fails; here the gradient is attached to an ``IdentityN`` instead:
 the gradient of each replica's input is the sum over the replicas of the output gradients.
 """
-from toolkit.tf_compat import tf, tf2
+from toolkit.tf_compat import tf, tf2, when_imported
 
 _GRADIENT_NAME = 'FacenetCrossReplicaSum'
 
@@ -27,9 +27,12 @@ def _sum_to_each_replica(strategy, per_replica):
     return strategy.extended.reduce_to(tf2.distribute.ReduceOp.SUM, per_replica, per_replica)
 
 
-@tf.RegisterGradient(_GRADIENT_NAME)
 def _sum_gradient(unused_op, grad_total, unused_grad_input):
     return [None, sum_over_replicas(grad_total)]
+
+
+# Registered as soon as TensorFlow is imported (importing this module does not import it).
+when_imported(lambda tensorflow: tensorflow.RegisterGradient(_GRADIENT_NAME)(_sum_gradient))
 
 
 def sum_over_replicas(tensor, differentiable=False):
@@ -61,27 +64,28 @@ def mean_over_replicas(scalars):
     return dict(zip(names, tf.unstack(totals / float(context.num_replicas_in_sync))))
 
 
-def batch_moments(inputs, shift):
+def batch_moments(inputs):
     """Mean, variance and element count per channel over every replica's part of the batch.
+
+    Two passes, as a single device computes them: the mean from the replicas' sums, then
+    the variance from their sums of squared deviations from it (a one-pass variance,
+    E[x^2] - E[x]^2, lost up to 4% of some Inception-ResNet-v1 updates to cancellation).
 
     Args:
         inputs: N x H x W x C tensor, this replica's part.
-        shift: C values near the mean (e.g. the moving mean), subtracted before squaring so
-            the one-pass variance keeps its precision.
 
     Returns:
         ``(mean, variance, count)``: C and C float tensors (biased variance), scalar count.
     """
-    channels = inputs.get_shape()[-1]
-    centered = inputs - tf.stop_gradient(shift)
+    axes = [0, 1, 2]
     count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), tf.float32)
-    sums = tf.concat([[count], tf.reduce_sum(centered, [0, 1, 2]),
-                      tf.reduce_sum(tf.square(centered), [0, 1, 2])], 0)
-    totals = sum_over_replicas(sums, differentiable=True)
+    totals = sum_over_replicas(tf.concat([[count], tf.reduce_sum(inputs, axes)], 0),
+                               differentiable=True)
     count = totals[0]
-    shifted_mean = totals[1:1 + channels] / count
-    variance = totals[1 + channels:] / count - tf.square(shifted_mean)
-    return shift + shifted_mean, variance, count
+    mean = totals[1:] / count
+    squares = sum_over_replicas(tf.reduce_sum(tf.square(inputs - mean), axes),
+                                differentiable=True)
+    return mean, squares / count, count
 
 
 def concat_over_replicas(tensor):
@@ -96,6 +100,6 @@ def concat_over_replicas(tensor):
         return tensor
     rows = tf.shape(tensor)[0]
     offset = context.replica_id_in_sync_group * rows
-    placed = tf.scatter_nd(tf.expand_dims(tf.range(offset, offset + rows), 1), tensor,
-                           tf.concat([[rows * context.num_replicas_in_sync], tf.shape(tensor)[1:]], 0))
+    shape = tf.concat([[rows * context.num_replicas_in_sync], tf.shape(tensor)[1:]], 0)
+    placed = tf.scatter_nd(tf.expand_dims(tf.range(offset, offset + rows), 1), tensor, shape)
     return sum_over_replicas(placed)

@@ -13,6 +13,11 @@ BATCH_NORM_DECAY = 0.995
 BATCH_NORM_EPSILON = 0.001
 
 
+def relu(features):
+    """``tf.nn.relu`` (the same op); as a default argument it does not import TensorFlow."""
+    return tf.nn.relu(features)
+
+
 class Layers:
     """Layer factory bound to one network's settings.
 
@@ -89,7 +94,7 @@ class Layers:
 
             def training():
                 if self.sync_batch_norm and cross_replica.replica_context():
-                    mean, variance, count = cross_replica.batch_moments(x, moving_mean)
+                    mean, variance, count = cross_replica.batch_moments(x)
                     y = tf.nn.batch_normalization(x, mean, variance, beta, None, self.bn_epsilon)
                     # The unbiased variance, as fused_batch_norm returns for the update.
                     variance = variance * count / tf.maximum(count - 1.0, 1.0)
@@ -112,7 +117,7 @@ class Layers:
             return tf.reshape(outputs, tf.shape(inputs)) if is_2d else outputs
 
     def conv2d(self, inputs, num_outputs, kernel_size, stride=1, padding='SAME', scope=None,
-               normalize=True, activation_fn=tf.nn.relu):
+               normalize=True, activation_fn=relu):
         """Convolution, then batch norm (or biases when ``normalize`` is False), then activation."""
         kernel_h, kernel_w = ((kernel_size, kernel_size) if isinstance(kernel_size, int)
                               else kernel_size)

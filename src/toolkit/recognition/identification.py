@@ -16,6 +16,7 @@ import numpy as np
 
 from toolkit.errors import FacenetError
 from toolkit.fileio import atomic_open, require_file
+from toolkit.safe_load import load_classifier_pickle
 
 UNKNOWN = 'Unknown'
 UNKNOWN_LABEL = -1
@@ -109,6 +110,9 @@ def model_embedding_size(model):
 def load_classifier(path, embedding_size=None):
     """Read a classifier file written by classifier.py TRAIN (ours or the classic one).
 
+    The file is unpickled by ``safe_load``, which admits only the types such files hold,
+    so a crafted file cannot run code.
+
     Args:
         path: the pickle file.
         embedding_size: when given, the embedding size of the model that will feed it.
@@ -117,16 +121,12 @@ def load_classifier(path, embedding_size=None):
         ``(model, class_names)``.
 
     Raises:
-        FacenetError: missing file, not a pickle, not ``(model, class_names)``, or trained
+        FacenetError: missing file, not a pickle, a pickle naming types other than numpy's
+            and the classifiers' (it is never run), not ``(model, class_names)``, or trained
             on embeddings of another size (another embedding model).
     """
     require_file(path, 'classifier file')
-    try:
-        with open(path, 'rb') as handle:
-            content = pickle.load(handle)
-    except Exception as error:  # pickle raises many types for foreign or truncated files
-        raise FacenetError('%s is not a classifier file (a pickle written by classifier.py '
-                           'TRAIN): %s' % (path, error)) from None
+    content = load_classifier_pickle(path)
     if (not isinstance(content, tuple) or len(content) != 2
             or not hasattr(content[0], 'predict_proba')):
         raise FacenetError('%s is not a classifier file: expected a pickled '

@@ -7,16 +7,29 @@ file atomically: an interrupted save leaves only hidden temporary files, and the
 and the file names always point at complete sets.
 """
 import collections
+import contextlib
 import glob
 import os
 import re
+import shutil
 import signal
 import threading
 
-from toolkit.errors import FacenetError
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
+from toolkit.modelfiles import loading as model_io
+from toolkit.errors import FacenetError, OutputError
+from toolkit.fileio import os_error_reason, unwritable_reason
 from toolkit.tf_compat import tf
 
 RestoreReport = collections.namedtuple('RestoreReport', ['checkpoint', 'restored', 'skipped'])
+RemovedFiles = collections.namedtuple('RemovedFiles', ['files', 'bytes'])
+
+# Saves go through hidden names starting so (TensorFlow adds its own ``.tempstate<n>`` files).
+TEMPORARY_PREFIX = '.tmp-model-'
 
 _STEP_PATTERN = re.compile(r'^(.+\.ckpt-(\d+))\.index$')
 
@@ -28,9 +41,15 @@ def resolve_checkpoint(path):
     ``*.ckpt-<step>`` set with the highest step, else its only ``*.index`` set.
 
     Raises:
-        FacenetError: nothing restorable at ``path``.
+        FacenetError: nothing restorable at ``path`` (none there, or its index unreadable or
+            its data files missing or truncated).
     """
-    path = os.path.expanduser(path)
+    prefix = _checkpoint_prefix(os.path.expanduser(path))
+    model_io.checkpoint_variables(prefix)  # index readable, data files complete
+    return prefix
+
+
+def _checkpoint_prefix(path):
     if os.path.isdir(path):
         state = tf.train.get_checkpoint_state(path)
         if state and state.model_checkpoint_path:
@@ -111,12 +130,7 @@ def restore_pretrained(sess, path, variables, replaceable_scopes=('Logits',), sk
             graph_def, {v.op.name: v.shape.as_list() for v in variables}).weights
         stored_shapes = {name: value.shape for name, value in graph_weights.items()}
     else:
-        try:
-            stored_shapes = tf.train.NewCheckpointReader(prefix).get_variable_to_shape_map()
-        except (tf.errors.OpError, ValueError) as error:
-            raise FacenetError('cannot read checkpoint %s: %s' % (prefix, error.message
-                                                                   if hasattr(error, 'message')
-                                                                   else error)) from None
+        stored_shapes = model_io.checkpoint_variables(prefix)
     to_restore, skipped, mismatched = {}, [], []
     for variable in variables:
         name = variable.op.name
@@ -141,7 +155,7 @@ def restore_pretrained(sess, path, variables, replaceable_scopes=('Logits',), sk
     if kind == 'graph':
         writing.load_variables(sess, {v: graph_weights[name] for name, v in to_restore.items()})
     else:
-        tf.train.Saver(to_restore).restore(sess, prefix)
+        model_io.restore_variables(sess, tf.train.Saver(to_restore), prefix)
     return RestoreReport(prefix, sorted(to_restore), skipped)
 
 
@@ -171,20 +185,25 @@ class CheckpointWriter:
     def save(self, sess, step):
         """Write the variables for ``step``; returns the checkpoint prefix."""
         final_prefix = os.path.join(self.model_dir, 'model-%s.ckpt-%d' % (self.model_name, step))
-        temp_prefix = os.path.join(self.model_dir, '.tmp-model-%s.ckpt-%d' % (self.model_name, step))
-        try:
-            self.saver.save(sess, temp_prefix, write_meta_graph=False, write_state=False)
-            for data_file in sorted(glob.glob(glob.escape(temp_prefix) + '.data-*')):
-                os.replace(data_file, final_prefix + data_file[len(temp_prefix):])
-            os.replace(temp_prefix + '.index', final_prefix + '.index')
-        finally:
-            for leftover in glob.glob(glob.escape(temp_prefix) + '.*'):
-                os.remove(leftover)
-        self.kept = [prefix for prefix in self.kept if prefix != final_prefix] + [final_prefix]
-        self._write_state()
-        while len(self.kept) > self.max_to_keep:
-            self._delete_set(self.kept.pop(0))
+        temp_prefix = os.path.join(self.model_dir, '%s%s.ckpt-%d'
+                                   % (TEMPORARY_PREFIX, self.model_name, step))
+        reason = unwritable_reason(final_prefix + '.index')
+        if reason:  # e.g. the model folder is gone or a file took its place
+            raise OutputError('cannot write checkpoint %s: %s' % (final_prefix, reason))
+        with _write_errors('checkpoint %s' % final_prefix):
+            try:
+                self.saver.save(sess, temp_prefix, write_meta_graph=False, write_state=False)
+                for data_file in sorted(glob.glob(glob.escape(temp_prefix) + '.data-*')):
+                    os.replace(data_file, final_prefix + data_file[len(temp_prefix):])
+                os.replace(temp_prefix + '.index', final_prefix + '.index')
+            finally:
+                for leftover in glob.glob(glob.escape(temp_prefix) + '.*'):
+                    os.remove(leftover)
+            self.kept = [prefix for prefix in self.kept if prefix != final_prefix] + [final_prefix]
             self._write_state()
+            while len(self.kept) > self.max_to_keep:
+                self._delete_set(self.kept.pop(0))
+                self._write_state()
         return final_prefix
 
     def _write_state(self):
@@ -201,18 +220,101 @@ class CheckpointWriter:
         """Export the graph once (``model-<name>.meta``); returns False when it already exists."""
         if os.path.exists(self.metagraph_path):
             return False
-        temp_path = os.path.join(self.model_dir, '.tmp-model-%s.meta.part' % self.model_name)
-        try:
-            if self.metagraph is None:
-                self.saver.export_meta_graph(temp_path)
-            else:
-                with open(temp_path, 'wb') as handle:
-                    handle.write(self.metagraph.SerializeToString())
-            os.replace(temp_path, self.metagraph_path)
-        finally:
-            if os.path.exists(temp_path):
-                os.remove(temp_path)
+        temp_path = os.path.join(self.model_dir, '%s%s.meta.part'
+                                 % (TEMPORARY_PREFIX, self.model_name))
+        with _write_errors(self.metagraph_path):
+            try:
+                if self.metagraph is None:
+                    self.saver.export_meta_graph(temp_path)
+                else:
+                    with open(temp_path, 'wb') as handle:
+                        handle.write(self.metagraph.SerializeToString())
+                os.replace(temp_path, self.metagraph_path)
+            finally:
+                if os.path.exists(temp_path):
+                    os.remove(temp_path)
         return True
+
+
+@contextlib.contextmanager
+def _write_errors(what):
+    """TensorFlow's and the OS's write errors (disk full, ...) as a FacenetError."""
+    try:
+        yield
+    except tf.errors.OpError as error:
+        raise OutputError('cannot write %s: %s'
+                          % (what, str(error.message).strip().splitlines()[0])) from None
+    except OSError as error:
+        raise OutputError('cannot write %s: %s' % (what, os_error_reason(error))) from None
+
+
+class ModelDirLock:
+    """Context manager holding an exclusive ``flock`` on a training run's model folder.
+
+    The lock tells ``remove_abandoned_saves`` of other runs that this run is alive; it dies
+    with the process, so a killed run's folder is unlocked at once.
+    """
+
+    def __init__(self, model_dir):
+        self.model_dir = model_dir
+        self._fd = None
+
+    def __enter__(self):
+        if fcntl is not None:
+            self._fd = os.open(self.model_dir, os.O_RDONLY)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock
+            self._fd = None
+        return False
+
+
+def remove_abandoned_saves(models_base_dir):
+    """Remove the temporary files of interrupted saves in the run folders of models_base_dir.
+
+    A run killed while saving (``kill -9``, a power cut) leaves its hidden temporary
+    checkpoint files (tens of MB each). Folders locked by a living run (``ModelDirLock``)
+    are left alone.
+
+    Returns:
+        RemovedFiles(number of files, bytes).
+    """
+    files = size = 0
+    if fcntl is None or not os.path.isdir(models_base_dir):
+        return RemovedFiles(0, 0)
+    for name in sorted(os.listdir(models_base_dir)):
+        folder = os.path.join(models_base_dir, name)
+        try:
+            leftovers = [entry for entry in os.scandir(folder)
+                         if entry.name.startswith(TEMPORARY_PREFIX)]
+        except OSError:  # not a folder, or unreadable
+            continue
+        if not leftovers:
+            continue
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a living run is saving there
+            for entry in leftovers:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        size += sum(os.path.getsize(os.path.join(root, f))
+                                    for root, _, names in os.walk(entry.path) for f in names)
+                        shutil.rmtree(entry.path)
+                    else:
+                        size += entry.stat(follow_symlinks=False).st_size
+                        os.remove(entry.path)
+                    files += 1
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+    return RemovedFiles(files, size)
 
 
 class StopRequest:

@@ -202,7 +202,8 @@ class Replicas:
         self.timeout = timeout
         self.server = None
         self.strategy = None
-        self._cpu_count = sum(1 for d in self.devices if tf2.DeviceSpec.from_string(d).device_type == 'CPU')
+        self._cpu_count = sum(1 for device in self.devices
+                              if tf2.DeviceSpec.from_string(device).device_type == 'CPU')
         if cluster:
             self.strategy = self._multi_worker_strategy()
         elif self.devices:

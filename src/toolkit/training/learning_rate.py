@@ -45,11 +45,14 @@ def parse_learning_rate_schedule(lines, source='schedule'):
 def read_learning_rate_schedule(filename):
     """Read and parse a schedule file (see parse_learning_rate_schedule)."""
     try:
-        with open(filename) as handle:
+        with open(filename, encoding='utf-8') as handle:
             lines = handle.readlines()
     except OSError as error:
         raise FacenetError('cannot read learning rate schedule file %s: %s'
                            % (filename, error.strerror or error)) from None
+    except UnicodeDecodeError as error:
+        raise FacenetError('learning rate schedule file %s is not a text file (byte %d is not '
+                           'UTF-8); expected "epoch: rate" lines' % (filename, error.start)) from None
     return parse_learning_rate_schedule(lines, filename)
 
 

@@ -4,25 +4,40 @@ Progress lines like the classic training scripts' go to a ``log`` callable (the 
 pass ``print``).
 """
 import collections
+import contextlib
 import os
 import sys
 import time
 
 import numpy as np
 
+from toolkit import fileio
 from toolkit.errors import FacenetError
 from toolkit.evaluation import lfw
-from toolkit.fileio import repository_file, store_revision_info, write_arguments_to_file
+from toolkit.fileio import repository_file
 from toolkit.inference import path_embedder
 from toolkit.progress import Progress
 from toolkit.training import checkpoints, towers
 from toolkit.training.learning_rate import learning_rate_for_epoch, read_learning_rate_schedule
 
-RunDirs = collections.namedtuple('RunDirs', ['subdir', 'log_dir', 'model_dir'])
+RunDirs = collections.namedtuple('RunDirs', ['subdir', 'log_dir', 'model_dir', 'folders'])
 
 
+def check_run_folders(logs_base_dir, models_base_dir):
+    """OutputError now, before the graph is built, when a run folder could not be made."""
+    fileio.check_writable(logs_base_dir, '--logs_base_dir', directory=True)
+    fileio.check_writable(models_base_dir, '--models_base_dir', directory=True)
+
+
+@contextlib.contextmanager
 def prepare_run(logs_base_dir, models_base_dir, arguments, script_path, argv, log):
     """Create the timestamped log and model folders, record arguments and revision info.
+
+    A context manager yielding the RunDirs. Until ``run.folders.keep()`` (call it when
+    training starts) a failure removes the folders again, so a run stopped by a bad input
+    (e.g. a pretrained model that does not fit) leaves nothing behind. While it is open the
+    model folder is locked, and the hidden temporary files of checkpoint saves that killed
+    runs abandoned in other folders of ``models_base_dir`` are removed.
 
     Args:
         arguments: ``{flag name: value}`` written to ``arguments.txt``.
@@ -30,13 +45,19 @@ def prepare_run(logs_base_dir, models_base_dir, arguments, script_path, argv, lo
         argv: the command line for ``revision_info.txt`` (None: this process's).
         log: callable taking one line of text.
     """
-    subdir, log_dir, model_dir = towers.create_run_dirs(logs_base_dir, models_base_dir)
-    write_arguments_to_file(arguments, os.path.join(log_dir, 'arguments.txt'))
-    src_path = os.path.dirname(os.path.realpath(script_path))
-    store_revision_info(src_path, log_dir, ' '.join(sys.argv if argv is None else argv))
-    log('Model directory: %s' % model_dir)
-    log('Log directory: %s' % log_dir)
-    return RunDirs(subdir, log_dir, model_dir)
+    subdir, log_dir, model_dir = towers.run_dir_names(logs_base_dir, models_base_dir)
+    with fileio.NewFolders([log_dir, model_dir], 'run folder') as folders, \
+            checkpoints.ModelDirLock(model_dir):
+        removed = checkpoints.remove_abandoned_saves(os.path.expanduser(models_base_dir))
+        if removed.files:
+            log('Removed %d temporary files (%.1f MB) of checkpoint saves that killed runs '
+                'left' % (removed.files, removed.bytes / 1e6))
+        fileio.write_arguments_to_file(arguments, os.path.join(log_dir, 'arguments.txt'))
+        src_path = os.path.dirname(os.path.realpath(script_path))
+        fileio.store_revision_info(src_path, log_dir, ' '.join(sys.argv if argv is None else argv))
+        log('Model directory: %s' % model_dir)
+        log('Log directory: %s' % log_dir)
+        yield RunDirs(subdir, log_dir, model_dir, folders)
 
 
 def read_schedule(learning_rate, schedule_file):

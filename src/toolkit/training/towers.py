@@ -4,6 +4,7 @@ Optimizer factory, the train op (loss averages for TensorBoard, gradients, expon
 averages of the weights), the decayed learning rate, trainable-scope selection for
 fine-tuning, run folders and the ``stat.h5`` statistics file.
 """
+from __future__ import annotations  # dataclass fields typed tf.Tensor: read lazily
 import contextlib
 import dataclasses
 import importlib
@@ -281,7 +282,8 @@ def build_training_tower(network, images, options):
 
 @dataclasses.dataclass(frozen=True)
 class InferenceTower:
-    """The network switched by ``phase_train``, with the classic names (see build_inference_tower)."""
+    """The network switched by ``phase_train``, with the classic names
+    (see build_inference_tower)."""
     images: tf.Tensor  # input
     prelogits: tf.Tensor
     embeddings: tf.Tensor
@@ -312,21 +314,11 @@ def reuse_variables():
     return tf.variable_scope(tf.get_variable_scope(), reuse=True, auxiliary_name_scope=False)
 
 
-def create_run_dirs(logs_base_dir, models_base_dir, now=None):
-    """Make ``<logs_base_dir>/<subdir>`` and ``<models_base_dir>/<subdir>`` (yyyymmdd-hhmmss).
-
-    Returns:
-        ``(subdir, log_dir, model_dir)``.
-    """
+def run_dir_names(logs_base_dir, models_base_dir, now=None):
+    """``(subdir, <logs_base_dir>/<subdir>, <models_base_dir>/<subdir>)``, subdir yyyymmdd-hhmmss."""
     subdir = datetime.strftime(now or datetime.now(), '%Y%m%d-%H%M%S')
-    log_dir = os.path.join(os.path.expanduser(logs_base_dir), subdir)
-    model_dir = os.path.join(os.path.expanduser(models_base_dir), subdir)
-    for folder in (log_dir, model_dir):
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except OSError as error:
-            raise FacenetError('cannot create %s: %s' % (folder, error.strerror)) from None
-    return subdir, log_dir, model_dir
+    return (subdir, os.path.join(os.path.expanduser(logs_base_dir), subdir),
+            os.path.join(os.path.expanduser(models_base_dir), subdir))
 
 
 class NoSummaryWriter:

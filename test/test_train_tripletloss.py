@@ -6,7 +6,7 @@ import pytest
 
 import train_tripletloss
 from test_train_softmax import event_tags, make_image_folders, make_lfw, only_subdir
-from toolkit.data.folders import ImageClass, get_dataset, get_image_paths_and_labels, load_data
+from toolkit.data.folders import ImageClass
 from toolkit.errors import FacenetError
 from toolkit.tf_compat import tf
 from toolkit.modelfiles import metadata
@@ -120,25 +120,6 @@ def test_classic_defaults():
     assert args.model_def == 'models.inception_resnet_v1' and args.lfw_nrof_folds == 10
 
 
-def dataset_triplet_loss(model_dir, checkpoint, data_dir, image_size, alpha):
-    """Mean triplet loss over every (anchor, positive, negative) of a data folder, with the
-    embeddings of a checkpoint (its run's .meta graph, batch norms in inference mode)."""
-    paths, labels = get_image_paths_and_labels(get_dataset(data_dir))
-    images = load_data(paths, False, False, image_size)
-    with tf.Graph().as_default() as graph, tf.Session() as sess:
-        meta = [name for name in os.listdir(model_dir) if name.endswith('.meta')]
-        tf.train.import_meta_graph(os.path.join(model_dir, meta[0])).restore(sess, checkpoint)
-        embeddings = sess.run('embeddings:0', {'input:0': images, 'phase_train:0': False})
-    labels = np.array(labels)
-    dists = np.sum(np.square(embeddings[:, None] - embeddings[None]), axis=2)
-    same = labels[:, None] == labels[None]
-    anchor_positive = same & ~np.eye(len(labels), dtype=bool)
-    # losses[a, p, n] for every a, p of one person and n of another.
-    losses = np.maximum(dists[:, :, None] - dists[:, None, :] + alpha, 0)
-    valid = anchor_positive[:, :, None] & ~same[:, None, :]
-    return float(losses[valid].mean())
-
-
 def test_short_run(tmp_path, capsys):
     data_dir = make_image_folders(tmp_path / 'data', 4, 4)
     lfw_dir, pairs = make_lfw(tmp_path)
@@ -168,13 +149,6 @@ def test_short_run(tmp_path, capsys):
     assert metadata.read_model_metadata(model_dir)[:2] == ('prewhiten', 8)
     log_dir = only_subdir(tmp_path / 'logs')
     assert len(open(os.path.join(log_dir, 'lfw_result.txt')).readlines()) == 3
-    # The people differ in colour: the triplet loss over the whole data set falls from the
-    # first epoch's checkpoint to the last one's (0.430 -> 0.410 when measured).
-    loss_first, loss_last = (
-        dataset_triplet_loss(model_dir, os.path.join(model_dir, 'model-%s.ckpt-%d'
-                                                     % (subdir, step)), data_dir, 20, 2.0)
-        for step in (4, 12))
-    assert loss_last < loss_first - 0.005, (loss_first, loss_last)
     tags = event_tags(log_dir)
     for tag in ('loss', 'time/selection', 'total_loss', 'learning_rate', 'lfw/accuracy'):
         assert tag in tags, tag

@@ -1,6 +1,6 @@
 """classifier_cos.py's two rankings (class mean, nearest image) on aligned LFW people.
 
-    python tmp/bench_classifier_cos_lfw.py MODEL --aligned_dir /work/cache/lfw_mtcnnpy_160 \
+    python tmp/bench_classifier_cos_lfw.py MODEL --aligned_dir ~/datasets/lfw/lfw_mtcnnpy_160 \
         [--min_nrof_images 10 --nrof_train_images 3 --max_nrof_images 10]
 
 People with at least --min_nrof_images images; per person (sorted file names) the first
@@ -28,7 +28,7 @@ from toolkit.recognition import identification  # noqa: E402
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('model')
-    parser.add_argument('--aligned_dir', default='/work/cache/lfw_mtcnnpy_160')
+    parser.add_argument('--aligned_dir', required=True, help='LFW aligned by align_dataset_mtcnn.py')
     parser.add_argument('--min_nrof_images', type=int, default=10)
     parser.add_argument('--nrof_train_images', type=int, default=3)
     parser.add_argument('--max_nrof_images', type=int, default=10)

@@ -1,6 +1,6 @@
 """LFW accuracy, VAL@FAR=1e-3, file size and speed of every export format of a model.
 
-    python tmp/bench_export.py [--models M1 M2] [--lfw_dir /work/cache/lfw_mtcnnpy_160]
+    python tmp/bench_export.py [--models M1 M2] [--lfw_dir ~/datasets/lfw/lfw_mtcnnpy_160]
         [--nrof_pairs 600] [--formats saved_model onnx tflite dynamic float16]
 
 Each model (default: both pretrained models of the test cache) is exported to every format,
@@ -119,7 +119,7 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--models', nargs='+',
                         default=[os.path.join(CACHE, name) for name in MODELS])
-    parser.add_argument('--lfw_dir', default='/work/cache/lfw_mtcnnpy_160')
+    parser.add_argument('--lfw_dir', required=True, help='LFW aligned by align_dataset_mtcnn.py (--image_size 160 --margin 32)')
     parser.add_argument('--lfw_pairs',
                         default=os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'lfw',
                                              'pairs.txt'))

@@ -1,6 +1,6 @@
 """Benchmark: forward-pass speed of PathEmbedder and the whole validate_on_lfw run.
 
-    /work/venv/bin/python tmp/bench_validate_on_lfw.py [--model DIR_OR_PB] [--nrof_pairs 300]
+    python tmp/bench_validate_on_lfw.py [--model DIR_OR_PB] [--nrof_pairs 300]
 
 Without --model, a randomly initialised Inception-ResNet-v1 (128-d) checkpoint folder is
 written to a temporary folder first. Images: the shared LFW (250x250 JPEGs, centre-cropped

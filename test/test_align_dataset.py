@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, shared_path
-from align import align_dataset_mtcnn, claims, detect_face
+from align import align_dataset_mtcnn, claims, dataset_aligner, detect_face
 from align.detector import FaceDetector
 from toolkit import session
 from toolkit.errors import FacenetError
@@ -233,6 +233,42 @@ def test_killed_run_resumes_and_live_claims_are_respected(tmp_path, capsys):
     assert os.path.isfile(output_dir / 'Ai_Sugiyama' / 'Ai_Sugiyama_0001.png')
     names = sorted(line[0] for line in _bounding_box_lines(str(output_dir)))
     assert len(names) == len(set(names)) == 3
+
+
+def test_image_reader_reads_ahead_in_order_and_skips_done_images(tmp_path):
+    paths = []
+    for i in range(5):
+        paths.append(str(tmp_path / ('%d.png' % i)))
+        Image.fromarray(np.full((30 + i, 40, 3), i, np.uint8)).save(paths[-1])
+    (tmp_path / 'bad.jpg').write_bytes(b'not a JPEG')
+    paths.insert(2, str(tmp_path / 'bad.jpg'))
+    work = [('c', path, os.path.basename(path)) for path in paths]
+    seen = []
+
+    def wanted(item):
+        seen.append(item[2])
+        return item[2] != '3.png'
+
+    with dataset_aligner.ImageReader(work, _pyramid, wanted, nrof_threads=2,
+                                     ahead=3) as reader:
+        assert len(seen) <= 3  # read ahead, but not further than asked
+        results = [(item, read, read.exception() or read.result()) for item, read in reader]
+    assert [item for item, _, _ in results] == work
+    for (_, path, name), read, result in results:
+        if name == 'bad.jpg':
+            with pytest.raises(FacenetError, match='cannot read image'):
+                read.result()
+        elif name == '3.png':
+            assert result is None
+        else:
+            image, levels = result
+            np.testing.assert_array_equal(image, np.asarray(Image.open(path)))
+            assert levels == {} or all(level.dtype == np.uint8 for level in levels.values())
+            assert sorted(levels) == sorted(detect_face.pyramid_levels(image, 20, 0.709))
+
+
+def _pyramid(image):
+    return detect_face.pyramid_levels(image, 20, 0.709)
 
 
 def test_claims_are_exclusive_and_done_is_final(tmp_path):

@@ -25,6 +25,7 @@ import gc  # noqa: E402
 import cv2  # noqa: E402
 
 from align import dataset_aligner  # noqa: E402
+from align import detector as detector_module  # noqa: E402
 from align.detector import FaceDetector  # noqa: E402
 from toolkit import cli, fileio, progress, session  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
@@ -56,12 +57,17 @@ def main(args):
             'holds a line break)' % (path, name))
     # The crops are small: OpenCV's own threads would only compete with TensorFlow's.
     cv2.setNumThreads(1)
+    cores = session.usable_cores()
+    # Decoding the first images and resizing their pyramids starts now, on the cores that
+    # TensorFlow's start-up (one thread) leaves idle.
+    reader = dataset_aligner.ImageReader(
+        work, detector_module.pyramid_levels,
+        dataset_aligner.still_to_do(output_dir, args.detect_multiple_faces), nrof_threads=cores)
     say('Creating networks and loading parameters')
     # Each op on one thread, one batch per core at a time: the cores are kept busy by
     # batches side by side rather than by splitting small ops, so that several aligner
     # processes on one machine share the cores instead of spinning against each other.
-    cores = session.usable_cores()
-    with FaceDetector(args.gpu_memory_fraction, op_threads=cores) as detector:
+    with reader, FaceDetector(args.gpu_memory_fraction, op_threads=cores) as detector:
         # What exists now (TensorFlow's modules, the graph) lives until the end: kept out of
         # the garbage collector's full passes, which otherwise take about 5% of the run.
         gc.freeze()
@@ -71,7 +77,7 @@ def main(args):
             aligner = dataset_aligner.DatasetAligner(
                 detector, output_dir, args.image_size, args.margin, args.detect_multiple_faces,
                 args.batch_size, log=say, nrof_workers=max(2, cores))
-            counts = aligner.run(work, bounding_boxes_file)
+            counts = aligner.run(work, bounding_boxes_file, reader)
     say('Total number of images: %d' % counts['images'])
     say('Number of successfully aligned images: %d' % counts['faces'])
     if counts['skipped']:

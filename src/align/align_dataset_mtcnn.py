@@ -20,6 +20,7 @@ if SRC_DIR not in sys.path:
     sys.path.insert(0, SRC_DIR)
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 
 import cv2  # noqa: E402
 
@@ -61,6 +62,9 @@ def main(args):
     # processes on one machine share the cores instead of spinning against each other.
     cores = session.usable_cores()
     with FaceDetector(args.gpu_memory_fraction, op_threads=cores) as detector:
+        # What exists now (TensorFlow's modules, the graph) lives until the end: kept out of
+        # the garbage collector's full passes, which otherwise take about 5% of the run.
+        gc.freeze()
         fileio.make_dirs(output_dir, 'output_dir')
         fileio.store_revision_info(SRC_DIR, output_dir, ' '.join(sys.argv))
         with dataset_aligner.open_bounding_boxes_file(output_dir) as bounding_boxes_file:

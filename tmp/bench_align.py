@@ -160,7 +160,7 @@ def breakdown_worker(input_dir):
     cv2.setNumThreads(1)
     result = {'import_tensorflow': imported - start, 'import_rest': time.time() - imported}
     work = dataset_aligner.list_images(folders.get_dataset(input_dir), False)
-    images = [folders.read_rgb_image(path) for _, path in work]
+    images = [folders.read_rgb_image(path) for _, path, _ in work]
     with tempfile.TemporaryDirectory() as output_dir:
         built = time.time()
         cores = session.usable_cores()

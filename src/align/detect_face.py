@@ -465,6 +465,23 @@ class StageProfile:
             self.counts.update(counts)
 
 
+def pyramid_levels(img, minsize, factor):
+    """P-Net's input for one RGB uint8 image: ``{(height, width): resized image}``, one entry
+    per pyramid level, resized as ``detect_faces`` does. Callers may compute it ahead (e.g. in
+    reader threads) and pass it to ``detect_faces(..., levels=)``."""
+    height, width = img.shape[:2]
+    sizes = (scaled_size(height, width, scale)
+             for scale in pyramid_scales(height, width, minsize, factor))
+    return {size: imresample(img, size) for size in sizes}
+
+
+def _level(images, levels, index, shape):
+    """Image ``index`` resized to ``shape``: taken from ``levels`` when given there."""
+    given = levels[index] if levels is not None and levels[index] is not None else {}
+    level = given.get(shape)
+    return imresample(images[index], shape) if level is None else level
+
+
 def _pnet_jobs(images, minsizes, factor):
     """Pyramid levels of all images grouped by size: ``{(hs, ws): [(image, level, scale)]}``."""
     jobs = defaultdict(list)
@@ -492,12 +509,12 @@ def _pnet_runs(images, minsizes, factor, max_pixels):
     return runs + [run] if run else runs
 
 
-def _stage_one(images, minsizes, pnet, threshold, factor, max_pixels, profile):
+def _stage_one(images, minsizes, pnet, threshold, factor, max_pixels, profile, levels=None):
     """P-Net over every pyramid level; per image: NMS, regression, squares (n x 5 boxes)."""
     found = [dict() for _ in images]  # image -> {level: boxes}
     for run in _pnet_runs(images, minsizes, factor, max_pixels):
         with profile.timed('pnet_resize'):
-            batches = [np.stack([imresample(images[index], shape) for index, _, _ in chunk])
+            batches = [np.stack([_level(images, levels, index, shape) for index, _, _ in chunk])
                        for shape, chunk in run]
         with profile.timed('pnet_run'):
             outputs = _run_on_pixels(pnet, batches)
@@ -601,7 +618,7 @@ def _final_faces(boxes, usable, reg, marks, score, threshold, empty):
 
 
 def detect_faces(images, minsizes, pnet, rnet, onet, threshold, factor,
-                 max_pnet_pixels=MAX_PNET_PIXELS, profile=None):
+                 max_pnet_pixels=MAX_PNET_PIXELS, profile=None, levels=None):
     """Detect faces in many RGB images with one network run per shape and stage.
 
     Args:
@@ -612,6 +629,8 @@ def detect_faces(images, minsizes, pnet, rnet, onet, threshold, factor,
         factor: pyramid scale step, e.g. 0.709.
         max_pnet_pixels: cap on the images x height x width of one P-Net run (memory).
         profile: a ``StageProfile`` to add this call's step times and work to.
+        levels: optional, one ``pyramid_levels`` result (or None) per image: the P-Net
+            inputs computed ahead (levels missing from it are resized here).
 
     Returns:
         One ``(boxes, points)`` per image: n x 5 (x1, y1, x2, y2, score) and 10 x n
@@ -625,7 +644,7 @@ def detect_faces(images, minsizes, pnet, rnet, onet, threshold, factor,
     profile = profile or StageProfile()
     profile.add(images=len(images))
     candidates = _stage_one(images, minsizes, pnet, threshold[0], factor, max_pnet_pixels,
-                            profile)
+                            profile, levels)
     candidates = _stage_two(images, candidates, rnet, threshold[1], profile)
     return _stage_three(images, candidates, onet, threshold[2], profile)
 

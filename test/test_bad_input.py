@@ -199,6 +199,19 @@ def test_abandoned_checkpoint_temporaries_are_removed_unless_their_run_lives(tmp
         removed = checkpoints.remove_abandoned_saves(str(tmp_path))
     assert removed == checkpoints.RemovedFiles(2, 1024)
     assert os.listdir(dead) == ['model-x.ckpt-1.index'] and len(os.listdir(alive)) == 3
+    # TensorFlow's temporary state file, a data file whose index was never written (killed
+    # between the renames), a half-written stat.h5 in the run's log folder.
+    logs = tmp_path / 'logs' / 'dead_run'
+    logs.mkdir(parents=True)
+    leftovers = [dead / ('checkpoint.tmp' + 'a' * 32), dead / 'model-x.ckpt-2.data-00000-of-00001',
+                 logs / '.stat.abcd_123.tmp.h5']
+    kept = [dead / 'model-x.ckpt-1.data-00000-of-00001', dead / 'checkpoint',
+            logs / 'stat.h5', logs / 'arguments.txt']
+    for path in leftovers + kept:
+        path.write_bytes(b'x' * 10)
+    removed = checkpoints.remove_abandoned_saves(str(tmp_path), str(tmp_path / 'logs'))
+    assert removed.files == 3 + 2  # and the live run's, now unlocked
+    assert not any(path.exists() for path in leftovers) and all(path.exists() for path in kept)
 
 
 def test_a_new_training_run_sweeps_killed_saves(tmp_path):

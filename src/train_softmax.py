@@ -276,7 +276,8 @@ def test(args, sess, g, epoch, test_set, stats, summary_writer):
 
 def load_splits(args):
     """The training and validation sets, checked before anything is written."""
-    dataset = training_sets.load_training_set(args.data_dir, print)
+    with Progress(0, 'Checking training images') as progress:
+        dataset = training_sets.load_training_set(args.data_dir, print, progress)
     if args.filter_filename:
         dataset = filter_dataset(dataset, os.path.expanduser(args.filter_filename),
                                  args.filter_percentile, args.filter_min_nrof_images_per_class)

@@ -239,7 +239,8 @@ def check_inputs(args, replicas):
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_pretrained(args.pretrained_model)
-    train_set = training_sets.load_training_set(args.data_dir, print)
+    with Progress(0, 'Checking training images') as progress:
+        train_set = training_sets.load_training_set(args.data_dir, print, progress)
     training_sets.require_classes(train_set, args.data_dir)
     if not any(len(image_class) >= 2 for image_class in train_set):
         raise FacenetError('--data_dir %s has no person with two images: no triplet can be formed'

@@ -1,6 +1,7 @@
 """align_dataset_mtcnn.py: classic crops and outputs, bad files, parallel runs, killed runs."""
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, shared_path
-from align import align_dataset_mtcnn, claims, detect_face
+from align import align_dataset_mtcnn, claims, dataset_aligner, detect_face, local_aligners
 from align.detector import FaceDetector
 from toolkit import session
 from toolkit.errors import FacenetError
@@ -80,6 +81,8 @@ def test_classic_crop_geometry_outputs_and_session_config(tmp_path, capsys, monk
             detectors.append(self)
 
     monkeypatch.setattr(align_dataset_mtcnn, 'FaceDetector', RecordingDetector)
+    # Alone on the machine, whatever other aligners run meanwhile: all the cores.
+    monkeypatch.setattr(local_aligners, 'default_directory', lambda: str(tmp_path / 'aligners'))
     out = _align(capsys, input_dir, output_dir, '--image_size', 160, '--margin', 32,
                  '--gpu_memory_fraction', 0.25)
     assert 'Total number of images: 3' in out
@@ -182,6 +185,11 @@ def test_four_parallel_processes_align_each_image_once(tmp_path):
     aligned = [int(out.split('Number of successfully aligned images: ')[1].split()[0])
                for out, _ in outputs]
     assert sum(aligned) == 8
+    # Started together, they see each other once TensorFlow is loaded and share the cores.
+    shares = re.findall(r'(\d+) aligner processes on this machine: this one uses (\d+) of its '
+                        r'(\d+) cores', ''.join(out for out, _ in outputs))
+    assert shares and all(int(n) >= 2 and int(used) == max(1, int(cores) // int(n))
+                          for n, used, cores in shares)
     expected = sorted(str(output_dir / person / (name + '.png')) for person, name in images)
     lines = _bounding_box_lines(str(output_dir))
     assert len(glob.glob(str(output_dir / 'bounding_boxes_*.txt'))) == 4
@@ -233,6 +241,79 @@ def test_killed_run_resumes_and_live_claims_are_respected(tmp_path, capsys):
     assert os.path.isfile(output_dir / 'Ai_Sugiyama' / 'Ai_Sugiyama_0001.png')
     names = sorted(line[0] for line in _bounding_box_lines(str(output_dir)))
     assert len(names) == len(set(names)) == 3
+
+
+def test_image_reader_reads_ahead_in_order_and_skips_done_images(tmp_path):
+    paths = []
+    for i in range(5):
+        paths.append(str(tmp_path / ('%d.png' % i)))
+        Image.fromarray(np.full((30 + i, 40, 3), i, np.uint8)).save(paths[-1])
+    (tmp_path / 'bad.jpg').write_bytes(b'not a JPEG')
+    paths.insert(2, str(tmp_path / 'bad.jpg'))
+    work = [('c', path, os.path.basename(path)) for path in paths]
+    seen = []
+
+    def wanted(item):
+        seen.append(item[2])
+        return item[2] != '3.png'
+
+    with dataset_aligner.ImageReader(work, _pyramid, wanted, nrof_threads=2,
+                                     ahead=3) as reader:
+        assert len(seen) <= 3  # read ahead, but not further than asked
+        results = [(item, read, read.exception() or read.result()) for item, read in reader]
+    assert [item for item, _, _ in results] == work
+    for (_, path, name), read, result in results:
+        if name == 'bad.jpg':
+            with pytest.raises(FacenetError, match='cannot read image'):
+                read.result()
+        elif name == '3.png':
+            assert result is None
+        else:
+            image, levels = result
+            np.testing.assert_array_equal(image, np.asarray(Image.open(path)))
+            assert levels == {} or all(level.dtype == np.uint8 for level in levels.values())
+            assert sorted(levels) == sorted(detect_face.pyramid_levels(image, 20, 0.709))
+
+
+def _pyramid(image):
+    return detect_face.pyramid_levels(image, 20, 0.709)
+
+
+HOLDER = '''
+import sys
+sys.path.insert(0, sys.argv[1])
+from align import local_aligners
+with local_aligners.LocalAligners(sys.argv[2]):
+    print('registered', flush=True)
+    sys.stdin.readline()
+'''
+
+
+def test_local_aligners_count_the_living_and_forget_the_dead(tmp_path):
+    directory = str(tmp_path / 'aligners')
+    assert local_aligners.cores_share(2, 4) == 1 and local_aligners.cores_share(8, 3) == 2
+    assert local_aligners.cores_share(2, 1) == 2
+    with local_aligners.LocalAligners(directory) as mine:
+        assert mine.count() == 1
+        holder = subprocess.Popen([sys.executable, '-c', HOLDER, os.path.join(ROOT, 'src'),
+                                   directory], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True)
+        try:
+            assert holder.stdout.readline().strip() == 'registered'
+            open(os.path.join(directory, '999999999.lock'), 'w').close()  # a dead process
+            assert mine.count() == 2
+            assert not os.path.exists(os.path.join(directory, '999999999.lock'))
+        finally:
+            holder.communicate('\n', timeout=60)
+        assert mine.count() == 1  # the holder exited and removed its entry
+        killed = subprocess.Popen([sys.executable, '-c', HOLDER, os.path.join(ROOT, 'src'),
+                                   directory], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True)
+        assert killed.stdout.readline().strip() == 'registered'
+        killed.kill()
+        killed.wait(timeout=60)
+        assert mine.count() == 1  # killed: its lock went with it
+    assert os.listdir(directory) == []
 
 
 def test_claims_are_exclusive_and_done_is_final(tmp_path):

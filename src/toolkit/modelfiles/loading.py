@@ -10,7 +10,8 @@ import re
 
 import numpy as np
 
-from toolkit.errors import FacenetError
+from toolkit.errors import FacenetError, op_error_reason
+from toolkit.fileio import os_error_reason
 from toolkit.tf_compat import tf
 
 INPUT_NAME = 'input'
@@ -79,7 +80,12 @@ def read_graph_def(pb_path, lift_batch_size=True):
     graph_def = tf.GraphDef()
     try:
         with open(pb_path, 'rb') as handle:
-            graph_def.ParseFromString(handle.read())
+            content = handle.read()
+    except OSError as error:
+        raise FacenetError('cannot read model file %s: %s' % (pb_path, os_error_reason(error))
+                           ) from None
+    try:
+        graph_def.ParseFromString(content)
     except Exception as error:  # protobuf raises its own DecodeError and others
         raise FacenetError('%s is not a TensorFlow GraphDef (.pb) file: %s'
                            % (pb_path, error)) from None
@@ -176,6 +182,12 @@ def check_checkpoint_data(ckpt_path, shapes, dtypes):
                            'missing' % (ckpt_path, ckpt_path, missing[0], nrof_shards))
     expected = sum(int(np.prod(shape)) * dtypes[name].size for name, shape in shapes.items()
                    if dtypes[name] != tf.string)
+    for _, path in found.values():
+        try:
+            open(path, 'rb').close()
+        except OSError as error:
+            raise FacenetError('cannot read checkpoint data file %s: %s'
+                               % (path, os_error_reason(error))) from None
     actual = sum(os.path.getsize(path) for _, path in found.values())
     if actual < expected:
         raise FacenetError('checkpoint %s is truncated: its data files hold %d bytes, its '
@@ -308,7 +320,7 @@ def restore_variables(sess, saver, prefix):
         saver.restore(sess, prefix)
     except (tf.errors.OpError, ValueError) as error:
         raise FacenetError('cannot restore checkpoint %s: %s'
-                           % (prefix, str(error).strip().splitlines()[0])) from None
+                           % (prefix, op_error_reason(error))) from None
 
 
 # -- tensors --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import models
 from align import graph_detector
 from align.detector import FaceDetector
 from conftest import shared_path
@@ -53,7 +54,8 @@ class PretrainedExports:
 
     def network(self, model):
         if model not in self.networks:
-            self.networks[model] = servable.load_network(self.model_dir(model))
+            self.networks[model] = servable.load_network(self.model_dir(model),
+                                                         networks=models.import_network)
         return self.networks[model]
 
     def frozen_embeddings(self, model):

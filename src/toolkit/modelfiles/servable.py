@@ -29,14 +29,15 @@ Network = collections.namedtuple('Network', ['graph_def', 'image_size', 'embeddi
                                              'frozen_graph_def'])
 
 
-def load_network(model, image_size=model_io.DEFAULT_IMAGE_SIZE):
-    """The model's embedding network for export.
+def load_network(model, image_size=model_io.DEFAULT_IMAGE_SIZE, *, networks):
+    """The model's embedding network for export (``networks``: model_def name -> network
+    module, to rebuild a checkpoint from code).
 
     Raises:
         FacenetError: the model has no ``input`` or ``embeddings``, or cannot take
             ``image_size`` x ``image_size`` images.
     """
-    frozen = frozen_graph_def(model, image_size)
+    frozen = frozen_graph_def(model, image_size, networks=networks)
     names = {node.name for node in frozen.node}
     for required in (model_io.INPUT_NAME, model_io.EMBEDDINGS_NAME):
         if required not in names:

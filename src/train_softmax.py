@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 
+import models
 from toolkit import cli
 from toolkit.cli import arguments
 from toolkit.data import folders, training_sets
@@ -274,7 +275,8 @@ def test(args, sess, g, epoch, test_set, stats, summary_writer):
 
 def load_splits(args):
     """The training and validation sets, checked before anything is written."""
-    dataset = training_sets.load_training_set(args.data_dir, print)
+    with Progress(0, 'Checking training images') as progress:
+        dataset = training_sets.load_training_set(args.data_dir, print, progress)
     if args.filter_filename:
         dataset = filter_dataset(dataset, os.path.expanduser(args.filter_filename),
                                  args.filter_percentile, args.filter_min_nrof_images_per_class)
@@ -307,7 +309,7 @@ def run_training(args, argv=None):
                                    args.worker_timeout)
     runs.check_run_folders(args.logs_base_dir, args.models_base_dir)
     resume = runs.find_resume(args.models_base_dir, args.run_name, print)
-    network = training.import_network(args.model_def)
+    network = models.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_pretrained(args.pretrained_model)

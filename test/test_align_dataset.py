@@ -1,6 +1,7 @@
 """align_dataset_mtcnn.py: classic crops and outputs, bad files, parallel runs, killed runs."""
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, shared_path
-from align import align_dataset_mtcnn, claims, detect_face
+from align import align_dataset_mtcnn, claims, dataset_aligner, detect_face, local_aligners
 from align.detector import FaceDetector
 from toolkit import session
 from toolkit.errors import FacenetError
@@ -80,6 +81,8 @@ def test_classic_crop_geometry_outputs_and_session_config(tmp_path, capsys, monk
             detectors.append(self)
 
     monkeypatch.setattr(align_dataset_mtcnn, 'FaceDetector', RecordingDetector)
+    # Alone on the machine, whatever other aligners run meanwhile: all the cores.
+    monkeypatch.setattr(local_aligners, 'default_directory', lambda: str(tmp_path / 'aligners'))
     out = _align(capsys, input_dir, output_dir, '--image_size', 160, '--margin', 32,
                  '--gpu_memory_fraction', 0.25)
     assert 'Total number of images: 3' in out
@@ -182,9 +185,21 @@ def test_four_parallel_processes_align_each_image_once(tmp_path):
     aligned = [int(out.split('Number of successfully aligned images: ')[1].split()[0])
                for out, _ in outputs]
     assert sum(aligned) == 8
+    # Started together: beyond one per core they wait (and leave: the first ones did it
+    # all); the active ones see each other once TensorFlow is loaded and share the cores.
+    cores = session.usable_cores()
+    waited = [out for out, _ in outputs if 'waiting for one of them to finish' in out]
+    assert len(waited) == max(0, 4 - cores)
+    assert all('Every image is aligned or being aligned by another process' in out
+               and 'Number of successfully aligned images: 0' in out for out in waited)
+    shares = re.findall(r'(\d+) active aligner processes on this machine: this one uses (\d+) '
+                        r'of its (\d+) cores', ''.join(out for out, _ in outputs))
+    assert all(int(n) >= 2 and int(used) == max(1, int(c) // int(n)) for n, used, c in shares)
+    assert shares or cores == 1
     expected = sorted(str(output_dir / person / (name + '.png')) for person, name in images)
     lines = _bounding_box_lines(str(output_dir))
-    assert len(glob.glob(str(output_dir / 'bounding_boxes_*.txt'))) == 4
+    # One file per process that aligned (a process that only waited writes none).
+    assert len(glob.glob(str(output_dir / 'bounding_boxes_*.txt'))) == 4 - len(waited)
     assert sorted(line[0] for line in lines) == expected   # each image listed exactly once
     assert sorted(glob.glob(str(output_dir / '*' / '*.png'))) == expected
     assert not glob.glob(str(output_dir / '*' / '.*'))     # no temporary files left
@@ -235,17 +250,122 @@ def test_killed_run_resumes_and_live_claims_are_respected(tmp_path, capsys):
     assert len(names) == len(set(names)) == 3
 
 
+def test_image_reader_reads_ahead_in_order_and_skips_done_images(tmp_path):
+    paths = []
+    for i in range(5):
+        paths.append(str(tmp_path / ('%d.png' % i)))
+        Image.fromarray(np.full((30 + i, 40, 3), i, np.uint8)).save(paths[-1])
+    (tmp_path / 'bad.jpg').write_bytes(b'not a JPEG')
+    paths.insert(2, str(tmp_path / 'bad.jpg'))
+    work = [('c', path, os.path.basename(path)) for path in paths]
+    seen = []
+
+    def wanted(item):
+        seen.append(item[2])
+        return item[2] != '3.png'
+
+    with dataset_aligner.ImageReader(work, _pyramid, wanted, nrof_threads=2,
+                                     ahead=3) as reader:
+        assert len(seen) <= 3  # read ahead, but not further than asked
+        results = [(item, read, read.exception() or read.result()) for item, read in reader]
+    assert [item for item, _, _ in results] == work
+    for (_, path, name), read, result in results:
+        if name == 'bad.jpg':
+            with pytest.raises(FacenetError, match='cannot read image'):
+                read.result()
+        elif name == '3.png':
+            assert result is None
+        else:
+            image, levels = result
+            np.testing.assert_array_equal(image, np.asarray(Image.open(path)))
+            assert levels == {} or all(level.dtype == np.uint8 for level in levels.values())
+            assert sorted(levels) == sorted(detect_face.pyramid_levels(image, 20, 0.709))
+
+
+def _pyramid(image):
+    return detect_face.pyramid_levels(image, 20, 0.709)
+
+
+HOLDER = '''
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from align import local_aligners
+directory, output_dir, stop_file = sys.argv[2:5]
+with local_aligners.LocalAligners(output_dir, directory) as aligners:
+    active = aligners.wait_for_a_core(1, lambda: not os.path.exists(stop_file),
+                                      lambda line: print(line, flush=True), poll_seconds=0.05)
+    print('active' if active else 'left', flush=True)
+    sys.stdin.readline()
+'''
+
+
+def _holder(directory, output_dir, stop_file):
+    return subprocess.Popen([sys.executable, '-c', HOLDER, os.path.join(ROOT, 'src'), directory,
+                             str(output_dir), str(stop_file)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def test_local_aligners_share_the_cores_and_queue_beyond_them(tmp_path):
+    directory, output_dir, stop = str(tmp_path / 'aligners'), tmp_path / 'out', tmp_path / 'stop'
+    assert local_aligners.cores_share(2, 4) == 1 and local_aligners.cores_share(8, 3) == 2
+    assert local_aligners.cores_share(2, 1) == 2
+    mine = local_aligners.LocalAligners(str(output_dir), directory).__enter__()
+    assert mine.wait_for_a_core(1, lambda: True, print) and mine.count_active() == 1
+    # A second aligner of the folder on one core waits, and leaves once no work is left.
+    second = _holder(directory, output_dir, stop)
+    assert 'waiting for one of them to finish' in second.stdout.readline()
+    assert mine.count_active() == 1 and len(mine.others()) == 1
+    stop.touch()
+    assert second.stdout.readline().strip() == 'left'
+    second.communicate('\n', timeout=60)
+    # A third waits until the first exits, then is active.
+    stop.unlink()
+    third = _holder(directory, output_dir, stop)
+    assert 'waiting for one of them to finish' in third.stdout.readline()
+    mine.close()
+    assert third.stdout.readline().strip() == 'active'
+    with local_aligners.LocalAligners(str(tmp_path / 'elsewhere'), directory) as other:
+        assert other.ahead_of_me() == 0  # another folder: never queued behind it
+        assert other.count_active() == 2  # but it shares the cores with it
+        third.communicate('\n', timeout=60)
+        # A killed aligner's entry is forgotten: its lock went with it.
+        killed = _holder(directory, output_dir, stop)
+        assert killed.stdout.readline().strip() == 'active'
+        killed.kill()
+        killed.wait(timeout=60)
+        assert other.count_active() == 1 and other.others() == []
+    assert os.listdir(directory) == []
+
+
 def test_claims_are_exclusive_and_done_is_final(tmp_path):
     store = claims.ImageClaims(str(tmp_path))
+    assert store.is_free('person', 'image')  # never claimed
     first = store.claim('person', 'image')
     assert first is not None and store.claim('person', 'image') is None
+    assert not store.is_free('person', 'image')  # held
     first.finish('1 faces')
     assert store.is_done('person', 'image') and store.claim('person', 'image') is None
+    assert not store.is_free('person', 'image')  # done
     other = store.claim('person', 'other')
     other.release()
+    assert store.is_free('person', 'other')  # let go: free again, and the probe wrote nothing
     again = store.claim('person', 'other')
     assert again is not None and again.stale
     again.finish('0 faces')
+
+
+def test_work_left_is_an_image_neither_done_nor_held(tmp_path):
+    work = [('person', 'in/a.jpg', 'a'), ('person', 'in/b.jpg', 'b')]
+    store = claims.ImageClaims(str(tmp_path))
+    assert dataset_aligner.work_left(work, str(tmp_path), False)
+    store.claim('person', 'a').finish('1 faces')
+    held = store.claim('person', 'b')
+    assert not dataset_aligner.work_left(work, str(tmp_path), False)  # done, and held
+    held.release()
+    assert dataset_aligner.work_left(work, str(tmp_path), False)
+    os.makedirs(tmp_path / 'other')
+    (tmp_path / 'other' / 'c.png').write_bytes(b'a classic run wrote it')
+    assert not dataset_aligner.work_left([('other', 'in/c.jpg', 'c')], str(tmp_path), False)
 
 
 def test_remove_partial_outputs_touches_only_that_image(tmp_path):

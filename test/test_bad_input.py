@@ -88,19 +88,73 @@ def test_learning_rate_flags_and_schedule_files(tmp_path, capsys):
     assert not (tmp_path / 'logs').exists()
 
 
-def test_unreadable_training_images_are_counted(tmp_path):
+def add_damaged_jpegs(folder, seed=0):
+    """``damaged.jpg`` (a real JPEG whose entropy-coded data is overwritten in the middle:
+    valid header) and ``truncated.jpg`` (cut at 60%) in ``folder``; returns the whole JPEG.
+
+    About half of such random overwrites still decode (into a garbled picture); with seed 0
+    the decoder fails, with seed 2 it decodes."""
+    rng = np.random.RandomState(seed)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.randint(0, 255, (48, 48, 3)).astype(np.uint8)).save(
+        buffer, 'JPEG', quality=90)
+    content = bytearray(buffer.getvalue())
+    middle = len(content) // 2
+    damaged = content.copy()
+    damaged[middle:middle + 200] = rng.randint(0, 256, 200).astype(np.uint8).tobytes()
+    (folder / 'damaged.jpg').write_bytes(bytes(damaged))
+    (folder / 'truncated.jpg').write_bytes(bytes(content[:len(content) * 6 // 10]))
+    return content
+
+
+def test_unreadable_training_images_are_counted(tmp_path, capfd):
     root = tmp_path / 'data'
     make_image_folders(root, 2, 3)
     (root / 'class00' / 'text.jpg').write_text('not an image')
     (root / 'class00' / 'empty.png').write_bytes(b'')
     Image.new('RGB', (24, 24)).save(str(root / 'class01' / 'scan.tif'))
-    lines = []
-    dataset = train_data.load_training_set(str(root), lines.append)
-    assert [len(c) for c in dataset] == [3, 3]
+    whole = add_damaged_jpegs(root / 'class01')
+    (root / 'class01' / 'whole.jpg').write_bytes(whole)
+    lines, progress = [], []
+    dataset = train_data.load_training_set(str(root), lines.append,
+                                           lambda done, total: progress.append((done, total)))
+    assert [len(c) for c in dataset] == [3, 4]  # whole.jpg stays
+    assert progress[-1] == (12, 12)
     assert len(lines) == 1 and lines[0].startswith(
-        'warning: 3 of the 9 images in --data_dir cannot be read and are left out: ')
-    assert 'empty.png (empty file)' in lines[0] and 'text.jpg (not a JPEG, PNG, GIF or BMP' \
-        in lines[0] and 'scan.tif' in lines[0]
+        'warning: 5 of the 12 images in --data_dir cannot be decoded and are left out: ')
+    for reason in ('empty.png (empty file)', 'text.jpg (not a JPEG, PNG, GIF or BMP',
+                   'scan.tif (not a JPEG', 'damaged.jpg (damaged or truncated JPEG data)',
+                   'truncated.jpg (damaged or truncated JPEG data)'):
+        assert reason in lines[0], reason
+    # The decoders' own complaints about each file are held back: the warning says it all.
+    captured = capfd.readouterr()
+    assert 'JPEG' not in captured.err + captured.out, captured
+
+
+def test_training_runs_leave_out_damaged_jpegs(tmp_path, capsys):
+    import train_tripletloss
+    root = tmp_path / 'data'
+    make_image_folders(root, 3, 3)
+    add_damaged_jpegs(root / 'class00')
+    warning = 'warning: 2 of the 11 images in --data_dir cannot be decoded and are left out: '
+    model_dir = train_softmax.run_training(run_args(tmp_path / 'softmax', str(root),
+                                                    '--max_nrof_epochs', '1'))
+    out = capsys.readouterr().out
+    assert warning in out and 'Number of examples in training set: 9' in out
+    assert os.path.isfile(os.path.join(model_dir, 'model-%s.ckpt-1.index'
+                                       % os.path.basename(model_dir)))
+    # Triplet batches must stay whole, so its pipeline skips nothing: without the check a
+    # damaged file would stop the run.
+    model_dir = train_tripletloss.run_training(train_tripletloss.parse_arguments([
+        '--data_dir', str(root), '--model_def', 'models.dummy', '--image_size', '20',
+        '--batch_size', '9', '--epoch_size', '2', '--max_nrof_epochs', '1',
+        '--embedding_size', '8', '--people_per_batch', '3', '--images_per_person', '3',
+        '--alpha', '2.0', '--logs_base_dir', str(tmp_path / 'triplet' / 'logs'),
+        '--models_base_dir', str(tmp_path / 'triplet' / 'models')]))
+    out = capsys.readouterr().out
+    assert warning in out and 'Epoch: [0][2/2]' in out
+    assert os.path.isfile(os.path.join(model_dir, 'model-%s.ckpt-2.index'
+                                       % os.path.basename(model_dir)))
 
 
 def test_triplet_training_needs_two_images_per_person(tmp_path, capsys):
@@ -145,6 +199,19 @@ def test_abandoned_checkpoint_temporaries_are_removed_unless_their_run_lives(tmp
         removed = checkpoints.remove_abandoned_saves(str(tmp_path))
     assert removed == checkpoints.RemovedFiles(2, 1024)
     assert os.listdir(dead) == ['model-x.ckpt-1.index'] and len(os.listdir(alive)) == 3
+    # TensorFlow's temporary state file, a data file whose index was never written (killed
+    # between the renames), a half-written stat.h5 in the run's log folder.
+    logs = tmp_path / 'logs' / 'dead_run'
+    logs.mkdir(parents=True)
+    leftovers = [dead / ('checkpoint.tmp' + 'a' * 32), dead / 'model-x.ckpt-2.data-00000-of-00001',
+                 logs / '.stat.abcd_123.tmp.h5']
+    kept = [dead / 'model-x.ckpt-1.data-00000-of-00001', dead / 'checkpoint',
+            logs / 'stat.h5', logs / 'arguments.txt']
+    for path in leftovers + kept:
+        path.write_bytes(b'x' * 10)
+    removed = checkpoints.remove_abandoned_saves(str(tmp_path), str(tmp_path / 'logs'))
+    assert removed.files == 3 + 2  # and the live run's, now unlocked
+    assert not any(path.exists() for path in leftovers) and all(path.exists() for path in kept)
 
 
 def test_a_new_training_run_sweeps_killed_saves(tmp_path):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import models
 from conftest import shared_path
 from toolkit.data import folders as data
 from toolkit import cli
@@ -83,9 +84,11 @@ def frozen_embeddings(model, images, fixed=False):
     """Embeddings of the model's own frozen graph fed with numpy-standardized images."""
     standardize = data.fixed_standardization if fixed else data.prewhiten
     inputs = np.stack([standardize(image) for image in images]).astype(np.float32)
+    config = tf.ConfigProto()  # Grappler's rewrites take seconds on a large graph
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
     with tf.Graph().as_default():
         tf.import_graph_def(model_io.read_graph_def(model), name='')
-        with tf.Session() as sess:
+        with tf.Session(config=config) as sess:
             tensors = model_io.get_model_tensors()
             return sess.run(tensors.embeddings, model_io.inference_feed(tensors, inputs))
 
@@ -95,7 +98,7 @@ def frozen_embeddings(model, images, fixed=False):
 def test_classic_switches_resolve_and_batch_norms_fold(tiny_model):
     original = model_io.read_graph_def(tiny_model)
     assert any(node.op == 'Switch' for node in original.node)
-    network = servable.load_network(tiny_model, TINY_SIZE)
+    network = servable.load_network(tiny_model, TINY_SIZE, networks=models.import_network)
     assert servable.training_nodes(network.graph_def) == ['input']
     assert network.embedding_size == 6
     serving = servable.serving_graph_def(network)
@@ -107,7 +110,7 @@ def test_classic_switches_resolve_and_batch_norms_fold(tiny_model):
 
 
 def test_fixed_standardization_and_float_input(tiny_model):
-    network = servable.load_network(tiny_model, TINY_SIZE)
+    network = servable.load_network(tiny_model, TINY_SIZE, networks=models.import_network)
     faces = _faces()
     fixed = exported.GraphRunner(servable.serving_graph_def(network, True)).embed(faces)
     np.testing.assert_allclose(fixed, frozen_embeddings(tiny_model, faces, True), atol=1e-5)
@@ -152,7 +155,7 @@ def test_script_exports_each_format(tiny_model, tmp_path, capsys, name, quantize
 
 
 def test_tflite_quantization_shrinks_the_file(tiny_model, tmp_path):
-    network = servable.load_network(tiny_model, TINY_SIZE)
+    network = servable.load_network(tiny_model, TINY_SIZE, networks=models.import_network)
     sizes = {}
     for quantize in (None, 'dynamic', 'float16'):
         path = str(tmp_path / ('%s.tflite' % quantize))
@@ -172,7 +175,8 @@ def _encoded(image, image_format):
 @pytest.fixture(scope='module')
 def tiny_saved_model(tiny_model, tmp_path_factory):
     output = str(tmp_path_factory.mktemp('sm') / 'tiny')
-    export.export(servable.load_network(tiny_model, TINY_SIZE), output, 'saved_model')
+    network = servable.load_network(tiny_model, TINY_SIZE, networks=models.import_network)
+    export.export(network, output, 'saved_model')
     return output
 
 

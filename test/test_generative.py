@@ -16,6 +16,7 @@ from toolkit import cli
 from toolkit.errors import FacenetError
 from toolkit.modelfiles.loading import checkpoint_variables
 from toolkit.tf_compat import tf
+from test_train_softmax import only_subdir
 
 INPUT_IMAGE_SIZE = 80
 STEM_SCOPES = ('InceptionResnetV1/Conv2d_1a_3x3/', 'InceptionResnetV1/Conv2d_2a_3x3/',
@@ -245,3 +246,34 @@ def test_unknown_loss_feature_is_reported(tmp_path, trained_vae):
     with pytest.raises(FacenetError, match='unknown --loss_features Conv2d_1a; the network has'):
         train_vae.main(args)
     assert not os.path.exists(str(tmp_path / 'vae'))
+
+
+def test_train_vae_that_fails_or_is_interrupted_before_training_leaves_nothing(
+        tmp_path, trained_vae, monkeypatch, capsys):
+    root, _, vae_dir = trained_vae
+    base = tmp_path / 'vae' / 'runs'  # neither folder exists before the run
+
+    def run(pretrained, *extra):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.run(train_vae.main, train_vae.parse_arguments, [
+                'generative.models.dfc_vae', str(root / 'faces'), 'models.inception_resnet_v1',
+                pretrained, '--models_base_dir', str(base), '--batch_size', '2',
+                '--input_image_size', str(INPUT_IMAGE_SIZE), '--latent_var_size', '16', *extra])
+        return exit_info.value.code, capsys.readouterr()
+    # Bad input found only once the graph is built and the folders are made: the VAE's own
+    # checkpoint given where the face network's is expected.
+    code, captured = run(vae_dir)
+    assert code == 1 and 'Model directory: ' in captured.out
+    assert re.fullmatch(r'error: pretrained model checkpoint \S+model.ckpt-3 lacks \d+ of the '
+                        r'\d+ variables needed \(e.g. InceptionResnetV1/\S+\); is it the right '
+                        r'model\?\n', captured.err), captured.err
+    assert os.listdir(tmp_path) == []
+    # Ctrl-C after arguments.txt is written, before training starts.
+
+    def interrupted(*args):
+        assert os.path.isfile(os.path.join(only_subdir(base), 'arguments.txt'))
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train_vae, 'store_revision_info', interrupted)
+    code, captured = run('unused', '--reconstruction_loss_type', 'PLAIN')
+    assert code == 130 and captured.err == 'interrupted\n'
+    assert os.listdir(tmp_path) == []

@@ -6,6 +6,7 @@ import pytest
 
 import train_tripletloss
 from test_train_softmax import make_image_folders
+from test_train_tripletloss import assert_descends, fixed_triplet_losses
 from toolkit.tf_compat import tf
 
 # model_def -> smallest accepted image size (Inception-ResNet-v1 is covered by its own tests,
@@ -134,7 +135,8 @@ def _tiny_run_args(tmp_path, data_dir, model_def, size, *extra):
 
 def test_triplet_training_step_squeezenet(tmp_path):
     """Two epochs of one step, only the bottleneck trained: between the two checkpoints the
-    bottleneck moved and every variable of the trunk kept its value."""
+    bottleneck moved and every variable of the trunk kept its value; and six steps on
+    fixed triplets lower their loss."""
     data_dir = make_image_folders(tmp_path / 'data', 2, 3, size=32)
     args = train_tripletloss.parse_arguments(_tiny_run_args(
         tmp_path, data_dir, 'models.squeezenet', 32, '--people_per_batch', '2',
@@ -153,3 +155,5 @@ def test_triplet_training_step_squeezenet(tmp_path):
         np.testing.assert_array_equal(first.get_tensor(name), last.get_tensor(name), name)
     assert np.max(np.abs(first.get_tensor('SqueezeNet/Bottleneck/weights')
                          - last.get_tensor('SqueezeNet/Bottleneck/weights'))) > 0
+    assert_descends(fixed_triplet_losses(str(tmp_path), 'models.squeezenet', 32, 2e-4, 6,
+                                         '--trainable_scopes', 'SqueezeNet/Bottleneck'))

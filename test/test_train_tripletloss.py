@@ -1,15 +1,19 @@
 """train_tripletloss: people sampling, vectorized triplet selection, a short run."""
 import os
+import types
 
 import numpy as np
 import pytest
 
+import models
 import train_tripletloss
 from test_train_softmax import event_tags, make_image_folders, make_lfw, only_subdir
 from toolkit.data.folders import ImageClass
 from toolkit.errors import FacenetError
 from toolkit.tf_compat import tf
 from toolkit.modelfiles import metadata
+from toolkit.training import towers
+from toolkit.training.distribute import Replicas, StopAgreement
 from toolkit.training.triplets import sample_people, select_triplet_indices, select_triplets
 
 
@@ -120,6 +124,50 @@ def test_classic_defaults():
     assert args.model_def == 'models.inception_resnet_v1' and args.lfw_nrof_folds == 10
 
 
+def fixed_triplet_losses(root, model_def, image_size, learning_rate, nrof_steps, *extra):
+    """The triplet loss of four fixed triplets (2 people x 3 images) before each of
+    ``nrof_steps`` training steps on them, and after the last: the script's own graph and
+    ``train_on_triplets``, ADAGRAD, seeds fixed, no augmentation, dropout or weight decay.
+
+    alpha 4 is the largest squared distance between unit vectors, so every triplet's hinge
+    stays active: the loss is smooth and a small enough step must lower it. The batch is
+    the same images in the same order at every step, so batch norms in training mode see
+    the same batch statistics each time.
+    """
+    data_dir = make_image_folders(os.path.join(root, 'fixed_triplets'), 2, 3, size=image_size)
+    first, second = (sorted(os.path.join(data_dir, name, image)
+                            for image in os.listdir(os.path.join(data_dir, name)))
+                     for name in sorted(os.listdir(data_dir)))
+    triplets = [(first[0], first[1], second[0]), (first[1], first[2], second[1]),
+                (second[0], second[1], first[2]), (second[1], second[2], first[0])]
+    paths = [path for triplet in triplets for path in triplet]
+    args = train_tripletloss.parse_arguments([
+        '--data_dir', data_dir, '--model_def', model_def, '--image_size', str(image_size),
+        '--batch_size', str(len(paths)), '--epoch_size', str(nrof_steps), '--alpha', '4.0',
+        '--optimizer', 'ADAGRAD', '--learning_rate', str(learning_rate), '--weight_decay', '0',
+        '--keep_probability', '1.0', '--embedding_size', '8', '--seed', '666', *extra])
+    no_stop = StopAgreement(types.SimpleNamespace(requested=False))
+    with tf.Graph().as_default():
+        tf.set_random_seed(args.seed)
+        g = train_tripletloss.build_graph(args, models.import_network(model_def))
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            # Each step reports the loss of its batch before its update.
+            nrof_done, losses = train_tripletloss.train_on_triplets(
+                args, sess, g, Replicas(), paths * nrof_steps, learning_rate, 0, 0,
+                towers.NoSummaryWriter(), no_stop)
+            g.batches.start(sess, paths)
+            losses.append(sess.run(g.triplet_loss))
+    assert nrof_done == nrof_steps
+    return np.array(losses)
+
+
+def assert_descends(losses, min_drop=0.2):
+    """Every step lowered the loss, and the last is at least ``min_drop`` below the first."""
+    assert np.all(np.diff(losses) < 0), losses
+    assert losses[-1] <= (1 - min_drop) * losses[0], losses
+
+
 def test_short_run(tmp_path, capsys):
     data_dir = make_image_folders(tmp_path / 'data', 4, 4)
     lfw_dir, pairs = make_lfw(tmp_path)
@@ -156,6 +204,9 @@ def test_short_run(tmp_path, capsys):
     # alpha 2 exceeds any distance between unit vectors: every pair gets a triplet.
     assert '(nrof_random_negs, nrof_triplets) = (12, 12)' in out
     assert 'Epoch: [1][4/4]' in out
+    # The same graph and training loop, held on four fixed triplets, lower their loss.
+    assert_descends(fixed_triplet_losses(str(tmp_path), 'models.dummy', 20, 3e-4, 4,
+                                         '--trainable_scopes', 'Bottleneck/weights'))
 
 
 @pytest.mark.parametrize('extra, message', [

@@ -8,7 +8,10 @@ Writes ``OUTPUT_DIR/<class>/<name>.png`` (``<name>_<i>.png`` per face with
 ``--detect_multiple_faces``), a ``bounding_boxes_<5 random digits>.txt`` per process and
 ``revision_info.txt``, then prints the totals. Several processes may align one folder at once
 (``for N in {1..4}; do python src/align/align_dataset_mtcnn.py ... --random_order & done``):
-every image is aligned exactly once, and a killed run resumes where it stopped.
+every image is aligned exactly once, and a killed run resumes where it stopped. Aligners
+running on one machine count each other (``align.local_aligners``): each takes its share of
+the cores, and of one folder's aligners those beyond one per core wait (without loading
+TensorFlow) until one of the first finishes, and leave when no image is left for them.
 """
 import os
 import sys
@@ -20,12 +23,16 @@ if SRC_DIR not in sys.path:
     sys.path.insert(0, SRC_DIR)
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
+from collections import Counter  # noqa: E402
 
 import cv2  # noqa: E402
 
 from align import dataset_aligner  # noqa: E402
+from align import detector as detector_module  # noqa: E402
+from align import local_aligners  # noqa: E402
 from align.detector import FaceDetector  # noqa: E402
-from toolkit import cli, fileio, progress, session  # noqa: E402
+from toolkit import cli, fileio, progress, session, tf_compat  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
@@ -55,19 +62,23 @@ def main(args):
             'holds a line break)' % (path, name))
     # The crops are small: OpenCV's own threads would only compete with TensorFlow's.
     cv2.setNumThreads(1)
-    say('Creating networks and loading parameters')
-    # Each op on one thread, one batch per core at a time: the cores are kept busy by
-    # batches side by side rather than by splitting small ops, so that several aligner
-    # processes on one machine share the cores instead of spinning against each other.
     cores = session.usable_cores()
-    with FaceDetector(args.gpu_memory_fraction, op_threads=cores) as detector:
-        fileio.make_dirs(output_dir, 'output_dir')
-        fileio.store_revision_info(SRC_DIR, output_dir, ' '.join(sys.argv))
-        with dataset_aligner.open_bounding_boxes_file(output_dir) as bounding_boxes_file:
-            aligner = dataset_aligner.DatasetAligner(
-                detector, output_dir, args.image_size, args.margin, args.detect_multiple_faces,
-                args.batch_size, log=say, nrof_workers=max(2, cores))
-            counts = aligner.run(work, bounding_boxes_file)
+    with local_aligners.LocalAligners(output_dir) as aligners:
+        # Beyond one process per core, an aligner of this folder waits instead of loading
+        # TensorFlow for nothing (the others take its images).
+        if aligners.wait_for_a_core(cores, lambda: dataset_aligner.work_left(
+                work, output_dir, args.detect_multiple_faces), say):
+            # Decoding the first images and resizing their pyramids starts now, on the cores
+            # that TensorFlow's start-up (one thread) leaves idle.
+            reader = dataset_aligner.ImageReader(
+                work, detector_module.pyramid_levels,
+                dataset_aligner.still_to_do(output_dir, args.detect_multiple_faces),
+                nrof_threads=cores)
+            with reader:
+                counts = _align(args, work, reader, *_threads(cores, aligners, say), say)
+        else:
+            say('Every image is aligned or being aligned by another process')
+            counts = Counter(images=len(work), skipped=len(work))
     say('Total number of images: %d' % counts['images'])
     say('Number of successfully aligned images: %d' % counts['faces'])
     if counts['skipped']:
@@ -78,6 +89,41 @@ def main(args):
         say('Entries skipped (not image files, or unlistable names): %d'
             % (len(problems) + sum(len(c) for c in unlisted)))
     return 0
+
+
+def _threads(cores, aligners, say):
+    """``(op threads, worker threads)``: all the cores for a process alone (two workers at
+    least, so that one's box work overlaps the other's network runs), its share of them
+    when other aligners run on the machine. Counted once TensorFlow is imported: aligners
+    started together have registered by then."""
+    say('Creating networks and loading parameters')
+    tf_compat.tensorflow_module()
+    nrof_aligners = aligners.count_active()
+    share = local_aligners.cores_share(cores, nrof_aligners)
+    if nrof_aligners > 1:
+        say('%d active aligner processes on this machine: this one uses %d of its %d cores'
+            % (nrof_aligners, share, cores))
+        return share, share
+    return cores, max(2, cores)
+
+
+def _align(args, work, reader, op_threads, nrof_workers, say):
+    """Build the detector and align ``work``; returns the aligner's counts."""
+    output_dir = os.path.expanduser(args.output_dir)
+    # Each op on one thread, one batch per core at a time: the cores are kept busy by
+    # batches side by side rather than by splitting small ops, so that several aligner
+    # processes on one machine share the cores instead of spinning against each other.
+    with FaceDetector(args.gpu_memory_fraction, op_threads=op_threads) as detector:
+        # What exists now (TensorFlow's modules, the graph) lives until the end: kept out of
+        # the garbage collector's full passes, which otherwise take about 5% of the run.
+        gc.freeze()
+        fileio.make_dirs(output_dir, 'output_dir')
+        fileio.store_revision_info(SRC_DIR, output_dir, ' '.join(sys.argv))
+        with dataset_aligner.open_bounding_boxes_file(output_dir) as bounding_boxes_file:
+            aligner = dataset_aligner.DatasetAligner(
+                detector, output_dir, args.image_size, args.margin, args.detect_multiple_faces,
+                args.batch_size, log=say, nrof_workers=nrof_workers)
+            return aligner.run(work, bounding_boxes_file, reader)
 
 
 def parse_arguments(argv):

@@ -12,7 +12,7 @@ from align import detect_face, face_crop
 from toolkit.data import folders
 from toolkit.errors import FacenetError
 from toolkit.recognition.faces import Face
-from toolkit.session import new_session
+from toolkit.session import ClosedOnExit, new_session
 from toolkit.tf_compat import tf
 
 MINSIZE = 20
@@ -20,7 +20,7 @@ THRESHOLD = (0.6, 0.7, 0.7)
 FACTOR = 0.709
 
 
-class FaceDetector:
+class FaceDetector(ClosedOnExit):
     """MTCNN in its own graph and session. Use as a context manager (or call ``close``).
 
     Args:
@@ -43,12 +43,6 @@ class FaceDetector:
             self.session.close()
             raise
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
     def close(self):
         self.session.close()
 
@@ -57,15 +51,17 @@ class FaceDetector:
         return detect_face.detect_face(img, self.minsize, self.pnet, self.rnet, self.onet,
                                        self.threshold, self.factor)
 
-    def detect_batch(self, images, profile=None):
+    def detect_batch(self, images, profile=None, levels=None):
         """``[(boxes n x 5, points 10 x n), ...]``, one pair per RGB uint8 image of a list.
 
         The images go through each network stage together (``detect_face.detect_faces``);
         the boxes equal ``detect``'s. ``profile``: an optional ``detect_face.StageProfile``
-        that collects the seconds of each step.
+        that collects the seconds of each step; ``levels``: each image's ``pyramid_levels``
+        computed ahead (or None).
         """
         return detect_face.detect_faces(images, self.minsize, self.pnet, self.rnet, self.onet,
-                                        self.threshold, self.factor, profile=profile)
+                                        self.threshold, self.factor, profile=profile,
+                                        levels=levels)
 
     def find_faces(self, img, margin, image_size, main_face_only=False):
         """Every face of an RGB uint8 image as Face objects with aligned patches.
@@ -90,6 +86,12 @@ class FaceDetector:
             if patch is not None:
                 faces.append(Face(crop_box, boxes[i].copy(), points[:, i].copy(), patch))
         return faces
+
+
+def pyramid_levels(img, minsize=MINSIZE, factor=FACTOR):
+    """P-Net's pyramid of one RGB uint8 image at the detection settings (see
+    ``detect_face.pyramid_levels``); needs no detector, so it can run before one is built."""
+    return detect_face.pyramid_levels(img, minsize, factor)
 
 
 def _as_rgb(img):

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 
 from toolkit.data import input_pipeline
-from toolkit.errors import FacenetError
+from toolkit.errors import FacenetError, op_error_reason
 from toolkit.fileio import atomic_path
 from toolkit.modelfiles import loading
 from toolkit.tf_compat import tf
@@ -232,16 +232,10 @@ def run_input(session, fetches, feed_dict=None):
     """``session.run`` that turns an unreadable image file into a FacenetError."""
     try:
         return session.run(fetches, feed_dict=feed_dict)
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
+            tf.errors.PermissionDeniedError) as error:
         raise FacenetError('cannot read an input image (is every file in the data directory '
-                           'a readable image?): %s' % _op_error_reason(error)) from None
-
-
-def _op_error_reason(error):
-    """The reason of a TensorFlow op error without its graph-execution boilerplate."""
-    lines = [line.strip() for line in error.message.splitlines()
-             if line.strip() and not line.startswith(('\t', 'Graph execution error'))]
-    return lines[0].rsplit(': ', 1)[-1] if lines else error.message
+                           'a readable image?): %s' % op_error_reason(error)) from None
 
 
 # -- CelebA attributes ----------------------------------------------------------------------

@@ -3,6 +3,7 @@ import contextlib
 import errno
 import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,8 @@ def current_umask():
 # Bytes of a file's own name kept in its temporary name (the rest is a dot, 8 random
 # characters and ``.tmp``), so a name that fits the file system has a temporary name that fits.
 TEMP_NAME_BASE_BYTES = 200
+# atomic_path's temporary names: ``.<base>.`` + mkstemp's 8 characters + ``.tmp<ext>``.
+_TEMPORARY_NAME = re.compile(r'^\..*\.[a-z0-9_]{8}\.tmp(\.[^.]*)?$')
 
 
 # What writing a file can fail with (an OSError without a file name, e.g. from write()).
@@ -37,6 +40,12 @@ def temporary_prefix(base):
     return '.%s.' % short.decode('utf-8', 'ignore')
 
 
+def is_temporary_name(name):
+    """Whether ``name`` is one of atomic_path's temporary names (``.<base>.<random>.tmp<ext>``),
+    which only a killed process leaves behind."""
+    return bool(_TEMPORARY_NAME.match(name))
+
+
 def os_error_reason(error):
     """The short reason of an OSError (``No space left on device``), without its errno."""
     return error.strerror or str(error) or type(error).__name__
@@ -47,12 +56,17 @@ def unwritable_reason(path, directory=False):
 
     Checks what can be known before writing: an existing directory (or file) in its place,
     a regular file among its parent folders, a name longer than the file system allows, a
-    parent folder without write permission, and a device without free space. Folders that
-    do not exist yet are fine (they will be created).
+    folder (the existing output folder or the nearest existing parent) without write
+    permission, and a device without free space. Folders that do not exist yet are fine
+    (they will be created).
     """
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.isdir(path):
-        return None if directory else 'it is a directory'
+        if not directory:
+            return 'it is a directory'
+        if not os.access(path, os.W_OK | os.X_OK):
+            return 'no permission to write in %s' % path
+        return None
     if directory and os.path.lexists(path):
         return 'it is a file, not a directory'
     existing, missing = os.path.dirname(path), [os.path.basename(path)]

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from toolkit.errors import FacenetError
+from toolkit.fileio import os_error_reason
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 
@@ -164,8 +165,10 @@ def read_rgb_image(path):
             return _pil_to_rgb_array(image)
     except FileNotFoundError:
         raise FacenetError('image not found: %s' % path) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, SyntaxError, ValueError) as error:
         raise FacenetError('cannot read image %s: %s' % (path, error)) from None
+    except OSError as error:  # no permission, a folder, a truncated file
+        raise FacenetError('cannot read image %s: %s' % (path, os_error_reason(error))) from None
 
 
 def prewhiten(x):

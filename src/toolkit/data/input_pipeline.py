@@ -7,12 +7,19 @@ so the next batch is ready while the model trains on the current one.
 """
 import collections
 import math
+import re
 
+import numpy as np
+
+from toolkit import tf_compat
 from toolkit.tf_compat import tf
 
 # Random rotations are drawn uniformly from [-RANDOM_ROTATE_DEGREES, RANDOM_ROTATE_DEGREES].
 RANDOM_ROTATE_DEGREES = 10.0
 PREFETCH_BATCHES = 2
+# undecodable() decodes this many files per pass of its pipeline (progress is reported between).
+DECODE_CHECK_CHUNK = 2048
+_ANY_LINE = re.compile('')
 
 Augmentation = collections.namedtuple(
     'Augmentation', ['random_crop', 'random_flip', 'random_rotate', 'fixed_standardization'])
@@ -25,6 +32,46 @@ def decode_image(path):
     image = tf.io.decode_image(contents, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
     return image
+
+
+def undecodable(paths, nrof_threads, progress=None):
+    """The indices of the files in ``paths`` that ``decode_image`` cannot decode.
+
+    Every file is read and fully decoded by the training pipeline's own decoder, on
+    ``nrof_threads`` parallel calls, in a graph and session of its own; a damaged or
+    truncated JPEG fails here exactly as it would in training. What the decoders write to
+    stderr about damaged files meanwhile is held back (the caller reports the files).
+    ``progress(done, total)`` is called after each chunk of DECODE_CHECK_CHUNK files.
+    """
+    decoded = np.zeros(len(paths), bool)
+    if not paths:
+        return []
+    with tf.Graph().as_default():
+        chunk_paths = tf.placeholder(tf.string, [None])
+        dataset = tf.data.Dataset.from_tensor_slices(
+            (tf.range(tf.size(chunk_paths, out_type=tf.int64)), chunk_paths))
+        # The decoded shape is fetched, so the decode itself cannot be pruned from the graph.
+        dataset = dataset.map(lambda index, path: (index, tf.shape(decode_image(path))[0]),
+                              num_parallel_calls=nrof_threads)
+        dataset = dataset.ignore_errors().batch(DECODE_CHECK_CHUNK)
+        iterator = tf.data.make_initializable_iterator(dataset)
+        decoded_indices = iterator.get_next()[0]
+        with tf.Session() as sess:
+            for start in range(0, len(paths), DECODE_CHECK_CHUNK):
+                chunk = decoded[start:start + DECODE_CHECK_CHUNK]
+                # The chunk's pass ends before stderr is let through again: no decode
+                # runs in the background while progress is shown.
+                with tf_compat.stderr_without(_ANY_LINE):
+                    sess.run(iterator.initializer,
+                             {chunk_paths: list(paths[start:start + DECODE_CHECK_CHUNK])})
+                    while True:
+                        try:
+                            chunk[sess.run(decoded_indices)] = True
+                        except tf.errors.OutOfRangeError:
+                            break
+                if progress:
+                    progress(start + len(chunk), len(paths))
+    return np.flatnonzero(~decoded).tolist()
 
 
 def random_rotate(image, max_degrees=RANDOM_ROTATE_DEGREES, seed=None):

@@ -1,21 +1,21 @@
 """Training sets: several data folders joined into one, and the checks made before training."""
 from PIL import Image
 
+from toolkit import session
 from toolkit.data.folders import get_dataset
+from toolkit.data.input_pipeline import undecodable
 from toolkit.errors import FacenetError
 
 
 # File signatures of the formats the training pipeline (tf.io.decode_image) decodes.
-_DECODABLE_SIGNATURES = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'GIF87a', b'GIF89a', b'BM')
+_DECODABLE_SIGNATURES = {b'\xff\xd8\xff': 'JPEG', b'\x89PNG\r\n\x1a\n': 'PNG', b'GIF87a': 'GIF',
+                         b'GIF89a': 'GIF', b'BM': 'BMP'}
 MAX_LISTED_PROBLEMS = 5
 
 
-def pipeline_problem(path):
-    """Why the training pipeline cannot read an image file (from its first bytes), or None.
-
-    Catches empty and foreign files and formats TensorFlow does not decode (TIFF, WebP,
-    PPM); a JPEG truncated in the middle passes and is skipped by the pipeline itself.
-    """
+def decode_problem(path):
+    """Why the training pipeline's decoder failed on an image file, told from its first bytes:
+    unreadable, empty, a format TensorFlow does not decode (TIFF, WebP, PPM), or damaged data."""
     try:
         with open(path, 'rb') as handle:
             head = handle.read(8)
@@ -23,32 +23,37 @@ def pipeline_problem(path):
         return 'cannot be read (%s)' % (error.strerror or error)
     if not head:
         return 'empty file'
-    if not head.startswith(_DECODABLE_SIGNATURES):
-        return 'not a JPEG, PNG, GIF or BMP file'
-    return None
+    for signature, name in _DECODABLE_SIGNATURES.items():
+        if head.startswith(signature):
+            return 'damaged or truncated %s data' % name
+    return 'not a JPEG, PNG, GIF or BMP file'
 
 
-def load_training_set(data_dir, log=None):
+def load_training_set(data_dir, log=None, progress=None):
     """``get_dataset`` over every folder of a ``:``-separated ``--data_dir``, concatenated.
 
-    Image files the training pipeline cannot read (``pipeline_problem``) are left out, with
-    one warning line through ``log`` giving their number and the first few. Classes with
-    no image are dropped. Raises FacenetError when a folder is missing.
+    Every image is decoded once by the training pipeline's decoder (``undecodable``, about
+    as long as one epoch's decoding); the files it fails on are left out, with one warning
+    line through ``log`` giving their number and the first few. Classes with no image left
+    are dropped. ``progress(done, total)`` follows the check. Raises FacenetError when a
+    folder is missing.
     """
     dataset = []
     for path in data_dir.split(':'):
         if path:
             dataset += get_dataset(path)
-    problems, total = [], 0
+    paths = [path for image_class in dataset for path in image_class.image_paths]
+    failed = set(paths[index] for index in
+                 undecodable(paths, session.usable_cores(), progress))
     for image_class in dataset:
-        total += len(image_class.image_paths)
-        checked = [(path, pipeline_problem(path)) for path in image_class.image_paths]
-        problems += [(path, reason) for path, reason in checked if reason]
-        image_class.image_paths = [path for path, reason in checked if not reason]
+        image_class.image_paths = [path for path in image_class.image_paths
+                                   if path not in failed]
+    problems = [path for path in paths if path in failed]
     if problems and log is not None:
-        log('warning: %d of the %d images in --data_dir cannot be read and are left out: %s%s'
-            % (len(problems), total, '; '.join('%s (%s)' % item
-                                               for item in problems[:MAX_LISTED_PROBLEMS]),
+        log('warning: %d of the %d images in --data_dir cannot be decoded and are left out: %s%s'
+            % (len(problems), len(paths),
+               '; '.join('%s (%s)' % (path, decode_problem(path))
+                         for path in problems[:MAX_LISTED_PROBLEMS]),
                '; ...' if len(problems) > MAX_LISTED_PROBLEMS else ''))
     return [image_class for image_class in dataset if len(image_class) > 0]
 

@@ -19,7 +19,7 @@ import json
 import os
 
 from toolkit.errors import FacenetError
-from toolkit.fileio import atomic_open
+from toolkit.fileio import atomic_open, os_error_reason
 
 FILE_NAME = 'facenet_model.json'
 FORMAT_VERSION = 1
@@ -81,7 +81,10 @@ def read_model_metadata(model):
     try:
         with open(path, 'r', encoding='utf-8') as handle:
             content = json.load(handle)
-    except (OSError, ValueError) as error:
+    except OSError as error:
+        raise FacenetError('cannot read model metadata %s: %s' % (path, os_error_reason(error))
+                           ) from None
+    except ValueError as error:
         raise FacenetError('cannot read model metadata %s: %s' % (path, error)) from None
     if not isinstance(content, dict):
         raise FacenetError('model metadata %s is not a JSON object' % path)

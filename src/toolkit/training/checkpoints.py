@@ -21,8 +21,8 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
 from toolkit.modelfiles import loading as model_io
-from toolkit.errors import FacenetError, OutputError
-from toolkit.fileio import make_dirs, os_error_reason, unwritable_reason
+from toolkit.errors import FacenetError, OutputError, op_error_reason
+from toolkit.fileio import is_temporary_name, make_dirs, os_error_reason, unwritable_reason
 from toolkit.tf_compat import tf
 
 RestoreReport = collections.namedtuple('RestoreReport', ['checkpoint', 'restored', 'skipped'])
@@ -321,8 +321,7 @@ def _write_errors(what):
     try:
         yield
     except tf.errors.OpError as error:
-        raise OutputError('cannot write %s: %s'
-                          % (what, str(error.message).strip().splitlines()[0])) from None
+        raise OutputError('cannot write %s: %s' % (what, op_error_reason(error))) from None
     except OSError as error:
         raise OutputError('cannot write %s: %s' % (what, os_error_reason(error))) from None
 
@@ -357,12 +356,43 @@ class ModelDirLock:
         return False
 
 
-def remove_abandoned_saves(models_base_dir):
-    """Remove the temporary files of interrupted saves in the run folders of models_base_dir.
+# TensorFlow's update_checkpoint_state writes ``checkpoint`` through ``checkpoint.tmp<uuid>``
+# (``training_state`` likewise, in a run's training-state folder).
+_STATE_TEMPORARY = re.compile(r'^(checkpoint|training_state)\.tmp[0-9a-f]{32}$')
+_DATA_FILE = re.compile(r'^(.+\.ckpt-\d+)\.data-\d{5}-of-\d{5}$')
+
+
+def _abandoned(name, names):
+    """Whether the file ``name`` of a run folder holding ``names`` is a killed save's leftover:
+    a temporary checkpoint, state or metadata file, or a data file whose index was never
+    written (a kill between the two renames) or was already deleted."""
+    if name.startswith(TEMPORARY_PREFIX) or _STATE_TEMPORARY.match(name) or \
+            is_temporary_name(name):
+        return True
+    data = _DATA_FILE.match(name)
+    return bool(data) and data.group(1) + '.index' not in names
+
+
+def _leftovers(folder, in_log_folder=False):
+    """The killed saves' leftovers in a run folder (its log folder: temporary files only)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # missing, not a folder, or unreadable
+        return []
+    if in_log_folder:
+        return [entry for entry in entries if is_temporary_name(entry.name)]
+    names = {entry.name for entry in entries}
+    return [entry for entry in entries if _abandoned(entry.name, names)]
+
+
+def remove_abandoned_saves(models_base_dir, logs_base_dir=None):
+    """Remove the temporary files of interrupted saves in the run folders of models_base_dir
+    (and the temporary files in the runs' folders of the same name in logs_base_dir).
 
     A run killed while saving (``kill -9``, a power cut) leaves its hidden temporary
-    checkpoint files (tens of MB each). Folders locked by a living run (``ModelDirLock``)
-    are left alone.
+    checkpoint files (tens of MB each), perhaps a temporary ``checkpoint`` state file or a
+    data file without its index (``_abandoned``), or a half-written ``stat.h5``. Runs whose
+    model folder is locked by a living process (``ModelDirLock``) are left alone.
 
     Returns:
         RemovedFiles(number of files, bytes).
@@ -372,14 +402,9 @@ def remove_abandoned_saves(models_base_dir):
         return RemovedFiles(0, 0)
     for name in sorted(os.listdir(models_base_dir)):
         folder = os.path.join(models_base_dir, name)
-        try:
-            leftovers = [entry for entry in os.scandir(folder)
-                         if entry.name.startswith(TEMPORARY_PREFIX)]
-            if os.path.isdir(os.path.join(folder, STATE_FOLDER)):
-                leftovers += [entry for entry in os.scandir(os.path.join(folder, STATE_FOLDER))
-                              if entry.name.startswith(TEMPORARY_PREFIX)]
-        except OSError:  # not a folder, or unreadable
-            continue
+        leftovers = _leftovers(folder) + _leftovers(os.path.join(folder, STATE_FOLDER))
+        if logs_base_dir:
+            leftovers += _leftovers(os.path.join(logs_base_dir, name), in_log_folder=True)
         if not leftovers:
             continue
         fd = os.open(folder, os.O_RDONLY)

@@ -53,7 +53,8 @@ def prepare_run(logs_base_dir, models_base_dir, arguments, script_path, argv, lo
                                                       subdir=run_name)
     with fileio.NewFolders([log_dir, model_dir], 'run folder') as folders, \
             checkpoints.ModelDirLock(model_dir):
-        removed = checkpoints.remove_abandoned_saves(os.path.expanduser(models_base_dir))
+        removed = checkpoints.remove_abandoned_saves(os.path.expanduser(models_base_dir),
+                                                      os.path.expanduser(logs_base_dir))
         if removed.files:
             log('Removed %d temporary files (%.1f MB) of checkpoint saves that killed runs '
                 'left' % (removed.files, removed.bytes / 1e6))

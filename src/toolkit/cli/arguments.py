@@ -38,11 +38,42 @@ def finite_float(text):
     return value
 
 
+def _float_in(text, low, high, low_included):
+    value = float(text)
+    if not ((low <= value) if low_included else (low < value)) or not value <= high:
+        raise argparse.ArgumentTypeError('must be in %s%g, %g], got %s'
+                                         % ('[' if low_included else '(', low, high, text))
+    return value
+
+
 def fraction(text):
     """argparse type: a float in (0, 1]."""
-    value = float(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError('must be in (0, 1], got %s' % text)
+    return _float_in(text, 0.0, 1.0, low_included=False)
+
+
+def unit_interval(text):
+    """argparse type: a float in [0, 1] (decay and update rates)."""
+    return _float_in(text, 0.0, 1.0, low_included=True)
+
+
+def percentile(text):
+    """argparse type: a float in [0, 100]."""
+    return _float_in(text, 0.0, 100.0, low_included=True)
+
+
+def positive_float(text):
+    """argparse type: a finite float greater than zero."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError('must be greater than 0, got %s' % text)
+    return value
+
+
+def seed_value(text):
+    """argparse type: a random seed numpy accepts (0 to 2**32 - 1)."""
+    value = int(text)
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError('must be in [0, 4294967295], got %s' % text)
     return value
 
 
@@ -76,7 +107,7 @@ def gpu_args():
 
 def seed_args(default=666):
     parser = _parent()
-    parser.add_argument('--seed', type=int, default=default, help='Random seed.')
+    parser.add_argument('--seed', type=seed_value, default=default, help='Random seed.')
     return parser
 
 
@@ -160,7 +191,7 @@ def training_args(model_def='models.inception_resnet_v1'):
                         help='Number of epochs between learning rate decay.')
     parser.add_argument('--learning_rate_decay_factor', type=finite_float, default=1.0,
                         help='Learning rate decay factor.')
-    parser.add_argument('--moving_average_decay', type=finite_float, default=0.9999,
+    parser.add_argument('--moving_average_decay', type=unit_interval, default=0.9999,
                         help='Exponential decay for tracking of training parameters.')
     parser.add_argument('--learning_rate_schedule_file', type=str,
                         default='data/learning_rate_schedule.txt',

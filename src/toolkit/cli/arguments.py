@@ -14,36 +14,42 @@ def _parent():
     return argparse.ArgumentParser(add_help=False)
 
 
+def _checked(text, value, ok, expected):
+    """``value`` when ``ok``; else the argparse error ``must be <expected>, got <text>``."""
+    if not ok:
+        raise argparse.ArgumentTypeError('must be %s, got %s' % (expected, text))
+    return value
+
+
 def positive_int(text):
     """argparse type: an integer greater than zero."""
     value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError('must be a positive integer, got %s' % text)
-    return value
+    return _checked(text, value, value > 0, 'a positive integer')
 
 
 def non_negative_int(text):
     """argparse type: an integer of zero or more."""
     value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError('must be zero or a positive integer, got %s' % text)
-    return value
+    return _checked(text, value, value >= 0, 'zero or a positive integer')
 
 
 def finite_float(text):
     """argparse type: a float that is a number (not nan or inf)."""
     value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError('must be a number, got %s' % text)
-    return value
+    return _checked(text, value, math.isfinite(value), 'a number')
+
+
+def positive_float(text):
+    """argparse type: a finite float greater than zero."""
+    value = finite_float(text)
+    return _checked(text, value, value > 0, 'greater than 0')
 
 
 def _float_in(text, low, high, low_included):
     value = float(text)
-    if not ((low <= value) if low_included else (low < value)) or not value <= high:
-        raise argparse.ArgumentTypeError('must be in %s%g, %g], got %s'
-                                         % ('[' if low_included else '(', low, high, text))
-    return value
+    above = low <= value if low_included else low < value
+    return _checked(text, value, above and value <= high,
+                    'in %s%g, %g]' % ('[' if low_included else '(', low, high))
 
 
 def fraction(text):
@@ -61,20 +67,10 @@ def percentile(text):
     return _float_in(text, 0.0, 100.0, low_included=True)
 
 
-def positive_float(text):
-    """argparse type: a finite float greater than zero."""
-    value = finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError('must be greater than 0, got %s' % text)
-    return value
-
-
 def seed_value(text):
     """argparse type: a random seed numpy accepts (0 to 2**32 - 1)."""
     value = int(text)
-    if not 0 <= value < 2 ** 32:
-        raise argparse.ArgumentTypeError('must be in [0, 4294967295], got %s' % text)
-    return value
+    return _checked(text, value, 0 <= value < 2 ** 32, 'in [0, 4294967295]')
 
 
 def add_model_argument(parser):

@@ -25,6 +25,7 @@ if SRC_DIR not in sys.path:
 import numpy as np  # noqa: E402
 
 from export_embeddings import save_array  # noqa: E402
+import models  # noqa: E402
 from toolkit import cli  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
@@ -44,7 +45,8 @@ def main(args):
     if not paths:
         raise FacenetError('no images in %s' % args.data_dir)
     print('Loading trained model...\n')
-    with Embedder(args.trained_model_dir, image_size=args.image_size) as embedder:
+    with Embedder(args.trained_model_dir, image_size=args.image_size,
+                  networks=models.import_network) as embedder:
         image_size = embedder.input_size[0] if embedder.input_size else args.image_size
         print('Generating embeddings from images...\n')
         start = time.time()

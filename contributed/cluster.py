@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from align.detector import FaceDetector  # noqa: E402
+import models  # noqa: E402
 from toolkit import cli  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
@@ -51,7 +52,8 @@ def main(args):
         found, sources = find_all_faces(detector, paths, args.margin, args.image_size)
     if not found:
         raise FacenetError('no face found in the %d images of %s' % (len(paths), args.data_dir))
-    with Embedder(args.model, args.gpu_memory_fraction, args.image_size) as embedder:
+    with Embedder(args.model, args.gpu_memory_fraction, args.image_size,
+                  networks=models.import_network) as embedder:
         embeddings = faces.embed_faces(embedder, found, args.use_fixed_image_standardization)
     print('Faces:')
     for i, source in enumerate(sources):

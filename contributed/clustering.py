@@ -26,6 +26,7 @@ if SRC_DIR not in sys.path:
 
 import numpy as np  # noqa: E402
 
+import models  # noqa: E402
 from toolkit import cli  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
@@ -43,7 +44,8 @@ def main(args):
     if len(image_paths) < 2:
         raise FacenetError('clustering needs at least two images in %s, found %d'
                            % (args.input, len(image_paths)))
-    with Embedder(args.model_dir, image_size=args.image_size) as embedder:
+    with Embedder(args.model_dir, image_size=args.image_size,
+                  networks=models.import_network) as embedder:
         image_size = embedder.input_size[0] if embedder.input_size else args.image_size
         print('image_size: %d' % image_size)
         print('Running forward pass on images')

@@ -29,6 +29,7 @@ if SRC_DIR not in sys.path:
 import numpy as np  # noqa: E402
 
 from align.detector import FaceDetector  # noqa: E402
+import models  # noqa: E402
 from toolkit import cli  # noqa: E402
 from toolkit.cli import arguments  # noqa: E402
 from toolkit.data import folders  # noqa: E402
@@ -51,7 +52,8 @@ def main(args):
     print('Number of images: %d' % len(image_list))
     detector = None if args.is_aligned else FaceDetector(args.gpu_memory_fraction)
     try:
-        with Embedder(args.model_dir, args.gpu_memory_fraction, args.image_size) as embedder:
+        with Embedder(args.model_dir, args.gpu_memory_fraction, args.image_size,
+                      networks=models.import_network) as embedder:
             start = time.time()
             with Progress(len(image_list), 'Embedding') as progress:
                 embeddings, kept, failures = faces.embed_image_files(

@@ -35,10 +35,12 @@ if SRC_DIR not in sys.path:
 import numpy as np  # noqa: E402
 
 from align.detector import MINSIZE, FaceDetector  # noqa: E402
+import models  # noqa: E402
 from toolkit.recognition import faces, identification  # noqa: E402
 from toolkit.inference.embedder import Embedder  # noqa: E402
 from toolkit.modelfiles import metadata  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
+from toolkit.session import ClosedOnExit  # noqa: E402
 from toolkit.recognition.faces import Face  # noqa: E402,F401  (part of this module's API)
 
 DEFAULT_CROP_SIZE = 160
@@ -68,7 +70,8 @@ class Encoder:
     def __init__(self, model, gpu_memory_fraction=1.0, fixed_standardization=None,
                  image_size=DEFAULT_CROP_SIZE):
         self.fixed_standardization = metadata.fixed_standardization(model, fixed_standardization)
-        self.embedder = Embedder(model, gpu_memory_fraction, image_size)
+        self.embedder = Embedder(model, gpu_memory_fraction, image_size,
+                                 networks=models.import_network)
 
     @property
     def embedding_size(self):
@@ -162,7 +165,7 @@ class Identifier:
         return self.added_names[nearest], float(distances[nearest])
 
 
-class Recognition:
+class Recognition(ClosedOnExit):
     """Detection, encoding and identification together. Use as a context manager.
 
     Args:
@@ -193,12 +196,6 @@ class Recognition:
         except BaseException:
             self.detect.close()
             raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
     def close(self):
         self.encoder.close()

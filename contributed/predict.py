@@ -84,11 +84,7 @@ def parse_arguments(argv):
     parser.add_argument('classifier_filename',
                         help='Classifier model file name as a pickle (.pkl) file, written by '
                              'classifier.py TRAIN.')
-    parser.add_argument('--probability_threshold', type=arguments.fraction, default=None,
-                        help='Report Unknown when the best class has a lower probability.')
-    parser.add_argument('--distance_threshold', type=float, default=None,
-                        help='Report Unknown when a face is farther than this from every '
-                             'training image of its best class.')
+    arguments.add_unknown_thresholds(parser)
     return parser.parse_args(argv)
 
 

@@ -225,11 +225,7 @@ def parse_arguments(argv):
                         help='Stop after this many frames.')
     parser.add_argument('--frame_interval', type=arguments.positive_int, default=3,
                         help='Find and name faces every this many frames.')
-    parser.add_argument('--probability_threshold', type=arguments.fraction, default=None,
-                        help='Show Unknown when the classifier is less sure.')
-    parser.add_argument('--distance_threshold', type=float, default=None,
-                        help='Show Unknown when a face is farther than this from every '
-                             'known image of the best person.')
+    arguments.add_unknown_thresholds(parser)
     return parser.parse_args(argv)
 
 

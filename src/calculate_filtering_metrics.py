@@ -13,6 +13,7 @@ it is complete.
 import argparse
 import os
 
+import models
 from toolkit import cli, fileio
 from toolkit.cli.arguments import image_size_args, positive_int, standardization_args
 from toolkit.data import filtering
@@ -31,7 +32,8 @@ def load_images(paths, image_size, use_fixed_image_standardization):
 
 def calculate_distances(args, image_list, label_list):
     """Embed the dataset with the model and return each image's distance to its class centre."""
-    with Embedder(os.path.expanduser(args.model_file), image_size=args.image_size) as embedder:
+    with Embedder(os.path.expanduser(args.model_file), image_size=args.image_size,
+                  networks=models.import_network) as embedder:
         embedder.check_image_size(args.image_size, args.image_size)
 
         def embed(paths):

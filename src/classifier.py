@@ -27,6 +27,7 @@ import argparse
 
 import numpy as np
 
+import models
 from toolkit import cli, fileio
 from toolkit.cli import arguments
 from toolkit.data import folders
@@ -65,7 +66,8 @@ def main(args):
     if args.mode == 'CLASSIFY':
         classifier = identification.load_classifier(args.classifier_filename)
     print('Loading feature extraction model')
-    with Embedder(args.model, image_size=args.image_size) as embedder:
+    with Embedder(args.model, image_size=args.image_size,
+                  networks=models.import_network) as embedder:
         if classifier is not None:
             identification.check_embedding_size(classifier[0], embedder.embedding_size,
                                                 args.classifier_filename)
@@ -202,13 +204,7 @@ def parse_arguments(argv):
                         default=10,
                         help='Use this number of images from each class for training and the '
                              'rest for testing')
-    parser.add_argument('--probability_threshold', type=arguments.fraction, default=None,
-                        help='CLASSIFY: report Unknown when the best class has a lower '
-                             'probability (SVM mode).')
-    parser.add_argument('--distance_threshold', type=float, default=None,
-                        help='CLASSIFY: report Unknown when the face is farther than this '
-                             '(euclidean distance of embeddings) from every training image of '
-                             'the best class.')
+    arguments.add_unknown_thresholds(parser, 'CLASSIFY: ')
     parser.add_argument('--nearest_neighbor', action='store_true',
                         help='Cosine nearest-neighbour retrieval against the training images '
                              'instead of the SVM; CLASSIFY reports top-1 and top-5 accuracy.')

@@ -15,6 +15,7 @@ import argparse
 
 import numpy as np
 
+import models
 from toolkit import cli
 from toolkit.cli import arguments
 from toolkit.data import folders
@@ -68,7 +69,8 @@ def image_classes(folder, what):
 def compute_embeddings(args, paths):
     """Embeddings of the image files, read ahead by the tf.data pipeline."""
     print('Loading feature extraction model')
-    with Embedder(args.model, args.gpu_memory_fraction, args.image_size) as embedder:
+    with Embedder(args.model, args.gpu_memory_fraction, args.image_size,
+                  networks=models.import_network) as embedder:
         nrof_images = path_embedder.nrof_network_images(paths)
         with Progress(nrof_images, 'Calculating features') as progress:
             return path_embedder.embed_image_paths(

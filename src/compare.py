@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from align.detector import FaceDetector
+import models
 from toolkit import cli
 from toolkit.cli import arguments
 from toolkit.errors import FacenetError
@@ -29,7 +30,8 @@ def main(args):
         print("can't use %s: %s" % (path, reason))
     if not aligned.paths:
         raise FacenetError('no face found in any of the %d images' % len(args.image_files))
-    with Embedder(args.model, args.gpu_memory_fraction, args.image_size) as embedder:
+    with Embedder(args.model, args.gpu_memory_fraction, args.image_size,
+                  networks=models.import_network) as embedder:
         embeddings = embedder.embed(
             faces.standardize(aligned.images, args.use_fixed_image_standardization))
     print_distance_matrix(aligned.paths, faces.distance_matrix(embeddings))

@@ -13,6 +13,7 @@ says otherwise. Each export is run in its runtime and compared with the frozen g
 import argparse
 import sys
 
+import models
 from toolkit import cli
 from toolkit.cli import arguments
 from toolkit.modelfiles import export, exported, servable
@@ -27,7 +28,8 @@ def main(args):
     cli.resolve_standardization(args, args.model)  # baked into the exported graph
     export_format = export.output_format(args.output, args.format)
     export.check_options(args.output, export_format, args.quantize, args.detector, args.force)
-    network = servable.load_network(args.model, args.image_size)
+    network = servable.load_network(args.model, args.image_size,
+                                    networks=models.import_network)
     print('Network: %d-d embeddings of %dx%d faces, %s input' % (
         network.embedding_size, args.image_size, args.image_size,
         'standardized float32' if args.float_input else 'uint8 RGB'))
@@ -38,7 +40,8 @@ def main(args):
     export.export(network, args.output, export_format, args.use_fixed_image_standardization,
                   args.float_input, args.quantize, detector)
     check = exported.check_export(args.model, args.output, export_format, args.image_size,
-                                  args.use_fixed_image_standardization, args.float_input)
+                                  args.use_fixed_image_standardization, args.float_input,
+                                  networks=models.import_network)
     print('Checked against the frozen graph: largest difference %.2e, smallest cosine %.6f'
           % (check.max_abs_difference, check.min_cosine))
     if args.quantize:

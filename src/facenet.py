@@ -16,8 +16,16 @@ from toolkit.data.folders import (  # noqa: F401,E402
 from toolkit.fileio import store_revision_info, write_arguments_to_file  # noqa: F401,E402
 
 # Loading models and finding their tensors.
+import models  # noqa: E402
+from toolkit.modelfiles import loading  # noqa: E402
 from toolkit.modelfiles.loading import (  # noqa: F401,E402
-    get_model_filenames, get_model_tensors, inference_feed, load_model)
+    get_model_filenames, get_model_tensors, inference_feed)
+
+
+def load_model(model, input_map=None, session=None, image_size=loading.DEFAULT_IMAGE_SIZE):
+    """Classic ``facenet.load_model`` (``loading.load_model``); a checkpoint whose ``.meta``
+    is missing or cannot be imported is rebuilt from its network's code."""
+    loading.load_model(model, input_map, session, image_size, networks=models.import_network)
 
 
 # Image grids (the VAE reconstructions) and dataset filtering by distance to class centre.

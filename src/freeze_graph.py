@@ -9,6 +9,7 @@ classic ``.meta`` files this TensorFlow cannot import freeze as well.
 """
 import argparse
 
+import models
 from toolkit import cli, fileio
 from toolkit.cli import arguments
 from toolkit.modelfiles import writing
@@ -16,7 +17,8 @@ from toolkit.modelfiles import writing
 
 def main(args):
     fileio.check_writable(args.output_file, 'output file')
-    nrof_nodes = writing.freeze_checkpoint(args.model_dir, args.output_file, args.image_size)
+    nrof_nodes = writing.freeze_checkpoint(args.model_dir, args.output_file,
+                                           models.import_network, args.image_size)
     print('%d ops in the final graph: %s' % (nrof_nodes, args.output_file))
     return 0
 

@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 
+import models
 from toolkit import cli
 from toolkit.cli import arguments
 from toolkit.data import folders, training_sets
@@ -309,7 +310,7 @@ def run_training(args, argv=None):
     replicas = Replicas.from_flags(args.devices, args.num_gpus, os.environ.get('TF_CONFIG'),
                                    args.worker_timeout)
     runs.check_run_folders(args.logs_base_dir, args.models_base_dir)
-    network = training.import_network(args.model_def)
+    network = models.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_pretrained(args.pretrained_model)

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+import models
 from toolkit import cli
 from toolkit.cli import arguments
 from toolkit.data import training_sets
@@ -235,7 +236,7 @@ def check_inputs(args, replicas):
                            % args.batch_size)
     replicas.local_batch_size(args.batch_size, multiple=3)
     runs.check_run_folders(args.logs_base_dir, args.models_base_dir)
-    network = training.import_network(args.model_def)
+    network = models.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
         resolve_pretrained(args.pretrained_model)

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from models import inception_resnet_v1
 from toolkit import cli
 from toolkit.cli import arguments
 from toolkit.errors import FacenetError
@@ -28,7 +29,8 @@ def main(args):
         raise FacenetError('%s is not a frozen graph (.pb file, or a folder holding one)'
                            % args.pb)
     name = args.model_name or os.path.basename(os.path.normpath(args.output_dir))
-    unfrozen = unfreezing.unfreeze_graph(pb_path, args.output_dir, name, args.image_size)
+    unfrozen = unfreezing.unfreeze_graph(pb_path, args.output_dir, name, args.image_size,
+                                         network=inception_resnet_v1)
     print('Read %d weights from %s (%d folded batch norms unfolded)'
           % (len(unfrozen.weights), pb_path, unfrozen.nrof_unfolded))
     if args.nrof_check_images:

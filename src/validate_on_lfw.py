@@ -16,6 +16,7 @@ import json
 import os
 import time
 
+import models
 from toolkit import cli, plotting
 from toolkit.cli import arguments
 from toolkit.data.folders import small_image_warning
@@ -87,7 +88,8 @@ def compute_embeddings(args, paths):
     """Load the model and embed ``paths`` (two per pair). Returns (embeddings, seconds)."""
     with tf.Graph().as_default():
         with new_session(gpu_memory_fraction=args.gpu_memory_fraction) as sess:
-            tensors = load_inference_model(args.model, image_size=args.image_size)
+            tensors = load_inference_model(args.model, image_size=args.image_size,
+                                           networks=models.import_network)
             embedder = path_embedder.PathEmbedder(tensors, args.image_size, args.lfw_batch_size,
                                                   args.use_fixed_image_standardization)
             print('Runnning forward pass on LFW images')

@@ -11,13 +11,13 @@ import sys
 import numpy as np
 import pytest
 
+import models
 import train_softmax
 import train_tripletloss
 from conftest import SRC
 from test_train_softmax import make_image_folders, only_subdir
 from toolkit.errors import FacenetError
 from toolkit.tf_compat import tf
-from toolkit.training import towers
 from toolkit.training.distribute import (Cluster, Replicas, StopAgreement, parse_devices,
                                         read_tf_config, worker_rows, worker_share)
 from worker_step import NROF_CLASSES, STEP_ARGS, global_batch
@@ -131,7 +131,7 @@ def train_steps(script, argv, devices, feeds, nrof_classes=NROF_CLASSES, network
     replicas = Replicas(devices)
     with tf.Graph().as_default():
         tf.set_random_seed(1)
-        module = towers.import_network(network)
+        module = models.import_network(network)
         g = (script.build_graph(args, module, nrof_classes, replicas) if script is train_softmax
              else script.build_graph(args, module, replicas))
         variables = tf.global_variables()
@@ -234,7 +234,7 @@ def test_triplet_replicas_embed_and_train_as_one_device():
         with tf.Graph().as_default():
             tf.set_random_seed(1)
             g = train_tripletloss.build_graph(train_tripletloss.parse_arguments(argv),
-                                              towers.import_network('models.dummy'), replicas)
+                                              models.import_network('models.dummy'), replicas)
             with tf.Session(config=replicas.session_config()) as sess:
                 sess.run(tf.global_variables_initializer())
                 embedded.append(sess.run([g.sample_embeddings, g.sample_labels],
@@ -315,7 +315,7 @@ def single_device_checkpoint(folder, data_dir):
     variables' names and shapes."""
     args = train_softmax.parse_arguments(SCRIPT_ARGV + ['--data_dir', data_dir])
     with tf.Graph().as_default():
-        g = train_softmax.build_graph(args, towers.import_network('models.dummy'), 3)
+        g = train_softmax.build_graph(args, models.import_network('models.dummy'), 3)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             prefix = g.saver.save(sess, os.path.join(str(folder), 'model-single.ckpt-0'))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import models
 from conftest import shared_path
 from toolkit.data import folders as data
 from toolkit import cli
@@ -95,7 +96,7 @@ def frozen_embeddings(model, images, fixed=False):
 def test_classic_switches_resolve_and_batch_norms_fold(tiny_model):
     original = model_io.read_graph_def(tiny_model)
     assert any(node.op == 'Switch' for node in original.node)
-    network = servable.load_network(tiny_model, TINY_SIZE)
+    network = servable.load_network(tiny_model, TINY_SIZE, networks=models.import_network)
     assert servable.training_nodes(network.graph_def) == ['input']
     assert network.embedding_size == 6
     serving = servable.serving_graph_def(network)
@@ -107,7 +108,7 @@ def test_classic_switches_resolve_and_batch_norms_fold(tiny_model):
 
 
 def test_fixed_standardization_and_float_input(tiny_model):
-    network = servable.load_network(tiny_model, TINY_SIZE)
+    network = servable.load_network(tiny_model, TINY_SIZE, networks=models.import_network)
     faces = _faces()
     fixed = exported.GraphRunner(servable.serving_graph_def(network, True)).embed(faces)
     np.testing.assert_allclose(fixed, frozen_embeddings(tiny_model, faces, True), atol=1e-5)
@@ -152,7 +153,7 @@ def test_script_exports_each_format(tiny_model, tmp_path, capsys, name, quantize
 
 
 def test_tflite_quantization_shrinks_the_file(tiny_model, tmp_path):
-    network = servable.load_network(tiny_model, TINY_SIZE)
+    network = servable.load_network(tiny_model, TINY_SIZE, networks=models.import_network)
     sizes = {}
     for quantize in (None, 'dynamic', 'float16'):
         path = str(tmp_path / ('%s.tflite' % quantize))
@@ -172,7 +173,8 @@ def _encoded(image, image_format):
 @pytest.fixture(scope='module')
 def tiny_saved_model(tiny_model, tmp_path_factory):
     output = str(tmp_path_factory.mktemp('sm') / 'tiny')
-    export.export(servable.load_network(tiny_model, TINY_SIZE), output, 'saved_model')
+    network = servable.load_network(tiny_model, TINY_SIZE, networks=models.import_network)
+    export.export(network, output, 'saved_model')
     return output
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import models
 from align import graph_detector
 from align.detector import FaceDetector
 from conftest import shared_path
@@ -31,7 +32,7 @@ def lfw_faces():
 def _export_all(model, pb_path, fixed, outputs, folder, faces):
     """Export ``model`` to ``outputs`` ({file name: quantize}; the SavedModel with the
     detector); embeddings of each and the frozen graph's."""
-    network = servable.load_network(model)
+    network = servable.load_network(model, networks=models.import_network)
     results = {}
     for name, quantize in outputs.items():
         path = os.path.join(folder, name)

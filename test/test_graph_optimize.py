@@ -4,6 +4,7 @@ import collections
 import numpy as np
 import pytest
 
+import models
 from conftest import shared_path
 from toolkit.data import folders
 from toolkit.inference import fast_graph, graph_optimize
@@ -29,7 +30,7 @@ def faces():
 
 def test_rewrites_keep_the_embeddings(model_128, faces):
     reference, images = faces
-    original = fast_graph.frozen_graph_def(model_128)
+    original = fast_graph.frozen_graph_def(model_128, networks=models.import_network)
     folded, nrof_folded = graph_optimize.fold_batch_norms(original)
     scaled, nrof_scaled = graph_optimize.fold_output_scales(folded)
     merged, nrof_merged = graph_optimize.merge_sibling_convolutions(scaled)
@@ -51,7 +52,7 @@ def test_rewrites_keep_the_embeddings(model_128, faces):
 
 
 def test_batch_folded_frozen_graph_is_left_as_is_where_nothing_matches(model_512):
-    original = fast_graph.frozen_graph_def(model_512)
+    original = fast_graph.frozen_graph_def(model_512, networks=models.import_network)
     _, nrof_folded = graph_optimize.fold_batch_norms(original)
     assert nrof_folded == 0  # its batch norms were folded when it was published
     _, nrof_merged = graph_optimize.merge_sibling_convolutions(original)

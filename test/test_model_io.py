@@ -9,6 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
+import facenet
+import models
 from conftest import ROOT, shared_path
 from models import inception_resnet_v1
 from toolkit.data import folders
@@ -56,11 +58,11 @@ def test_keras_weight_name_examples():
 @pytest.mark.parametrize('form', ['checkpoint folder', 'frozen graph'])
 def test_converted_model_matches_the_classic_forward_pass(model_128, reference, form):
     model = model_128 if form == 'checkpoint folder' else os.path.join(model_128, '20170512-110547.pb')
-    with Embedder(model) as embedder:
+    with Embedder(model, networks=models.import_network) as embedder:
         prewhitened = embedder.embed(_prewhitened(reference['images']), batch_size=7)
         fixed = embedder.embed(folders.fixed_standardization(reference['images']))
     # The optimized graph runs two copies of the network; read the prelogits from the plain one.
-    with Embedder(model, optimize=False) as embedder:
+    with Embedder(model, optimize=False, networks=models.import_network) as embedder:
         prelogits_tensor = embedder.tensors.embeddings.op.inputs[0]  # l2_normalize's input
         prelogits = embedder.session.run(
             prelogits_tensor,
@@ -72,7 +74,7 @@ def test_converted_model_matches_the_classic_forward_pass(model_128, reference, 
 
 def test_fixed_batch_graph_is_lifted_to_any_batch_size(model_512, reference):
     images = folders.fixed_standardization(reference['images'][:6])
-    with Embedder(model_512) as embedder:
+    with Embedder(model_512, networks=models.import_network) as embedder:
         assert embedder.embedding_size == 512 and embedder.tensors.phase_train is None
         together = embedder.embed(images, batch_size=6)
         one_by_one = np.concatenate([embedder.embed(image[None]) for image in images])
@@ -96,7 +98,7 @@ def test_freeze_graph_gives_the_checkpoint_embeddings(model_128, reference, tmp_
         assert {'input', 'embeddings', 'phase_train', 'label_batch'} <= names
         with tf.Session() as sess:
             frozen = sess.run('embeddings:0', {'input:0': images, 'phase_train:0': False})
-    with Embedder(model_128) as embedder:
+    with Embedder(model_128, networks=models.import_network) as embedder:
         restored = embedder.embed(images)
     assert np.abs(frozen - restored).max() < 1e-5
 
@@ -138,9 +140,20 @@ def test_unimportable_meta_graph_is_rebuilt_from_code(model_128, reference, tmp_
     with tf.Graph().as_default():
         with pytest.raises(Exception):
             tf.train.import_meta_graph(os.path.join(model_dir, meta_file))
-    with Embedder(model_dir) as embedder:
-        embeddings = embedder.embed(_prewhitened(reference['images'][:4]))
+    images = _prewhitened(reference['images'][:4])
+    with Embedder(model_dir, networks=models.import_network) as embedder:
+        embeddings = embedder.embed(images)
     assert np.abs(embeddings - reference['embeddings_prewhiten'][:4]).max() < 1e-4
+    # The classic load_model rebuilds it too (the front passes the network modules); the
+    # library alone, given none, says so.
+    with tf.Graph().as_default(), tf.Session():
+        with pytest.raises(FacenetError, match='no network modules were given'):
+            loading.load_model(model_dir)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        facenet.load_model(model_dir)
+        tensors = loading.get_model_tensors()
+        loaded = sess.run(tensors.embeddings, loading.inference_feed(tensors, images))
+    assert np.abs(loaded - reference['embeddings_prewhiten'][:4]).max() < 1e-4
 
 
 def test_input_map_feeds_the_model_from_a_tensor(model_512, reference):
@@ -149,7 +162,7 @@ def test_input_map_feeds_the_model_from_a_tensor(model_512, reference):
         source = tf.constant(images)
         loading.load_model(model_512, input_map={loading.INPUT_TENSOR: source})
         mapped = sess.run('embeddings:0')
-    with Embedder(model_512) as embedder:
+    with Embedder(model_512, networks=models.import_network) as embedder:
         assert np.abs(mapped - embedder.embed(images)).max() < 1e-5
 
 
@@ -191,7 +204,7 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
 
 def test_wrong_image_size_is_a_clear_error(model_512):
-    with Embedder(model_512) as embedder:
+    with Embedder(model_512, networks=models.import_network) as embedder:
         with pytest.raises(FacenetError, match='--image_size 160'):
             embedder.embed(np.zeros((1, 182, 182, 3), np.float32))
 
@@ -202,7 +215,7 @@ def test_graph_without_embeddings_is_a_clear_error(tmp_path):
         path = tmp_path / 'other.pb'
         path.write_bytes(graph.as_graph_def().SerializeToString())
     with pytest.raises(FacenetError, match='"embeddings"'):
-        Embedder(str(path))
+        Embedder(str(path), networks=models.import_network)
 
 
 def test_script_reports_bad_model_in_one_line(tmp_path):
@@ -249,7 +262,8 @@ def test_convert_keras_model_script(tmp_path, reference):
         'checkpoint', 'facenet_model.json', 'model-my-model.ckpt-7.data-00000-of-00001',
         'model-my-model.ckpt-7.index', 'model-my-model.meta', 'my-model.pb']
     assert metadata.read_model_metadata(output)[:2] == ('prewhiten', 128)
-    with Embedder(os.path.join(output, 'my-model.pb')) as embedder:
+    with Embedder(os.path.join(output, 'my-model.pb'),
+                  networks=models.import_network) as embedder:
         embeddings = embedder.embed(_prewhitened(reference['images'][:2]))
     assert np.abs(embeddings - reference['embeddings_prewhiten'][:2]).max() < 1e-4
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import models
 import train_softmax
 from toolkit.errors import FacenetError
 from toolkit.modelfiles import metadata
 from toolkit.tf_compat import tf
-from toolkit.training import towers
 
 CLASSIC_STATS = {'loss', 'center_loss', 'reg_loss', 'xent_loss', 'prelogits_norm', 'accuracy',
                  'val_loss', 'val_xent_loss', 'val_accuracy', 'lfw_accuracy', 'lfw_valrate',
@@ -167,7 +167,7 @@ def test_training_tower_shares_the_variables_of_the_inference_tower(tmp_path):
     images = np.random.RandomState(4).randn(6, 20, 20, 3).astype(np.float32)
     labels = [0, 1, 2, 0, 1, 2]
     with tf.Graph().as_default() as graph:
-        g = train_softmax.build_graph(args, towers.import_network('models.dummy'), 3)
+        g = train_softmax.build_graph(args, models.import_network('models.dummy'), 3)
         names = [v.op.name for v in tf.global_variables()]
         assert 'Bottleneck/weights' in names and not any('training' in n for n in names)
         tower = [op for op in graph.get_operations() if op.name.startswith('training/')]

@@ -5,6 +5,7 @@ import types
 import numpy as np
 import pytest
 
+import models
 import train_tripletloss
 from test_train_softmax import event_tags, make_image_folders, make_lfw, only_subdir
 from toolkit.data.folders import ImageClass
@@ -148,7 +149,7 @@ def fixed_triplet_losses(root, model_def, image_size, learning_rate, nrof_steps,
     no_stop = StopAgreement(types.SimpleNamespace(requested=False))
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
-        g = train_tripletloss.build_graph(args, towers.import_network(model_def))
+        g = train_tripletloss.build_graph(args, models.import_network(model_def))
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             # Each step reports the loss of its batch before its update.

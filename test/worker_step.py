@@ -11,6 +11,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'src'))
 
+import models  # noqa: E402
 import train_softmax  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
@@ -36,7 +37,7 @@ def main(out_path, timeout):
     half = slice(4 * replicas.worker_index, 4 * replicas.worker_index + 4)
     with tf.Graph().as_default():
         tf.set_random_seed(1)
-        g = train_softmax.build_graph(args, towers.import_network('models.dummy'),
+        g = train_softmax.build_graph(args, models.import_network('models.dummy'),
                                       NROF_CLASSES, replicas)
         feed = {g.train_images: images[half], g.labels: labels[half],
                 g.learning_rate_input: 0.1}

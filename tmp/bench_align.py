@@ -15,9 +15,10 @@ before and after every timing, compare only figures of one run):
    exit, the faces each run aligned, and the ratio. ``--nrof_processes N`` also times N of our
    processes with ``--random_order`` on one folder (and checks each image was done once).
 2. Where the time of one aligner process goes (a fresh process, one worker thread so that the
-   steps add up): TensorFlow import, building the networks, the first batch (graph
-   optimisation, kernel set-up), then per step: claims, JPEG reading, P-Net resizing / runs /
-   boxes, R-Net crops / runs / boxes, O-Net crops / runs / boxes, cropping and PNG writing.
+   steps add up), in wall and CPU seconds: imports, TensorFlow import, building the networks,
+   the first batch (executor and kernel set-up), reading and pyramid resizing (the reader
+   threads' work), then per step: claims, P-Net level stacking / runs / boxes, R-Net crops /
+   runs / boxes, O-Net crops / runs / boxes, cropping and PNG writing.
 3. The work: multiply-adds of P-, R- and O-Net per image at the classic settings (minsize 20,
    factor 0.709, thresholds 0.6/0.7/0.7) from the real pyramid and candidate counts.
 4. The ceiling: GFLOP/s of a 2048 x 2048 float32 matrix product and of a convolution of P-Net's
@@ -147,40 +148,52 @@ def end_to_end(input_dir, nrof_images, nrof_processes, work_dir):
 # -- breakdown, work and ceiling (in a fresh process) -----------------------------------------
 
 def breakdown_worker(input_dir):
-    """Time one aligner process step by step; print one JSON line."""
-    start = time.time()
-    from toolkit import tf_compat
-    tf_compat.tensorflow_module()  # the import itself (tf is deferred until first use)
-    imported = time.time()
+    """Time one aligner process step by step (wall and CPU seconds); print one JSON line."""
+    marks = [(time.time(), time.process_time())]
+    result, cpu = {}, {}
+
+    def mark(name):
+        now = (time.time(), time.process_time())
+        result[name], cpu[name] = now[0] - marks[-1][0], now[1] - marks[-1][1]
+        marks.append(now)
+
     import cv2
     from align import dataset_aligner, detect_face
+    from align import detector as detector_module
     from align.detector import FaceDetector
     from toolkit.data import folders
-    from toolkit import session
+    from toolkit import session, tf_compat
     cv2.setNumThreads(1)
-    result = {'import_tensorflow': imported - start, 'import_rest': time.time() - imported}
+    mark('import_rest')
+    tf_compat.tensorflow_module()  # the import itself (tf is deferred until first use)
+    mark('import_tensorflow')
     work = dataset_aligner.list_images(folders.get_dataset(input_dir), False)
-    images = [folders.read_rgb_image(path) for _, path, _ in work]
     with tempfile.TemporaryDirectory() as output_dir:
-        built = time.time()
         cores = session.usable_cores()
         detector = FaceDetector(op_threads=cores)  # as align_dataset_mtcnn.py builds it
-        result['build_networks'] = time.time() - built
+        mark('build_networks')
+        images = [folders.read_rgb_image(path) for _, path, _ in work]
         nets = (detector.pnet, detector.rnet, detector.onet)
-        first = time.time()
+        marks.append((time.time(), time.process_time()))
         detect_face.detect_faces(images[:32], MINSIZE, *nets, THRESHOLD, FACTOR)
-        result['first_batch'] = time.time() - first
+        mark('first_batch')
+        # The reader threads' work (decoding, pyramid resizing), all done before the
+        # aligner starts, so that it does not overlap the steps timed below.
+        reader = dataset_aligner.ImageReader(work, detector_module.pyramid_levels,
+                                             nrof_threads=1, ahead=len(work))
+        for _, read in list(reader._queue):
+            read.result()
+        mark('read_and_pyramid')
         profile = detect_face.StageProfile()
         aligner = dataset_aligner.DatasetAligner(detector, output_dir, 160, 32,
                                                  log=lambda line: None, nrof_workers=1,
                                                  profile=profile)
-        with dataset_aligner.open_bounding_boxes_file(output_dir) as boxes_file:
-            wall, cpu = time.time(), time.process_time()
-            counts = aligner.run(work, boxes_file)
-            result['aligner_wall'], result['aligner_cpu'] = time.time() - wall, \
-                time.process_time() - cpu
-        result.update(seconds=dict(profile.seconds), counts=dict(profile.counts),
-                      faces=counts['faces'], images=len(work))
+        with reader, dataset_aligner.open_bounding_boxes_file(output_dir) as boxes_file:
+            counts = aligner.run(work, boxes_file, reader)
+        mark('aligner')
+        result.update(seconds=dict(profile.seconds), cpu_seconds=dict(profile.cpu_seconds),
+                      counts=dict(profile.counts), faces=counts['faces'], images=len(work),
+                      cpu=cpu)
         result.update(detector_throughput(detector, images, max(2, cores)))
         detector.close()
     result.update(ceiling())
@@ -252,23 +265,31 @@ def run_breakdown(input_dir):
 
 def report(r, load_before):
     n = r['images']
-    print('\nWhere the time of one aligner process goes (%d images, one worker thread, '
-          'each op on one thread, so that the steps add up; load %s -> %s):'
-          % (n, load_before, load()))
-    for name in ('import_tensorflow', 'import_rest', 'build_networks', 'first_batch'):
-        print('  %-22s %6.2f s' % (name.replace('_', ' '), r[name]))
-    total = r['aligner_wall']
-    print('  aligner run            %6.2f s wall, %.2f s CPU (%.1f images/s, %.1f CPU ms '
-          'per image, %d faces)' % (total, r['aligner_cpu'], n / total,
-                                    1000 * r['aligner_cpu'] / n, r['faces']))
-    seconds = r['seconds']
-    for step in STEPS:
-        value = seconds.get(step, 0.0)
-        print('    %-20s %6.2f s  %5.2f ms/image  %4.1f%%' % (step, value, 1000 * value / n,
-                                                             100 * value / total))
-    rest = total - sum(seconds.get(step, 0.0) for step in STEPS)
-    print('    %-20s %6.2f s  %5.2f ms/image  %4.1f%%' % ('other', rest, 1000 * rest / n,
-                                                         100 * rest / total))
+    print('\nWhere the time of one aligner process goes (%d images; one worker thread, each op '
+          'on one thread, images read ahead before the aligner starts, so that the steps add '
+          'up; load %s -> %s):' % (n, load_before, load()))
+    print('  %-22s %8s %8s' % ('', 'wall s', 'CPU s'))
+    for name in ('import_rest', 'import_tensorflow', 'build_networks', 'first_batch',
+                 'read_and_pyramid'):
+        print('  %-22s %8.2f %8.2f' % (name.replace('_', ' '), r[name], r['cpu'][name]))
+    total, total_cpu = r['aligner'], r['cpu']['aligner']
+    print('  aligner run            %8.2f %8.2f  (%.1f images/s, %.1f CPU ms per image, %d '
+          'faces)' % (total, total_cpu, n / total, 1000 * total_cpu / n, r['faces']))
+    seconds, cpu_seconds = r['seconds'], r['cpu_seconds']
+    for step in STEPS + ['other']:
+        if step == 'other':
+            value = total - sum(seconds.get(s, 0.0) for s in STEPS)
+            cpu = total_cpu - sum(cpu_seconds.get(s, 0.0) for s in STEPS)
+        else:
+            value, cpu = seconds.get(step, 0.0), cpu_seconds.get(step, 0.0)
+        print('    %-20s %8.2f %8.2f  %5.2f CPU ms/image  %4.1f%% of the CPU'
+              % (step, value, cpu, 1000 * cpu / n, 100 * cpu / total_cpu))
+    startup = sum(r['cpu'][name] for name in ('import_rest', 'import_tensorflow',
+                                              'build_networks', 'first_batch'))
+    print('  per process, once: %.2f CPU s; per image: %.1f CPU ms (reading and pyramid '
+          '%.1f, aligner %.1f)' % (startup, 1000 * (r['cpu']['read_and_pyramid'] + total_cpu) / n,
+                                   1000 * r['cpu']['read_and_pyramid'] / n,
+                                   1000 * total_cpu / n))
     counts = r['counts']
     print('\nWork per image at the classic settings (%d images):' % n)
     print('  R-Net crops %.1f, O-Net crops %.1f, session runs %.2f'

@@ -30,6 +30,7 @@ if SRC_DIR not in sys.path:
     sys.path.insert(0, SRC_DIR)
 
 import train_softmax  # noqa: E402
+import models  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
 from toolkit.training import towers  # noqa: E402
 from toolkit.training.distribute import Replicas  # noqa: E402
@@ -86,7 +87,7 @@ def time_steps(bench, replicas, part=slice(None)):
     with tf.Graph().as_default() as graph:
         tf.set_random_seed(1)
         start = time.time()
-        g = train_softmax.build_graph(args, towers.import_network(args.model_def), NROF_CLASSES,
+        g = train_softmax.build_graph(args, models.import_network(args.model_def), NROF_CLASSES,
                                       replicas)
         build = time.time() - start
         moving = set(tf.get_collection(tf.GraphKeys.MOVING_AVERAGE_VARIABLES))

@@ -27,6 +27,7 @@ if SRC_DIR not in sys.path:
     sys.path.insert(0, SRC_DIR)
 ROOT = os.path.dirname(SRC_DIR)
 
+import models  # noqa: E402
 from toolkit.evaluation import lfw  # noqa: E402
 from toolkit.modelfiles import export, exported, servable  # noqa: E402
 
@@ -73,12 +74,12 @@ def bench_model(name, model, fixed, formats, found, distinct, images, batch_size
     """Export and run one format at a time (each runner is closed before the next export)."""
     print('\n%s (%s standardization)' % (name, 'fixed' if fixed else 'prewhitening'),
           flush=True)
-    network = servable.load_network(model)
+    network = servable.load_network(model, networks=models.import_network)
     rows = {}
     for key in ['frozen graph'] + list(formats):
         if key == 'frozen graph':
             runner = exported.GraphRunner(exported.reference_graph_def(
-                model, network.image_size, fixed))
+                model, network.image_size, fixed, networks=models.import_network))
             size = _frozen_size(model)
         else:
             file_name, export_format, quantize = FORMATS[key]

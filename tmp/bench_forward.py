@@ -25,6 +25,7 @@ if SRC_DIR not in sys.path:
 ROOT = os.path.dirname(SRC_DIR)
 
 from models import inception_resnet_v1  # noqa: E402
+import models  # noqa: E402
 from toolkit.inference.fast_graph import load_inference_model  # noqa: E402
 from toolkit.modelfiles import loading, pretrained  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
@@ -49,7 +50,8 @@ def classic_runner(model_dir, image_size):
 def optimized_runner(model_dir, image_size):
     graph = tf.Graph()
     with graph.as_default():
-        tensors = load_inference_model(model_dir, image_size=image_size)
+        tensors = load_inference_model(model_dir, image_size=image_size,
+                                       networks=models.import_network)
         sess = tf.Session(graph=graph)
     return lambda batch: sess.run(tensors.embeddings, loading.inference_feed(tensors, batch))
 

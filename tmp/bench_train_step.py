@@ -32,6 +32,7 @@ if SRC_DIR not in sys.path:
     sys.path.insert(0, SRC_DIR)
 
 import train_softmax  # noqa: E402
+import models  # noqa: E402
 from toolkit.nets import conv_gradients  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
 from toolkit.training import towers  # noqa: E402
@@ -132,7 +133,7 @@ def main(argv):
         '--keep_probability', '0.8', '--weight_decay', '5e-4', '--embedding_size', '512',
         '--prelogits_norm_loss_factor', '5e-4', '--center_loss_factor', '0.01',
         '--random_crop', '--random_flip', '--use_fixed_image_standardization'])
-    network = towers.import_network(args.model_def)
+    network = models.import_network(args.model_def)
     rng = np.random.RandomState(1)
     images = rng.uniform(-1, 1, (bench.batch_size, 160, 160, 3)).astype(np.float32)
     labels = rng.randint(0, bench.nrof_classes, bench.batch_size)

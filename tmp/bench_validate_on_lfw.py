@@ -26,6 +26,7 @@ ROOT = os.path.dirname(SRC_DIR)
 
 import validate_on_lfw  # noqa: E402
 from models import inception_resnet_v1  # noqa: E402
+import models  # noqa: E402
 from toolkit.evaluation import lfw  # noqa: E402
 from toolkit.inference import path_embedder  # noqa: E402
 from toolkit.inference.fast_graph import load_inference_model  # noqa: E402
@@ -56,7 +57,8 @@ def time_forward_pass(model, paths, batch_sizes, image_size):
     (files decoded by the tf.data reader) for each batch size; a warm-up run is excluded."""
     with tf.Graph().as_default():
         with new_session() as sess:
-            tensors = load_inference_model(model, image_size=image_size)
+            tensors = load_inference_model(model, image_size=image_size,
+                                           networks=models.import_network)
             for batch_size in batch_sizes:
                 count = max(batch_size * 3, 96) if batch_size > 1 else 24
                 nrof_runs = -(-count // batch_size)

@@ -24,6 +24,7 @@ if SRC_DIR not in sys.path:
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+import models  # noqa: E402
 from toolkit import cli  # noqa: E402
 from toolkit.cli.arguments import positive_int, seed_args, standardization_args  # noqa: E402
 from toolkit.data.folders import crop, read_rgb_image  # noqa: E402
@@ -129,7 +130,8 @@ def main(args):
     issame = np.asarray(issame)
     images = load_images(paths, args.orig_image_size)
     output_dir = os.path.expanduser(args.output_dir)
-    with Embedder(os.path.expanduser(args.model_file), image_size=args.image_size) as embedder:
+    with Embedder(os.path.expanduser(args.model_file), image_size=args.image_size,
+                  networks=models.import_network) as embedder:
         image_size = embedder.input_size[0] if embedder.input_size else args.image_size
         max_offset = OFFSET_STEP * (args.nrof_offsets // 2)
         if args.nrof_offsets and (args.orig_image_size - image_size) // 2 < max_offset:

@@ -12,7 +12,7 @@ from align import detect_face, face_crop
 from toolkit.data import folders
 from toolkit.errors import FacenetError
 from toolkit.recognition.faces import Face
-from toolkit.session import new_session
+from toolkit.session import ClosedOnExit, new_session
 from toolkit.tf_compat import tf
 
 MINSIZE = 20
@@ -20,7 +20,7 @@ THRESHOLD = (0.6, 0.7, 0.7)
 FACTOR = 0.709
 
 
-class FaceDetector:
+class FaceDetector(ClosedOnExit):
     """MTCNN in its own graph and session. Use as a context manager (or call ``close``).
 
     Args:
@@ -42,12 +42,6 @@ class FaceDetector:
         except BaseException:
             self.session.close()
             raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
     def close(self):
         self.session.close()

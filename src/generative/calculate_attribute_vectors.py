@@ -119,8 +119,6 @@ def parse_arguments(argv):
     parser.add_argument('--image_size', type=positive_int, default=160,
                         help='Size (height, width) in pixels the images are centre-cropped to '
                              'before being resized to the VAE input size.')
-    parser.add_argument('--latent_var_size', type=positive_int, default=100,
-                        help='Dimensionality of the latent variable.')
     return parser.parse_args(argv)
 
 

@@ -110,8 +110,6 @@ def parse_arguments(argv):
                              'calculate_attribute_vectors.py.')
     parser.add_argument('output_image_filename', type=str,
                         help='File to write the generated image to.')
-    parser.add_argument('--latent_var_size', type=positive_int, default=100,
-                        help='Dimensionality of the latent variable.')
     parser.add_argument('--attribute', type=str, default='Smiling',
                         help='Attribute to add: its name in the attributes file or its index.')
     parser.add_argument('--image_indices', type=str, default=CLASSIC_IMAGE_INDICES,

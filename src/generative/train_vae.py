@@ -227,8 +227,6 @@ def parse_arguments(argv):
                         help='Image size of input images (height, width) in pixels. If perceptual '
                              'loss is used this should be the input image size for the perceptual '
                              'loss model')
-    parser.add_argument('--latent_var_size', type=positive_int, default=100,
-                        help='Dimensionality of the latent variable.')
     parser.add_argument('--initial_learning_rate', type=float, default=0.0005,
                         help='Initial learning rate.')
     parser.add_argument('--learning_rate_decay_steps', type=positive_int, default=1,

@@ -1,4 +1,5 @@
-"""Session configuration shared by every script (GPU memory fraction, CPU threads)."""
+"""Session configuration shared by every script (GPU memory fraction, CPU threads), and the
+``with`` support of the objects that own a session."""
 import os
 
 from toolkit.tf_compat import tf
@@ -33,3 +34,14 @@ def new_session(graph=None, gpu_memory_fraction=1.0, op_threads=None):
     """A Session on ``graph`` (default graph when None) configured by session_config."""
     return tf.Session(graph=graph, config=session_config(gpu_memory_fraction,
                                                          op_threads=op_threads))
+
+
+class ClosedOnExit:
+    """Base of the objects with a ``close`` method (their sessions): ``with obj:`` closes
+    the object when the block ends, also when it raises."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()

@@ -80,6 +80,18 @@ def add_model_argument(parser):
                              'or a model protobuf (.pb) file')
 
 
+def add_unknown_thresholds(parser, mode=''):
+    """Add ``--probability_threshold`` and ``--distance_threshold``, the two rules that name a
+    face Unknown (``identification``); ``mode`` prefixes their help (e.g. ``'CLASSIFY: '``)."""
+    parser.add_argument('--probability_threshold', type=fraction, default=None,
+                        help=mode + 'Report Unknown when the best class has a lower probability '
+                                    '(SVM mode).')
+    parser.add_argument('--distance_threshold', type=float, default=None,
+                        help=mode + 'Report Unknown when the face is farther than this (euclidean '
+                                    'distance of embeddings) from every training image of the '
+                                    'best class.')
+
+
 def image_size_args(default=160):
     parser = _parent()
     parser.add_argument('--image_size', type=positive_int, default=default,
@@ -263,7 +275,8 @@ def boolean(text):
 
 
 def vae_args(with_checkpoint=True):
-    """The leading positionals of the VAE scripts: ``vae_def`` [and ``vae_checkpoint``]."""
+    """The leading positionals of the VAE scripts, ``vae_def`` [and ``vae_checkpoint``], and
+    their ``--latent_var_size``."""
     parser = _parent()
     parser.add_argument('vae_def', type=str,
                         help='Model definition for the variational autoencoder. Points to a module '
@@ -272,4 +285,6 @@ def vae_args(with_checkpoint=True):
         parser.add_argument('vae_checkpoint', type=str,
                             help='Checkpoint file (or folder) of a pre-trained variational '
                                  'autoencoder.')
+    parser.add_argument('--latent_var_size', type=positive_int, default=100,
+                        help='Dimensionality of the latent variable.')
     return parser

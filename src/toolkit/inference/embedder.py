@@ -4,44 +4,39 @@ import numpy as np
 from toolkit.errors import FacenetError
 from toolkit.inference.fast_graph import load_inference_model
 from toolkit.modelfiles import loading
-from toolkit.session import new_session
+from toolkit.session import ClosedOnExit, new_session
 from toolkit.tf_compat import tf
 
 
-class Embedder:
+class Embedder(ClosedOnExit):
     """A model loaded in its own graph and session, embedding batches of images.
 
     Use as a context manager (or call ``close``)::
 
-        with Embedder('models/20180408-102900') as embedder:
+        with Embedder('models/20180408-102900', networks=models.import_network) as embedder:
             embeddings = embedder.embed(images)   # standardized float images
 
     Args:
-        model: anything ``model_io.load_model`` accepts.
+        model: anything ``loading.load_model`` accepts.
         gpu_memory_fraction: per-process GPU memory cap for the session.
         image_size: input size used when a checkpoint's graph is rebuilt from code.
         optimize: rewrite the frozen graph for speed (``toolkit.inference.fast_graph``).
+        networks: model_def name -> network module, for that rebuild.
     """
 
     def __init__(self, model, gpu_memory_fraction=1.0, image_size=loading.DEFAULT_IMAGE_SIZE,
-                 optimize=True):
+                 optimize=True, *, networks):
         self.graph = tf.Graph()
         self.session = new_session(self.graph, gpu_memory_fraction)
         try:
             with self.graph.as_default():
                 self.tensors = load_inference_model(model, image_size=image_size,
-                                                    optimize=optimize)
+                                                    optimize=optimize, networks=networks)
         except BaseException:
             self.session.close()
             raise
         self.embedding_size = int(self.tensors.embeddings.get_shape()[1])
         self.input_size = loading.expected_image_size(self.tensors)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
     def close(self):
         self.session.close()

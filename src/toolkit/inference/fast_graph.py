@@ -15,26 +15,30 @@ from toolkit.modelfiles import loading, writing
 from toolkit.tf_compat import tf
 
 
-def frozen_graph_def(model, image_size=loading.DEFAULT_IMAGE_SIZE):
-    """The model as a frozen GraphDef: read from a ``.pb`` or frozen from a checkpoint."""
+def frozen_graph_def(model, image_size=loading.DEFAULT_IMAGE_SIZE, *, networks):
+    """The model as a frozen GraphDef: read from a ``.pb`` or frozen from a checkpoint
+    (rebuilt from code by ``networks``: model_def name -> network module)."""
     kind, path = loading.resolve_model(model)
     if kind == 'graph':
         return loading.read_graph_def(path)
     _, ckpt_file = loading.get_model_filenames(path)
-    return writing.frozen_checkpoint_graph_def(os.path.join(path, ckpt_file), image_size)
+    return writing.frozen_checkpoint_graph_def(os.path.join(path, ckpt_file), networks,
+                                               image_size)
 
 
 def load_inference_model(model, input_map=None, image_size=loading.DEFAULT_IMAGE_SIZE,
-                         optimize=True):
+                         optimize=True, *, networks):
     """Import ``model`` into the default graph for inference; return its ModelTensors.
 
     Args:
-        model: anything ``model_io.load_model`` accepts.
+        model: anything ``loading.load_model`` accepts.
         input_map: optional ``{'input:0': tensor}``.
         image_size: input size when a checkpoint is rebuilt from code.
         optimize: apply the ``graph_optimize`` rewrites.
+        networks: model_def name -> network module, to rebuild a checkpoint from code
+            (scripts pass ``models.import_network``).
     """
-    graph_def = frozen_graph_def(model, image_size)
+    graph_def = frozen_graph_def(model, image_size, networks=networks)
     if optimize:
         graph_def = graph_optimize.optimize_for_inference(graph_def)
     try:

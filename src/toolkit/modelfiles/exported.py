@@ -139,10 +139,12 @@ def open_exported(path, export_format=None):
     return RUNNERS[export.output_format(path, export_format)](path)
 
 
-def reference_graph_def(model, image_size, fixed_standardization=False, float_input=False):
+def reference_graph_def(model, image_size, fixed_standardization=False, float_input=False, *,
+                        networks):
     """The model's own frozen graph (unfolded) behind the same ``images`` input and
-    standardization as an export: what ``check_export`` compares with."""
-    graph_def = frozen_graph_def(model, image_size)
+    standardization as an export: what ``check_export`` compares with. ``networks``: model_def
+    name -> network module, to rebuild a checkpoint from code."""
+    graph_def = frozen_graph_def(model, image_size, networks=networks)
     with tf.Graph().as_default() as graph:
         images = servable.images_placeholder(image_size, float_input)
         inputs = images if float_input else servable.standardized(images, fixed_standardization)
@@ -155,14 +157,15 @@ def reference_graph_def(model, image_size, fixed_standardization=False, float_in
 
 
 def check_export(model, output, export_format, image_size, fixed_standardization=False,
-                 float_input=False):
-    """Run the written export and the model's frozen graph on test images; an ExportCheck."""
+                 float_input=False, *, networks):
+    """Run the written export and the model's frozen graph on test images; an ExportCheck.
+    ``networks`` as in reference_graph_def."""
     images = export.check_images(image_size)
     if float_input:
         with tf.Graph().as_default(), tf.Session() as sess:
             images = sess.run(servable.standardized(images, fixed_standardization))
     reference = GraphRunner(reference_graph_def(model, image_size, fixed_standardization,
-                                                float_input))
+                                                float_input, networks=networks))
     runner = open_exported(output, export_format)
     try:
         return export.compare_embeddings(reference.embed(images), runner.embed(images))

@@ -4,7 +4,6 @@ Every script finds the input, embeddings and phase_train tensors through
 ``get_model_tensors``; the names live here and nowhere else.
 """
 import collections
-import importlib
 import os
 import re
 
@@ -25,7 +24,9 @@ DEFAULT_IMAGE_SIZE = 160
 
 ModelTensors = collections.namedtuple('ModelTensors', ['images', 'embeddings', 'phase_train'])
 
-# Top-level variable scope of a checkpoint -> module that builds that network.
+# Top-level variable scope of a checkpoint -> name of the module that builds that network.
+# Functions that rebuild a checkpoint from code take ``networks``: a callable from such a
+# name to the module (scripts pass ``models.import_network``; the library imports no model).
 MODEL_DEFS_BY_SCOPE = {
     'InceptionResnetV1': 'models.inception_resnet_v1',
     'InceptionResnetV2': 'models.inception_resnet_v2',
@@ -235,15 +236,16 @@ def restoring_saver(ckpt_path, graph=None):
     return tf.train.Saver(var_list)
 
 
-def build_inference_graph(ckpt_path, input_map=None, image_size=DEFAULT_IMAGE_SIZE):
+def build_inference_graph(ckpt_path, networks, input_map=None, image_size=DEFAULT_IMAGE_SIZE):
     """Build the network a checkpoint was trained with, from code, for inference.
 
-    The model definition and embedding size are read from the checkpoint's variables.
-    Creates the ``input`` placeholder (unless ``input_map`` supplies it), ``phase_train``
-    (default False) and ``embeddings``. Returns a Saver over the network's variables.
+    The model definition and embedding size are read from the checkpoint's variables, the
+    module from ``networks(model_def)``. Creates the ``input`` placeholder (unless
+    ``input_map`` supplies it), ``phase_train`` (default False) and ``embeddings``.
+    Returns a Saver over the network's variables.
     """
     model_def, embedding_size = checkpoint_network(ckpt_path)
-    network = importlib.import_module(model_def)
+    network = networks(model_def)
     images = (input_map or {}).get(INPUT_TENSOR)
     if images is None:
         images = tf.placeholder(tf.float32, [None, image_size, image_size, 3], name=INPUT_NAME)
@@ -287,7 +289,8 @@ def resolve_model(model):
     return 'checkpoint', model_exp
 
 
-def load_model(model, input_map=None, session=None, image_size=DEFAULT_IMAGE_SIZE):
+def load_model(model, input_map=None, session=None, image_size=DEFAULT_IMAGE_SIZE,
+               networks=None):
     """Load a model into the default graph and restore it into ``session``.
 
     Args:
@@ -298,6 +301,8 @@ def load_model(model, input_map=None, session=None, image_size=DEFAULT_IMAGE_SIZ
         session: session to restore variables into; default: the default session.
         image_size: input size of a graph rebuilt from code (when the ``.meta`` file is
             missing or cannot be imported by this TensorFlow).
+        networks: model_def name -> network module, for that rebuild (see
+            MODEL_DEFS_BY_SCOPE); None: such a checkpoint is a FacenetError.
 
     Raises:
         FacenetError: the model is missing, corrupt, or of an unknown kind.
@@ -316,7 +321,10 @@ def load_model(model, input_map=None, session=None, image_size=DEFAULT_IMAGE_SIZ
     if meta_file:
         saver = _import_meta_graph(os.path.join(model_path, meta_file), input_map)
     if saver is None:
-        saver = build_inference_graph(ckpt_path, input_map, image_size)
+        if networks is None:
+            raise FacenetError('%s has no .meta file this TensorFlow can import, and no network '
+                               'modules were given to rebuild it from code' % model_path)
+        saver = build_inference_graph(ckpt_path, networks, input_map, image_size)
     session = session or tf.get_default_session()
     if session is None:
         raise ValueError('load_model needs a session (pass one or use it as default)')

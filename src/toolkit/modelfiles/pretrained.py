@@ -187,7 +187,7 @@ def convert_keras_model(h5_path, output_dir, model_name, network,
         names = [v.op.name for v in tf.global_variables()]
     weights = keras_convert.read_keras_weights(h5_path, names)
     embedding_size = weights['InceptionResnetV1/Bottleneck/weights'].shape[-1]
-    writing.export_weights(weights, output_dir, model_name,
+    writing.export_weights(weights, output_dir, model_name, network,
                            embedding_size=embedding_size, step=step)
     metadata.write_model_metadata(output_dir, input_standardization, int(embedding_size))
 

@@ -26,14 +26,15 @@ TRAINING_OPS = frozenset(['Switch', 'Merge', 'Assign', 'AssignSub', 'AssignAdd',
 Network = collections.namedtuple('Network', ['graph_def', 'image_size', 'embedding_size'])
 
 
-def load_network(model, image_size=model_io.DEFAULT_IMAGE_SIZE):
-    """The model's embedding network for export.
+def load_network(model, image_size=model_io.DEFAULT_IMAGE_SIZE, *, networks):
+    """The model's embedding network for export (``networks``: model_def name -> network
+    module, to rebuild a checkpoint from code).
 
     Raises:
         FacenetError: the model has no ``input`` or ``embeddings``, or cannot take
             ``image_size`` x ``image_size`` images.
     """
-    graph_def = frozen_graph_def(model, image_size)
+    graph_def = frozen_graph_def(model, image_size, networks=networks)
     names = {node.name for node in graph_def.node}
     for required in (model_io.INPUT_NAME, model_io.EMBEDDINGS_NAME):
         if required not in names:

@@ -33,7 +33,6 @@ BATCH_NORM_SUFFIXES = ('BatchNorm/beta', 'BatchNorm/moving_mean', 'BatchNorm/mov
 # The layer ops that a folded batch norm's bias follows.
 LAYER_OPS = ('Conv2D', 'MatMul')
 BOTTLENECK_WEIGHTS = 'InceptionResnetV1/Bottleneck/weights'
-MODEL_DEF = 'models.inception_resnet_v1'
 
 Unfrozen = collections.namedtuple('Unfrozen', ['weights', 'missing', 'nrof_unfolded'])
 
@@ -131,9 +130,12 @@ def embedding_size_of(graph_def):
     return int(bottleneck.shape[1])
 
 
-def unfreeze_graph(pb_path, output_dir, model_name, image_size=loading.DEFAULT_IMAGE_SIZE,
-                   model_def=MODEL_DEF):
+def unfreeze_graph(pb_path, output_dir, model_name, image_size=loading.DEFAULT_IMAGE_SIZE, *,
+                   network):
     """Write a frozen Inception-ResNet-v1 ``.pb`` as a classic checkpoint folder.
+
+    ``network`` is the module that builds Inception-ResNet-v1 (``models.inception_resnet_v1``):
+    the graph's constants are matched to the variables its ``inference`` creates.
 
     The folder gets ``checkpoint``, ``model-<name>.meta`` and ``model-<name>.ckpt-0.*``, written
     under a temporary name and renamed when complete, and the graph's metadata file (input
@@ -153,12 +155,12 @@ def unfreeze_graph(pb_path, output_dir, model_name, image_size=loading.DEFAULT_I
         unfrozen = unfreeze_weights(graph_def, variable_shapes, BATCH_NORM_EPSILON)
         if unfrozen.missing:
             raise FacenetError('%s lacks %d weights of %s, e.g. %s'
-                               % (pb_path, len(unfrozen.missing), model_def,
+                               % (pb_path, len(unfrozen.missing), network.__name__,
                                   ', '.join(unfrozen.missing[:3])))
         results.append(unfrozen)
         return unfrozen.weights
 
-    writing.export_weights(weights_for, output_dir, model_name, model_def, embedding_size,
+    writing.export_weights(weights_for, output_dir, model_name, network, embedding_size,
                            image_size, frozen_graph=False)
     known = metadata.read_model_metadata(pb_path)
     if known is not None:  # the graph's input standardization carries over

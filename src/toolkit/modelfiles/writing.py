@@ -1,5 +1,4 @@
 """Writing models: inference graphs, checkpoint folders in the classic layout, frozen .pb files."""
-import importlib
 import os
 import shutil
 import tempfile
@@ -17,9 +16,10 @@ FROZEN_OUTPUT_NODES = (loading.EMBEDDINGS_NAME, loading.LABEL_BATCH_NAME,
                        loading.PHASE_TRAIN_NAME, loading.IMAGE_BATCH_NAME, 'batch_size')
 
 
-def build_export_graph(model_def, embedding_size, image_size=loading.DEFAULT_IMAGE_SIZE,
+def build_export_graph(network, embedding_size, image_size=loading.DEFAULT_IMAGE_SIZE,
                        phase_switch=False):
-    """Build an inference graph with the classic public nodes in the default graph.
+    """Build ``network``'s (the model module's) inference graph with the classic public
+    nodes in the default graph.
 
     Nodes: ``input`` (float placeholder, N x size x size x 3), ``phase_train`` (bool, default
     False), ``batch_size``, ``embeddings`` (L2-normalised prelogits) and ``label_batch`` (an
@@ -35,7 +35,6 @@ def build_export_graph(model_def, embedding_size, image_size=loading.DEFAULT_IMA
     Returns:
         A Saver over the network's variables (by their checkpoint names).
     """
-    network = importlib.import_module(model_def)
     images = tf.placeholder(tf.float32, [None, image_size, image_size, 3],
                             name=loading.INPUT_NAME)
     tf.identity(images, name=loading.IMAGE_BATCH_NAME)
@@ -43,7 +42,7 @@ def build_export_graph(model_def, embedding_size, image_size=loading.DEFAULT_IMA
     tf.placeholder_with_default(tf.constant(0, tf.int32), [], name='batch_size')
     labels = tf.placeholder_with_default(tf.zeros([0], tf.int64), [None], name='labels')
     tf.identity(labels, name=loading.LABEL_BATCH_NAME)
-    prelogits = loading.inference_of_size(network, images, model_def, 1.0,
+    prelogits = loading.inference_of_size(network, images, network.__name__, 1.0,
                                            phase_train=phase_train if phase_switch else False,
                                            bottleneck_layer_size=embedding_size)
     tf.nn.l2_normalize(prelogits, 1, 1e-10, name=loading.EMBEDDINGS_NAME)
@@ -101,12 +100,12 @@ def _rewrite_checkpoint_state(model_dir):
         tf.train.update_checkpoint_state(model_dir, name, [name])
 
 
-def export_weights(weights, output_dir, model_name, model_def='models.inception_resnet_v1',
-                   embedding_size=128, image_size=loading.DEFAULT_IMAGE_SIZE, step=0,
-                   frozen_graph=True):
+def export_weights(weights, output_dir, model_name, network, embedding_size=128,
+                   image_size=loading.DEFAULT_IMAGE_SIZE, step=0, frozen_graph=True):
     """Write named weight arrays as a classic model folder: checkpoint, .meta and frozen .pb.
 
     Args:
+        network: the model module that builds the network (e.g. ``models.inception_resnet_v1``).
         weights: dict of classic variable name -> numpy array (every network variable), or a
             function of the network's ``{name: shape}`` returning that dict (so the caller
             learns the variables without building the network once more).
@@ -117,7 +116,7 @@ def export_weights(weights, output_dir, model_name, model_def='models.inception_
     def build(tmp_dir):
         nonlocal weights
         with tf.Graph().as_default():  # checkpoint and .meta, batch norms on phase_train
-            saver = build_export_graph(model_def, embedding_size, image_size, phase_switch=True)
+            saver = build_export_graph(network, embedding_size, image_size, phase_switch=True)
             if callable(weights):
                 weights = weights({v.op.name: v.shape.as_list() for v in tf.global_variables()})
             with tf.Session() as sess:
@@ -126,7 +125,7 @@ def export_weights(weights, output_dir, model_name, model_def='models.inception_
         if not frozen_graph:
             return
         with tf.Graph().as_default():  # frozen graph, plain inference mode
-            build_export_graph(model_def, embedding_size, image_size)
+            build_export_graph(network, embedding_size, image_size)
             with tf.Session() as sess:
                 _load_weights(sess, weights)
                 freeze_session(sess, os.path.join(tmp_dir, '%s.pb' % model_name))
@@ -156,11 +155,14 @@ def load_variables(sess, values):
     sess.run([variable.initializer for variable in values], feed)
 
 
-def frozen_checkpoint_graph_def(ckpt_path, image_size=loading.DEFAULT_IMAGE_SIZE):
-    """Rebuild a checkpoint's network for inference and return it frozen (a GraphDef)."""
+def frozen_checkpoint_graph_def(ckpt_path, networks, image_size=loading.DEFAULT_IMAGE_SIZE):
+    """Rebuild a checkpoint's network for inference and return it frozen (a GraphDef).
+
+    ``networks``: model_def name -> network module (``loading.MODEL_DEFS_BY_SCOPE``).
+    """
     with tf.Graph().as_default():
         model_def, embedding_size = loading.checkpoint_network(ckpt_path)
-        build_export_graph(model_def, embedding_size, image_size)
+        build_export_graph(networks(model_def), embedding_size, image_size)
         saver = loading.restoring_saver(ckpt_path)
         with tf.Session() as sess:
             loading.restore_variables(sess, saver, ckpt_path)
@@ -168,7 +170,7 @@ def frozen_checkpoint_graph_def(ckpt_path, image_size=loading.DEFAULT_IMAGE_SIZE
                 sess, sess.graph.as_graph_def(), list(FROZEN_OUTPUT_NODES))
 
 
-def freeze_checkpoint(model_dir, output_file, image_size=loading.DEFAULT_IMAGE_SIZE):
+def freeze_checkpoint(model_dir, output_file, networks, image_size=loading.DEFAULT_IMAGE_SIZE):
     """Freeze the checkpoint in ``model_dir`` (classic or ours) into a ``.pb`` file.
 
     The network is rebuilt from code for inference and its variables restored by name, so
@@ -177,6 +179,6 @@ def freeze_checkpoint(model_dir, output_file, image_size=loading.DEFAULT_IMAGE_S
     """
     _, ckpt_file = loading.get_model_filenames(os.path.expanduser(model_dir))
     ckpt_path = os.path.join(os.path.expanduser(model_dir), ckpt_file)
-    graph_def = frozen_checkpoint_graph_def(ckpt_path, image_size)
+    graph_def = frozen_checkpoint_graph_def(ckpt_path, networks, image_size)
     write_graph_def(graph_def, os.path.expanduser(output_file))
     return len(graph_def.node)

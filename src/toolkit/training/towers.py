@@ -7,7 +7,6 @@ fine-tuning, run folders and the ``stat.h5`` statistics file.
 from __future__ import annotations  # dataclass fields typed tf.Tensor: read lazily
 import contextlib
 import dataclasses
-import importlib
 import inspect
 import os
 from datetime import datetime
@@ -206,17 +205,6 @@ def train(total_loss, global_step, optimizer, learning_rate, moving_average_deca
                  if v in trainable and v not in moving and v.dtype.base_dtype.is_floating]
     return build_train_op(total_loss, tf.get_collection('losses'), global_step, optimizer,
                           learning_rate, moving_average_decay, variables, log_histograms)
-
-
-def import_network(model_def):
-    """Import the ``--model_def`` module (e.g. ``models.inception_resnet_v1``)."""
-    try:
-        network = importlib.import_module(model_def)
-    except ImportError as error:
-        raise FacenetError('cannot import --model_def %s: %s' % (model_def, error)) from None
-    if not hasattr(network, 'inference'):
-        raise FacenetError('--model_def %s has no inference() function' % model_def)
-    return network
 
 
 def build_network(network, images, options, phase_train, reuse=None, log=None):

@@ -39,9 +39,8 @@ def main(args):
         detector = graph_detector.face_detector(args.margin, args.image_size)
     export.export(network, args.output, export_format, args.use_fixed_image_standardization,
                   args.float_input, args.quantize, detector)
-    check = exported.check_export(args.model, args.output, export_format, args.image_size,
-                                  args.use_fixed_image_standardization, args.float_input,
-                                  networks=models.import_network)
+    check = exported.check_export(network, args.output, export_format,
+                                  args.use_fixed_image_standardization, args.float_input)
     print('Checked against the frozen graph: largest difference %.2e, smallest cosine %.6f'
           % (check.max_abs_difference, check.min_cosine))
     if args.quantize:

@@ -84,9 +84,11 @@ def frozen_embeddings(model, images, fixed=False):
     """Embeddings of the model's own frozen graph fed with numpy-standardized images."""
     standardize = data.fixed_standardization if fixed else data.prewhiten
     inputs = np.stack([standardize(image) for image in images]).astype(np.float32)
+    config = tf.ConfigProto()  # Grappler's rewrites take seconds on a large graph
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
     with tf.Graph().as_default():
         tf.import_graph_def(model_io.read_graph_def(model), name='')
-        with tf.Session() as sess:
+        with tf.Session(config=config) as sess:
             tensors = model_io.get_model_tensors()
             return sess.run(tensors.embeddings, model_io.inference_feed(tensors, inputs))
 

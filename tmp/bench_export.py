@@ -75,16 +75,17 @@ def bench_model(name, model, fixed, formats, found, distinct, images, batch_size
     print('\n%s (%s standardization)' % (name, 'fixed' if fixed else 'prewhitening'),
           flush=True)
     network = servable.load_network(model, networks=models.import_network)
-    rows = {}
+    rows, written = {}, {}
     for key in ['frozen graph'] + list(formats):
         if key == 'frozen graph':
-            runner = exported.GraphRunner(exported.reference_graph_def(
-                model, network.image_size, fixed, networks=models.import_network))
+            runner = exported.GraphRunner(exported.reference_graph_def(network, fixed))
             size = _frozen_size(model)
         else:
             file_name, export_format, quantize = FORMATS[key]
             path = os.path.join(tmp_dir, '%s_%s' % (name, file_name))
-            export.export(network, path, export_format, fixed, quantize=quantize)
+            export.export(network, path, export_format, fixed, quantize=quantize,
+                          float_tflite=written.get('tflite'))  # reused by dynamic
+            written[key] = path
             runner = exported.open_exported(path, export_format)
             size = export.export_size(path)
         embeddings, speed = embed_all(runner, images, batch_size)

@@ -199,6 +199,14 @@ def still_to_do(output_dir, detect_multiple_faces):
     return wanted
 
 
+def work_left(work, output_dir, detect_multiple_faces):
+    """True while an image of ``work`` is neither done nor being aligned by a living process
+    (looked at in work order, so the answer comes at the first such image)."""
+    claims = claims_module.ImageClaims(output_dir)
+    wanted = still_to_do(output_dir, detect_multiple_faces)
+    return any(wanted(item) and claims.is_free(item[0], item[2]) for item in work)
+
+
 def read_image_and_pyramid(path, pyramid_levels=None):
     """``(RGB uint8 image, its P-Net pyramid or None)`` of one image file."""
     image = folders.read_rgb_image(path)

@@ -9,7 +9,6 @@ import warnings
 import numpy as np
 
 from toolkit.errors import FacenetError
-from toolkit.inference.fast_graph import frozen_graph_def
 from toolkit.modelfiles import export, servable
 from toolkit.modelfiles import loading as model_io
 from toolkit.tf_compat import tf
@@ -139,14 +138,12 @@ def open_exported(path, export_format=None):
     return RUNNERS[export.output_format(path, export_format)](path)
 
 
-def reference_graph_def(model, image_size, fixed_standardization=False, float_input=False, *,
-                        networks):
+def reference_graph_def(network, fixed_standardization=False, float_input=False):
     """The model's own frozen graph (unfolded) behind the same ``images`` input and
-    standardization as an export: what ``check_export`` compares with. ``networks``: model_def
-    name -> network module, to rebuild a checkpoint from code."""
-    graph_def = frozen_graph_def(model, image_size, networks=networks)
+    standardization as an export of ``network``: what ``check_export`` compares with."""
+    graph_def = network.frozen_graph_def
     with tf.Graph().as_default() as graph:
-        images = servable.images_placeholder(image_size, float_input)
+        images = servable.images_placeholder(network.image_size, float_input)
         inputs = images if float_input else servable.standardized(images, fixed_standardization)
         input_map = {model_io.INPUT_TENSOR: inputs}
         if any(node.name == model_io.PHASE_TRAIN_NAME for node in graph_def.node):
@@ -156,16 +153,15 @@ def reference_graph_def(model, image_size, fixed_standardization=False, float_in
     return graph.as_graph_def()
 
 
-def check_export(model, output, export_format, image_size, fixed_standardization=False,
-                 float_input=False, *, networks):
-    """Run the written export and the model's frozen graph on test images; an ExportCheck.
-    ``networks`` as in reference_graph_def."""
-    images = export.check_images(image_size)
+def check_export(network, output, export_format, fixed_standardization=False,
+                 float_input=False):
+    """Run the written export of ``network`` (a ``servable.Network``) and the model's frozen
+    graph on test images; an ExportCheck."""
+    images = export.check_images(network.image_size)
     if float_input:
         with tf.Graph().as_default(), tf.Session() as sess:
             images = sess.run(servable.standardized(images, fixed_standardization))
-    reference = GraphRunner(reference_graph_def(model, image_size, fixed_standardization,
-                                                float_input, networks=networks))
+    reference = GraphRunner(reference_graph_def(network, fixed_standardization, float_input))
     runner = open_exported(output, export_format)
     try:
         return export.compare_embeddings(reference.embed(images), runner.embed(images))

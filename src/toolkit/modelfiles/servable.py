@@ -23,7 +23,10 @@ EMBEDDINGS_NAME = 'embeddings'
 TRAINING_OPS = frozenset(['Switch', 'Merge', 'Assign', 'AssignSub', 'AssignAdd', 'VariableV2',
                           'VarHandleOp', 'Placeholder', 'PlaceholderWithDefault'])
 
-Network = collections.namedtuple('Network', ['graph_def', 'image_size', 'embedding_size'])
+# graph_def: the rewritten network ``input`` -> ``embeddings``; frozen_graph_def: the model's
+# own frozen graph as read or frozen from its checkpoint (what exports are checked against).
+Network = collections.namedtuple('Network', ['graph_def', 'image_size', 'embedding_size',
+                                             'frozen_graph_def'])
 
 
 def load_network(model, image_size=model_io.DEFAULT_IMAGE_SIZE, *, networks):
@@ -34,29 +37,32 @@ def load_network(model, image_size=model_io.DEFAULT_IMAGE_SIZE, *, networks):
         FacenetError: the model has no ``input`` or ``embeddings``, or cannot take
             ``image_size`` x ``image_size`` images.
     """
-    graph_def = frozen_graph_def(model, image_size, networks=networks)
-    names = {node.name for node in graph_def.node}
+    frozen = frozen_graph_def(model, image_size, networks=networks)
+    names = {node.name for node in frozen.node}
     for required in (model_io.INPUT_NAME, model_io.EMBEDDINGS_NAME):
         if required not in names:
             raise FacenetError('the model has no "%s" tensor; is it a FaceNet model?' % required)
-    graph_def = resolve_phase_train(graph_def)
+    graph_def = resolve_phase_train(frozen)
     graph_def = tf.graph_util.extract_sub_graph(graph_def, [model_io.EMBEDDINGS_NAME])
     graph_def, _ = graph_optimize.fold_batch_norms(graph_def)
     graph_def, _ = graph_optimize.fold_output_scales(graph_def)
     graph_def, _ = graph_optimize.batch_norms_to_multiply_add(graph_def)
     graph_def, _ = graph_optimize.remove_identities(graph_def)
     embedding_size = _check_image_size(graph_def, image_size)
-    return Network(graph_def, image_size, embedding_size)
+    return Network(graph_def, image_size, embedding_size, frozen)
 
 
 def _check_image_size(graph_def, image_size):
-    """Embedding size of the network on image_size x image_size inputs (one trial run)."""
+    """Embedding size of the network on image_size x image_size inputs (one trial run,
+    without Grappler's graph rewrites, which take seconds on a large network)."""
+    config = tf.ConfigProto()
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
     with tf.Graph().as_default() as graph:
         images = tf.placeholder(tf.float32, [None, image_size, image_size, 3])
         try:
             embeddings, = tf.import_graph_def(graph_def, {model_io.INPUT_TENSOR: images},
                                               [model_io.EMBEDDINGS_NAME + ':0'], name='')
-            with tf.Session(graph=graph) as sess:
+            with tf.Session(graph=graph, config=config) as sess:
                 value = sess.run(embeddings, {images: np.zeros((1, image_size, image_size, 3))})
         except (ValueError, tf.errors.OpError) as error:
             message = str(error).strip().splitlines()[0]

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -185,14 +186,21 @@ def test_four_parallel_processes_align_each_image_once(tmp_path):
     aligned = [int(out.split('Number of successfully aligned images: ')[1].split()[0])
                for out, _ in outputs]
     assert sum(aligned) == 8
-    # Started together, they see each other once TensorFlow is loaded and share the cores.
-    shares = re.findall(r'(\d+) aligner processes on this machine: this one uses (\d+) of its '
-                        r'(\d+) cores', ''.join(out for out, _ in outputs))
-    assert shares and all(int(n) >= 2 and int(used) == max(1, int(cores) // int(n))
-                          for n, used, cores in shares)
+    # Started together: beyond one per core they wait (and leave: the first ones did it
+    # all); the active ones see each other once TensorFlow is loaded and share the cores.
+    cores = session.usable_cores()
+    waited = [out for out, _ in outputs if 'waiting for one of them to finish' in out]
+    assert len(waited) == max(0, 4 - cores)
+    assert all('Every image is aligned or being aligned by another process' in out
+               and 'Number of successfully aligned images: 0' in out for out in waited)
+    shares = re.findall(r'(\d+) active aligner processes on this machine: this one uses (\d+) '
+                        r'of its (\d+) cores', ''.join(out for out, _ in outputs))
+    assert all(int(n) >= 2 and int(used) == max(1, int(c) // int(n)) for n, used, c in shares)
+    assert shares or cores == 1
     expected = sorted(str(output_dir / person / (name + '.png')) for person, name in images)
     lines = _bounding_box_lines(str(output_dir))
-    assert len(glob.glob(str(output_dir / 'bounding_boxes_*.txt'))) == 4
+    # One file per process that aligned (a process that only waited writes none).
+    assert len(glob.glob(str(output_dir / 'bounding_boxes_*.txt'))) == 4 - len(waited)
     assert sorted(line[0] for line in lines) == expected   # each image listed exactly once
     assert sorted(glob.glob(str(output_dir / '*' / '*.png'))) == expected
     assert not glob.glob(str(output_dir / '*' / '.*'))     # no temporary files left
@@ -275,58 +283,112 @@ def test_image_reader_reads_ahead_in_order_and_skips_done_images(tmp_path):
             assert sorted(levels) == sorted(detect_face.pyramid_levels(image, 20, 0.709))
 
 
+def test_image_reader_keeps_large_images_few_and_without_pyramid(tmp_path, monkeypatch):
+    work = []
+    for i in range(4):
+        path = str(tmp_path / ('%d.png' % i))
+        Image.fromarray(np.full((60, 80, 3), i, np.uint8)).save(path)
+        work.append(('c', path, '%d.png' % i))
+    seen = []
+
+    def wanted(item):
+        seen.append(item[2])
+        return True
+
+    monkeypatch.setattr(dataset_aligner, 'PYRAMID_AHEAD_PIXELS', 60 * 80 - 1)
+    with dataset_aligner.ImageReader(work, _pyramid, wanted, nrof_threads=1, ahead=10,
+                                     ahead_bytes=1) as reader:
+        time.sleep(0.5)
+        assert seen == ['0.png']  # one image's pixels already exceed the budget
+        results = [read.result() for _, read in reader]
+    assert seen == ['0.png', '1.png', '2.png', '3.png']
+    assert all(levels is None and image.shape == (60, 80, 3) for image, levels in results)
+
+
 def _pyramid(image):
     return detect_face.pyramid_levels(image, 20, 0.709)
 
 
 HOLDER = '''
-import sys
+import os, sys
 sys.path.insert(0, sys.argv[1])
 from align import local_aligners
-with local_aligners.LocalAligners(sys.argv[2]):
-    print('registered', flush=True)
+directory, output_dir, stop_file = sys.argv[2:5]
+with local_aligners.LocalAligners(output_dir, directory) as aligners:
+    active = aligners.wait_for_a_core(1, lambda: not os.path.exists(stop_file),
+                                      lambda line: print(line, flush=True), poll_seconds=0.05)
+    print('active' if active else 'left', flush=True)
     sys.stdin.readline()
 '''
 
 
-def test_local_aligners_count_the_living_and_forget_the_dead(tmp_path):
-    directory = str(tmp_path / 'aligners')
+def _holder(directory, output_dir, stop_file):
+    return subprocess.Popen([sys.executable, '-c', HOLDER, os.path.join(ROOT, 'src'), directory,
+                             str(output_dir), str(stop_file)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def test_local_aligners_share_the_cores_and_queue_beyond_them(tmp_path):
+    directory, output_dir, stop = str(tmp_path / 'aligners'), tmp_path / 'out', tmp_path / 'stop'
     assert local_aligners.cores_share(2, 4) == 1 and local_aligners.cores_share(8, 3) == 2
     assert local_aligners.cores_share(2, 1) == 2
-    with local_aligners.LocalAligners(directory) as mine:
-        assert mine.count() == 1
-        holder = subprocess.Popen([sys.executable, '-c', HOLDER, os.path.join(ROOT, 'src'),
-                                   directory], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True)
-        try:
-            assert holder.stdout.readline().strip() == 'registered'
-            open(os.path.join(directory, '999999999.lock'), 'w').close()  # a dead process
-            assert mine.count() == 2
-            assert not os.path.exists(os.path.join(directory, '999999999.lock'))
-        finally:
-            holder.communicate('\n', timeout=60)
-        assert mine.count() == 1  # the holder exited and removed its entry
-        killed = subprocess.Popen([sys.executable, '-c', HOLDER, os.path.join(ROOT, 'src'),
-                                   directory], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True)
-        assert killed.stdout.readline().strip() == 'registered'
+    mine = local_aligners.LocalAligners(str(output_dir), directory).__enter__()
+    assert mine.wait_for_a_core(1, lambda: True, print) and mine.count_active() == 1
+    # A second aligner of the folder on one core waits, and leaves once no work is left.
+    second = _holder(directory, output_dir, stop)
+    assert 'waiting for one of them to finish' in second.stdout.readline()
+    assert mine.count_active() == 1 and len(mine.others()) == 1
+    stop.touch()
+    assert second.stdout.readline().strip() == 'left'
+    second.communicate('\n', timeout=60)
+    # A third waits until the first exits, then is active.
+    stop.unlink()
+    third = _holder(directory, output_dir, stop)
+    assert 'waiting for one of them to finish' in third.stdout.readline()
+    mine.close()
+    assert third.stdout.readline().strip() == 'active'
+    with local_aligners.LocalAligners(str(tmp_path / 'elsewhere'), directory) as other:
+        assert other.ahead_of_me() == 0  # another folder: never queued behind it
+        assert other.count_active() == 2  # but it shares the cores with it
+        third.communicate('\n', timeout=60)
+        # A killed aligner's entry is forgotten: its lock went with it.
+        killed = _holder(directory, output_dir, stop)
+        assert killed.stdout.readline().strip() == 'active'
         killed.kill()
         killed.wait(timeout=60)
-        assert mine.count() == 1  # killed: its lock went with it
+        assert other.count_active() == 1 and other.others() == []
     assert os.listdir(directory) == []
 
 
 def test_claims_are_exclusive_and_done_is_final(tmp_path):
     store = claims.ImageClaims(str(tmp_path))
+    assert store.is_free('person', 'image')  # never claimed
     first = store.claim('person', 'image')
     assert first is not None and store.claim('person', 'image') is None
+    assert not store.is_free('person', 'image')  # held
     first.finish('1 faces')
     assert store.is_done('person', 'image') and store.claim('person', 'image') is None
+    assert not store.is_free('person', 'image')  # done
     other = store.claim('person', 'other')
     other.release()
+    assert store.is_free('person', 'other')  # let go: free again, and the probe wrote nothing
     again = store.claim('person', 'other')
     assert again is not None and again.stale
     again.finish('0 faces')
+
+
+def test_work_left_is_an_image_neither_done_nor_held(tmp_path):
+    work = [('person', 'in/a.jpg', 'a'), ('person', 'in/b.jpg', 'b')]
+    store = claims.ImageClaims(str(tmp_path))
+    assert dataset_aligner.work_left(work, str(tmp_path), False)
+    store.claim('person', 'a').finish('1 faces')
+    held = store.claim('person', 'b')
+    assert not dataset_aligner.work_left(work, str(tmp_path), False)  # done, and held
+    held.release()
+    assert dataset_aligner.work_left(work, str(tmp_path), False)
+    os.makedirs(tmp_path / 'other')
+    (tmp_path / 'other' / 'c.png').write_bytes(b'a classic run wrote it')
+    assert not dataset_aligner.work_left([('other', 'in/c.jpg', 'c')], str(tmp_path), False)
 
 
 def test_remove_partial_outputs_touches_only_that_image(tmp_path):

@@ -9,8 +9,9 @@ Writes ``OUTPUT_DIR/<class>/<name>.png`` (``<name>_<i>.png`` per face with
 ``revision_info.txt``, then prints the totals. Several processes may align one folder at once
 (``for N in {1..4}; do python src/align/align_dataset_mtcnn.py ... --random_order & done``):
 every image is aligned exactly once, and a killed run resumes where it stopped. Aligners
-running on one machine count each other (``align.local_aligners``) and each takes its share
-of the cores.
+running on one machine count each other (``align.local_aligners``): each takes its share of
+the cores, and of one folder's aligners those beyond one per core wait (without loading
+TensorFlow) until one of the first finishes, and leave when no image is left for them.
 """
 import os
 import sys
@@ -23,6 +24,7 @@ if SRC_DIR not in sys.path:
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
+from collections import Counter  # noqa: E402
 
 import cv2  # noqa: E402
 
@@ -61,15 +63,22 @@ def main(args):
     # The crops are small: OpenCV's own threads would only compete with TensorFlow's.
     cv2.setNumThreads(1)
     cores = session.usable_cores()
-    with local_aligners.LocalAligners() as aligners:
-        # Decoding the first images and resizing their pyramids starts now, on the cores that
-        # TensorFlow's start-up (one thread) leaves idle.
-        reader = dataset_aligner.ImageReader(
-            work, detector_module.pyramid_levels,
-            dataset_aligner.still_to_do(output_dir, args.detect_multiple_faces),
-            nrof_threads=cores)
-        with reader:
-            counts = _align(args, work, reader, *_threads(cores, aligners, say), say)
+    with local_aligners.LocalAligners(output_dir) as aligners:
+        # Beyond one process per core, an aligner of this folder waits instead of loading
+        # TensorFlow for nothing (the others take its images).
+        if aligners.wait_for_a_core(cores, lambda: dataset_aligner.work_left(
+                work, output_dir, args.detect_multiple_faces), say):
+            # Decoding the first images and resizing their pyramids starts now, on the cores
+            # that TensorFlow's start-up (one thread) leaves idle.
+            reader = dataset_aligner.ImageReader(
+                work, detector_module.pyramid_levels,
+                dataset_aligner.still_to_do(output_dir, args.detect_multiple_faces),
+                nrof_threads=cores)
+            with reader:
+                counts = _align(args, work, reader, *_threads(cores, aligners, say), say)
+        else:
+            say('Every image is aligned or being aligned by another process')
+            counts = Counter(images=len(work), skipped=len(work))
     say('Total number of images: %d' % counts['images'])
     say('Number of successfully aligned images: %d' % counts['faces'])
     if counts['skipped']:
@@ -89,10 +98,10 @@ def _threads(cores, aligners, say):
     started together have registered by then."""
     say('Creating networks and loading parameters')
     tf_compat.tensorflow_module()
-    nrof_aligners = aligners.count()
+    nrof_aligners = aligners.count_active()
     share = local_aligners.cores_share(cores, nrof_aligners)
     if nrof_aligners > 1:
-        say('%d aligner processes on this machine: this one uses %d of its %d cores'
+        say('%d active aligner processes on this machine: this one uses %d of its %d cores'
             % (nrof_aligners, share, cores))
         return share, share
     return cores, max(2, cores)

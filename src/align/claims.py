@@ -97,6 +97,20 @@ class ImageClaims:
         except OSError:
             return False
 
+    def is_free(self, class_name, image_name):
+        """True when the image is not done and no living process holds it (no lock is
+        kept and nothing is written)."""
+        try:
+            fd = os.open(self.claim_path(class_name, image_name), os.O_RDONLY)
+        except FileNotFoundError:
+            return True
+        try:
+            if not _try_lock(fd):
+                return False
+            return not os.pread(fd, len(DONE), 0).decode('utf-8', 'replace').startswith(DONE)
+        finally:
+            os.close(fd)  # lets go of the lock, if taken
+
     def claim(self, class_name, image_name):
         """Try to take an image.
 

@@ -1,19 +1,24 @@
-"""The aligner processes running on this machine, counted so that they share its cores.
+"""The aligner processes running on this machine, so that together they use its cores once.
 
 Each aligner process holds a locked file ``<pid>.lock`` in a folder of the machine's
-temporary directory while it runs (``LocalAligners`` as a context manager). ``count`` tells
-how many such processes are alive: a file whose lock can be taken belongs to a process that
-died and is removed. An aligner that knows it shares the machine with others takes its
-share of the cores (``cores_share``) instead of all of them, so that several processes
-started together (``for N in {1..4}; do ... --random_order & done``) do not run more threads
-than there are cores.
+temporary directory while it runs (``LocalAligners`` as a context manager); the file holds
+when the process registered, whether it is ``active`` (aligning) or ``waiting``, and its
+output folder. A file whose lock can be taken belongs to a process that died and is removed.
 
-A process's file appears under its final name only once it is locked (it is written under
-a temporary name and renamed), so a counting process never takes a starting one for dead.
-Without ``fcntl`` (not POSIX) every process counts itself alone.
+* Sharing: an active aligner that is not alone on the machine takes its share of the cores
+  (``cores_share(cores, count_active())``) instead of all of them.
+* Queueing: of the aligners of one output folder, the first ``cores`` to register are active;
+  a later one waits (``wait_for_a_core``) without loading TensorFlow, and leaves when no image
+  is left for it, or becomes active when an active one of its folder exits while work is
+  left. Every process then still pays TensorFlow's start-up only when it can use a core:
+  four processes started together on two cores do the work of two, not the start-up of four.
+
+Registration order is the registration time, then the process id. Without ``fcntl`` (not
+POSIX) every process counts itself alone and never waits.
 """
 import os
 import tempfile
+import time
 
 try:
     import fcntl
@@ -21,6 +26,8 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
 SUFFIX = '.lock'
+ACTIVE = 'active'
+WAITING = 'waiting'
 
 
 def default_directory():
@@ -34,17 +41,35 @@ def cores_share(cores, nrof_processes):
     return max(1, cores // max(1, nrof_processes))
 
 
+class Entry:
+    """One registered aligner: ``(registered ns, pid)`` order, state and output folder."""
+
+    def __init__(self, pid, registered, state, output_dir):
+        self.pid = pid
+        self.registered = registered
+        self.state = state
+        self.output_dir = output_dir
+
+    @property
+    def order(self):
+        return self.registered, self.pid
+
+
 class LocalAligners:
-    """This process's entry among the machine's running aligners; ``count()`` counts them all.
+    """This process's entry among the machine's running aligners.
 
     Args:
+        output_dir: the folder this process aligns into.
         directory: the folder of the entries (``default_directory()``).
     """
 
-    def __init__(self, directory=None):
+    def __init__(self, output_dir, directory=None):
+        self.output_dir = os.path.realpath(output_dir)
         self.directory = directory or default_directory()
-        self._fd = None
         self.path = os.path.join(self.directory, '%d%s' % (os.getpid(), SUFFIX))
+        self._fd = None
+        self._registered = 0
+        self.state = ACTIVE
 
     def __enter__(self):
         if fcntl is None:
@@ -53,8 +78,11 @@ class LocalAligners:
         temporary = self.path + '.new'
         fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.replace(temporary, self.path)
         self._fd = fd
+        self._registered = time.time_ns()
+        self._write(WAITING)
+        # Under its final name only once locked: a counting process never takes it for dead.
+        os.replace(temporary, self.path)
         return self
 
     def __exit__(self, *exc_info):
@@ -69,39 +97,93 @@ class LocalAligners:
             os.close(self._fd)  # the lock goes with the descriptor
             self._fd = None
 
-    def count(self):
-        """Aligner processes alive on this machine, this one included (at least 1)."""
-        if fcntl is None or self._fd is None:
-            return 1
-        alive = 1
+    def _write(self, state):
+        self.state = state
+        # Both states take 7 characters: rewritten in place, a reader never sees it empty.
+        text = '%d %-7s\n%s\n' % (self._registered, state, self.output_dir)
+        os.pwrite(self._fd, text.encode('utf-8', 'surrogateescape'), 0)
+
+    def others(self):
+        """The other living aligners' entries (dead ones' files are removed)."""
+        if self._fd is None:
+            return []
         try:
             names = os.listdir(self.directory)
         except FileNotFoundError:
-            return alive
+            return []
+        entries = []
         for name in names:
             path = os.path.join(self.directory, name)
-            if not name.endswith(SUFFIX) or path == self.path:
-                continue
-            if _held_by_a_living_process(path):
-                alive += 1
-        return alive
+            if name.endswith(SUFFIX) and path != self.path:
+                entry = _living_entry(path)
+                if entry is not None:
+                    entries.append(entry)
+        return entries
+
+    def count_active(self):
+        """Active aligners on this machine, this one included (at least 1)."""
+        return 1 + sum(entry.state == ACTIVE for entry in self.others())
+
+    def ahead_of_me(self):
+        """Living aligners of this output folder that registered before this one."""
+        mine = (self._registered, os.getpid())
+        return sum(entry.output_dir == self.output_dir and entry.order < mine
+                   for entry in self.others())
+
+    def wait_for_a_core(self, cores, work_left, log, poll_seconds=0.5):
+        """Become active when fewer than ``cores`` aligners of this folder registered first;
+        until then wait, checking every ``poll_seconds``.
+
+        Args:
+            work_left: function, False once no image is left for this process.
+            log: function taking one line (said once when waiting starts).
+
+        Returns:
+            True when this process is now active and work is left for it, False when the
+            work was done by the others meanwhile.
+        """
+        ahead = self.ahead_of_me()
+        if ahead >= cores:
+            log('%d aligner processes of this output folder started before this one on this '
+                'machine\'s %d cores: waiting for one of them to finish' % (ahead, cores))
+            while self.ahead_of_me() >= cores:
+                if not work_left():
+                    return False
+                time.sleep(poll_seconds)
+            if not work_left():
+                return False
+        if self._fd is not None:
+            self._write(ACTIVE)
+        return True
 
 
-def _held_by_a_living_process(path):
-    """True while another process holds ``path``'s lock; a dead process's file is removed."""
+def _living_entry(path):
+    """The entry of ``path`` while another process holds its lock; None (and the file
+    removed) when its process died; None for a file that vanished or is unreadable."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
-        return False
+        return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    else:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return _parse(path, os.pread(fd, 8192, 0))
         try:
             os.remove(path)
         except OSError:
             pass
-        return False
+        return None
     finally:
         os.close(fd)
+
+
+def _parse(path, data):
+    try:
+        head, output_dir = data.decode('utf-8', 'surrogateescape').split('\n')[:2]
+        registered, state = head.split(' ', 1)
+        state = state.strip()
+        pid = int(os.path.basename(path)[:-len(SUFFIX)])
+        return Entry(pid, int(registered), state, output_dir)
+    except ValueError:
+        return None

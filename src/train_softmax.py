@@ -450,7 +450,7 @@ def parse_arguments(argv):
     parser.add_argument('--random_rotate', action='store_true',
                         help='Performs random rotations of training images.')
     parser.add_argument('--center_loss_factor', type=float, default=0.0, help='Center loss factor.')
-    parser.add_argument('--center_loss_alfa', type=float, default=0.95,
+    parser.add_argument('--center_loss_alfa', type=arguments.unit_interval, default=0.95,
                         help='Center update rate for center loss.')
     parser.add_argument('--prelogits_norm_loss_factor', type=float, default=0.0,
                         help='Loss based on the norm of the activations in the prelogits layer.')
@@ -464,7 +464,7 @@ def parse_arguments(argv):
                         help='Enables logging of weight/bias histograms in tensorboard.')
     parser.add_argument('--filter_filename', type=str, default='',
                         help='File containing image data used for dataset filtering')
-    parser.add_argument('--filter_percentile', type=float, default=100.0,
+    parser.add_argument('--filter_percentile', type=arguments.percentile, default=100.0,
                         help='Keep only the percentile images closed to its class center')
     parser.add_argument('--filter_min_nrof_images_per_class', type=int, default=0,
                         help='Keep only the classes with this number of examples or more')

@@ -333,7 +333,7 @@ def parse_arguments(argv):
                         help='Number of people per batch.')
     parser.add_argument('--images_per_person', type=arguments.positive_int, default=40,
                         help='Number of images per person.')
-    parser.add_argument('--alpha', type=arguments.finite_float, default=0.2,
+    parser.add_argument('--alpha', type=arguments.positive_float, default=0.2,
                         help='Positive to negative triplet distance margin.')
     return parser.parse_args(argv)
 

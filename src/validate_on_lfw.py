@@ -49,8 +49,7 @@ def main(args):
     warning = small_image_warning(path_embedder.distinct_paths(found.paths), args.image_size)
     if warning:
         print(warning)
-    if args.lfw_nrof_folds < 2:
-        raise FacenetError('--lfw_nrof_folds must be at least 2, got %d' % args.lfw_nrof_folds)
+    lfw.require_folds(args.lfw_nrof_folds)
     if len(found.issame) < args.lfw_nrof_folds:
         raise FacenetError('%d of the %d pairs in %s have both images in %s; %d folds need at '
                            'least %d' % (len(found.issame), len(pairs), args.lfw_pairs,

@@ -51,6 +51,14 @@ def model_128():
 
 
 @pytest.fixture(scope='session')
+def model_128_graph(model_128):
+    """The same model as the frozen graph in its folder. Script tests that are not about the
+    checkpoint form use it: a checkpoint folder is rebuilt from code and frozen at each load
+    (about 4 CPU seconds more); test_model_io checks that both forms embed alike."""
+    return os.path.join(model_128, '20170512-110547.pb')
+
+
+@pytest.fixture(scope='session')
 def model_512():
     """The 20180408-102900 model folder (512-d frozen graph, fixed standardization)."""
     return pretrained_model_dir('20180408-102900')

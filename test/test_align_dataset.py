@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -280,6 +281,28 @@ def test_image_reader_reads_ahead_in_order_and_skips_done_images(tmp_path):
             np.testing.assert_array_equal(image, np.asarray(Image.open(path)))
             assert levels == {} or all(level.dtype == np.uint8 for level in levels.values())
             assert sorted(levels) == sorted(detect_face.pyramid_levels(image, 20, 0.709))
+
+
+def test_image_reader_keeps_large_images_few_and_without_pyramid(tmp_path, monkeypatch):
+    work = []
+    for i in range(4):
+        path = str(tmp_path / ('%d.png' % i))
+        Image.fromarray(np.full((60, 80, 3), i, np.uint8)).save(path)
+        work.append(('c', path, '%d.png' % i))
+    seen = []
+
+    def wanted(item):
+        seen.append(item[2])
+        return True
+
+    monkeypatch.setattr(dataset_aligner, 'PYRAMID_AHEAD_PIXELS', 60 * 80 - 1)
+    with dataset_aligner.ImageReader(work, _pyramid, wanted, nrof_threads=1, ahead=10,
+                                     ahead_bytes=1) as reader:
+        time.sleep(0.5)
+        assert seen == ['0.png']  # one image's pixels already exceed the budget
+        results = [read.result() for _, read in reader]
+    assert seen == ['0.png', '1.png', '2.png', '3.png']
+    assert all(levels is None and image.shape == (60, 80, 3) for image, levels in results)
 
 
 def _pyramid(image):

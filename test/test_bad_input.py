@@ -354,3 +354,129 @@ def test_a_checkpoint_that_cannot_be_written_is_one_line(tmp_path):
                                         ('C:/x', False), ('a\\..\\x', False)])
 def test_archive_member_names(name, safe):
     assert pretrained.safe_member_name(name) is safe
+
+
+def test_odd_image_modes_and_unicode_names_decode_alike_for_training_and_alignment(tmp_path):
+    """16-bit, CMYK, alpha, grey, palette images under non-ASCII names: the training
+    pipeline's decoder and the aligner's reader (read_rgb_image) give the same RGB picture."""
+    import cv2
+    from toolkit.data.input_pipeline import decode_image, undecodable
+    rng = np.random.RandomState(0)
+    rgb = np.clip(rng.randint(60, 200, 3) + rng.randint(-30, 30, (40, 48, 3)), 0, 255)
+    rgb = rgb.astype(np.uint8)
+    folder = tmp_path / 'Zoë Ünïcode'
+    folder.mkdir()
+    image = Image.fromarray(rgb)
+    image.convert('CMYK').save(str(folder / 'cmyk.jpg'), quality=95)
+    image.convert('RGBA').save(str(folder / 'rgba ä.png'))
+    image.convert('LA').save(str(folder / 'grey_alpha.png'))
+    image.convert('P').save(str(folder / 'palette.png'))
+    image.convert('L').save(str(folder / 'grey.jpg'), quality=95)
+    Image.fromarray(rgb[..., 1].astype(np.uint16) * 257).save(str(folder / 'grey16.png'))
+    assert cv2.imwrite(str(tmp_path / 'rgb16.png'), rgb[..., ::-1].astype(np.uint16) * 257)
+    os.replace(str(tmp_path / 'rgb16.png'), str(folder / 'rgb16 ß.png'))  # cv2 wants ASCII
+    paths = sorted(str(path) for path in folder.iterdir())
+    assert undecodable(paths, 2) == []
+    with tf.Graph().as_default():
+        path = tf.placeholder(tf.string, [])
+        decoded = decode_image(path)
+        with tf.Session() as sess:
+            for name in paths:
+                by_training = sess.run(decoded, {path: name})
+                by_aligner = data.read_rgb_image(name)
+                assert by_training.shape == by_aligner.shape == (40, 48, 3), name
+                assert by_aligner.dtype == np.uint8
+                assert abs(by_training.mean() - by_aligner.mean()) < 1.5, name
+                # Each keeps the picture: close to the RGB original (or its grey version).
+                original = rgb[..., 1] if 'grey16' in name else (
+                    np.asarray(image.convert('L')) if 'grey' in name else rgb)
+                assert abs(by_aligner.mean() - original.mean()) < 3, name
+
+
+def test_a_folder_given_where_a_file_is_expected(tmp_path):
+    from toolkit import fileio
+    from toolkit.data import filtering
+    from toolkit.evaluation import lfw
+    from toolkit.recognition import identification
+    folder = str(tmp_path)
+    for call, message in [
+            (lambda: fileio.require_file(folder, 'TSV file'), 'TSV file %s is a directory, not a '
+                                                              'file' % folder),
+            (lambda: identification.load_classifier(folder),
+             'classifier file %s is a directory, not a file' % folder),
+            (lambda: filtering.read_filtering_metrics(folder),
+             'filtering metrics file %s is a directory, not a file' % folder),
+            (lambda: lfw.read_pairs(folder), 'cannot read pairs file %s: Is a directory' % folder),
+            (lambda: runs.read_schedule(-1, folder), 'cannot read learning rate schedule file '
+                                                     '%s: Is a directory' % folder)]:
+        with pytest.raises(FacenetError) as error:
+            call()
+        assert str(error.value) == message
+    (tmp_path / 'a_file').write_text('x')
+    with pytest.raises(FacenetError, match='dataset directory .*a_file is a file, not a '
+                                           'directory'):
+        data.get_dataset(str(tmp_path / 'a_file'))
+
+
+def test_an_empty_pairs_file_holds_no_pairs(tmp_path):
+    from toolkit.evaluation import lfw
+    pairs = tmp_path / 'pairs.txt'
+    for content in ('', '10 300\n\n'):
+        pairs.write_text(content)
+        with pytest.raises(FacenetError, match='pairs file .*pairs.txt holds no pairs'):
+            lfw.read_pairs(str(pairs))
+
+
+def test_classifier_files_with_wrong_class_names(tmp_path):
+    import pickle
+    from sklearn.neighbors import KNeighborsClassifier
+    from toolkit.recognition import identification
+    model = KNeighborsClassifier(1).fit(np.eye(3), [0, 1, 2])
+    for names, message in [(5, 'its class names are not a list of names'),
+                           (['a', 'b'], 'is damaged: its model tells 3 classes apart but it '
+                                        'names 2')]:
+        path = tmp_path / 'classifier.pkl'
+        path.write_bytes(pickle.dumps((model, names)))
+        with pytest.raises(FacenetError, match=message):
+            identification.load_classifier(str(path))
+    path.write_bytes(pickle.dumps((model, ['a', 'b', 'c'])))
+    assert identification.load_classifier(str(path))[1] == ['a', 'b', 'c']
+
+
+def test_a_damaged_checkpoint_state_file_or_empty_index(tmp_path):
+    prefix = _save_dummy_checkpoint(tmp_path)
+    (tmp_path / 'checkpoint').write_bytes(b'\x00\xff not a state file {')
+    for call in (lambda: model_io.get_model_filenames(str(tmp_path)),
+                 lambda: checkpoints.resolve_checkpoint(str(tmp_path))):
+        with pytest.raises(FacenetError, match='cannot read checkpoint state file .*checkpoint: '):
+            call()
+    (tmp_path / 'checkpoint').unlink()
+    open(prefix + '.index', 'wb').close()
+    with pytest.raises(FacenetError, match='cannot read checkpoint .*model-x.ckpt-1: '):
+        checkpoints.resolve_checkpoint(str(tmp_path))
+
+
+@pytest.mark.parametrize('script, flag, value', [
+    ('train_softmax', '--moving_average_decay', '1.5'),
+    ('train_softmax', '--center_loss_alfa', 'nan'),
+    ('train_softmax', '--filter_percentile', '150'),
+    ('train_softmax', '--seed', '-1'),
+    ('train_tripletloss', '--alpha', '-0.2'),
+])
+def test_flag_values_out_of_range_are_usage_errors(script, flag, value, capsys):
+    import importlib
+    module = importlib.import_module(script)
+    with pytest.raises(SystemExit) as exit_info:
+        module.parse_arguments([flag, value])
+    assert exit_info.value.code == 2
+    assert 'argument %s: must be ' % flag in capsys.readouterr().err
+
+
+def test_one_lfw_fold_is_refused_before_training(tmp_path):
+    from test_train_softmax import make_lfw
+    lfw_dir, pairs = make_lfw(tmp_path)
+    data_dir = make_image_folders(tmp_path / 'data', 2, 3)
+    with pytest.raises(FacenetError, match='--lfw_nrof_folds must be at least 2, got 1'):
+        train_softmax.run_training(run_args(tmp_path, data_dir, '--lfw_dir', lfw_dir,
+                                            '--lfw_pairs', pairs, '--lfw_nrof_folds', '1'))
+    assert sorted(os.listdir(tmp_path)) == ['data', 'lfw', 'pairs.txt']

@@ -98,22 +98,22 @@ def run(capsys, *argv):
 
 
 @pytest.fixture(scope='module')
-def trained(model_128, tmp_path_factory):
+def trained(model_128_graph, tmp_path_factory):
     """An SVM classifier trained on 5 aligned images of each of 4 LFW people."""
     known_dir, _ = lfw_faces.aligned_lfw()
     path = str(tmp_path_factory.mktemp('classifier') / 'lfw4.pkl')
     classifier.main(classifier.parse_arguments(
-        ['TRAIN', known_dir, model_128, path] + SPLIT_FLAGS))
+        ['TRAIN', known_dir, model_128_graph, path] + SPLIT_FLAGS))
     return known_dir, path
 
 
-def test_train_then_classify_the_held_out_images(trained, model_128, capsys):
+def test_train_then_classify_the_held_out_images(trained, model_128_graph, capsys):
     known_dir, path = trained
     with open(path, 'rb') as handle:
         model, class_names = pickle.load(handle)
     assert class_names == ['Colin Powell', 'Junichiro Koizumi', 'Serena Williams', 'Tony Blair']
     assert identification.gallery(model)[0].shape == (20, 128)
-    out = run(capsys, 'CLASSIFY', known_dir, model_128, path, *SPLIT_FLAGS)
+    out = run(capsys, 'CLASSIFY', known_dir, model_128_graph, path, *SPLIT_FLAGS)
     lines = out.splitlines()
     assert 'Number of classes: 4' in lines and 'Number of images: 12' in lines
     predictions = [line for line in lines if line[:4].strip().isdigit()]
@@ -122,7 +122,7 @@ def test_train_then_classify_the_held_out_images(trained, model_128, capsys):
     assert lines[-1] == 'Accuracy: 1.000'
 
 
-def test_thresholds_reject_a_person_the_classifier_never_saw(trained, model_128, capsys,
+def test_thresholds_reject_a_person_the_classifier_never_saw(trained, model_128_graph, capsys,
                                                              tmp_path):
     known_dir, path = trained
     _, unknown_dir = lfw_faces.aligned_lfw()
@@ -130,7 +130,7 @@ def test_thresholds_reject_a_person_the_classifier_never_saw(trained, model_128,
     shutil.copytree(os.path.join(unknown_dir, lfw_faces.UNKNOWN_PERSON),
                     probes / lfw_faces.UNKNOWN_PERSON)
     shutil.copytree(os.path.join(known_dir, 'Tony_Blair'), probes / 'Tony_Blair')
-    out = run(capsys, 'CLASSIFY', known_dir, model_128, path, '--test_data_dir', probes,
+    out = run(capsys, 'CLASSIFY', known_dir, model_128_graph, path, '--test_data_dir', probes,
               '--distance_threshold', 1.1, '--nearest_neighbor')
     predictions = [line.split('  ', 2)[2] for line in out.splitlines()
                    if line[:4].strip().isdigit()]
@@ -141,19 +141,19 @@ def test_thresholds_reject_a_person_the_classifier_never_saw(trained, model_128,
     assert out.splitlines()[-1] == 'Accuracy: 1.000'
 
     # Without a threshold the SVM names a known person for every face.
-    out = run(capsys, 'CLASSIFY', known_dir, model_128, path, '--test_data_dir', probes)
+    out = run(capsys, 'CLASSIFY', known_dir, model_128_graph, path, '--test_data_dir', probes)
     assert 'Unknown' not in out.split('Testing classifier')[1].split('images show')[0]
     assert out.splitlines()[-1] == 'Accuracy: %.3f' % (8 / 12)
 
 
-def test_classifier_from_another_model_is_refused(model_128, tmp_path, capsys):
+def test_classifier_from_another_model_is_refused(model_128_graph, tmp_path, capsys):
     known_dir, _ = lfw_faces.aligned_lfw()
     rng = np.random.RandomState(1)
     path = str(tmp_path / 'other.pkl')
     identification.save_classifier(path, identification.train_svc(rng.randn(8, 512),
                                                                   np.arange(8) % 2), ['a', 'b'])
     with pytest.raises(FacenetError, match='512-d embeddings but the model gives 128-d'):
-        run(capsys, 'CLASSIFY', known_dir, model_128, path)
+        run(capsys, 'CLASSIFY', known_dir, model_128_graph, path)
 
 
 def test_empty_class_and_bad_file_stop_before_loading_the_model(tmp_path, capsys):

@@ -48,8 +48,8 @@ def lfw_split(tmp_path_factory):
     return root
 
 
-def test_classifier_cos_ranks_lfw_people_and_writes_predictions(lfw_split, model_128, tmp_path,
-                                                                monkeypatch, capsys):
+def test_classifier_cos_ranks_lfw_people_and_writes_predictions(lfw_split, model_128_graph,
+                                                                tmp_path, monkeypatch, capsys):
     output = tmp_path / 'out' / 'predictions_cos.txt'
     cached = {}
     compute = classifier_cos.compute_embeddings
@@ -66,7 +66,7 @@ def test_classifier_cos_ranks_lfw_people_and_writes_predictions(lfw_split, model
     for ranking in ('mean', 'nearest'):
         classifier_cos.main(classifier_cos.parse_arguments([
             str(lfw_split / 'train'), str(lfw_split / 'test_with_stranger'),
-            os.path.join(model_128, '20170512-110547.pb'),
+            model_128_graph,
             '--batch_size', '256', '--image_size', '160', '--ranking', ranking,
             '--output_file', str(output)]))
         out = capsys.readouterr().out

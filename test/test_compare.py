@@ -46,7 +46,7 @@ def test_distance_matrix_and_standardize():
     np.testing.assert_allclose(faces.standardize(images, True), (images - 127.5) / 128)
 
 
-def test_compare_prints_the_classic_matrix_and_names_bad_files(model_128, tmp_path, capsys):
+def test_compare_prints_the_classic_matrix_and_names_bad_files(model_128_graph, tmp_path, capsys):
     blank = tmp_path / 'blank.png'
     Image.fromarray(np.full((120, 120, 3), 128, np.uint8)).save(blank)
     notes = tmp_path / 'notes.jpg'
@@ -54,7 +54,7 @@ def test_compare_prints_the_classic_matrix_and_names_bad_files(model_128, tmp_pa
     images = [lfw_faces.raw_lfw_image('Tony_Blair', 1), str(blank),
               lfw_faces.raw_lfw_image('Tony_Blair', 2), str(notes),
               lfw_faces.raw_lfw_image('Colin_Powell', 1)]
-    compare.main(compare.parse_arguments([model_128] + images))
+    compare.main(compare.parse_arguments([model_128_graph] + images))
     out = capsys.readouterr().out
     assert "can't use %s: no face detected" % blank in out
     assert "can't use %s: cannot read image" % notes in out

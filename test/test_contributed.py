@@ -67,12 +67,12 @@ def test_export_embeddings_boolean_flag():
 # -- scripts on real faces ------------------------------------------------------------------------
 
 @pytest.fixture(scope='module')
-def represented(model_128, tmp_path_factory):
+def represented(model_128_graph, tmp_path_factory):
     """Output folder of batch_represent on aligned faces of 4 people (8 images each)."""
     known_dir, _ = lfw_faces.aligned_lfw()
     output = tmp_path_factory.mktemp('batch_represent')
     batch_represent.main(batch_represent.parse_arguments(
-        ['-d', known_dir, '-o', str(output), '--trained_model_dir', model_128]))
+        ['-d', known_dir, '-o', str(output), '--trained_model_dir', model_128_graph]))
     return output
 
 
@@ -85,7 +85,7 @@ def test_batch_represent_writes_signatures_and_gallery(represented):
     np.testing.assert_allclose(np.linalg.norm(signatures, axis=1), 1.0, atol=1e-4)
 
 
-def test_predict_names_known_people_and_rejects_a_stranger(represented, model_128, tmp_path,
+def test_predict_names_known_people_and_rejects_a_stranger(represented, model_128_graph, tmp_path,
                                                            capsys):
     model = identification.train_svc(np.load(str(represented / 'signatures.npy')),
                                      np.load(str(represented / 'gallery.npy')))
@@ -100,7 +100,7 @@ def test_predict_names_known_people_and_rejects_a_stranger(represented, model_12
               lfw_faces.raw_lfw_image(lfw_faces.UNKNOWN_PERSON, 10)]
     with pytest.raises(FacenetError, match='1 of the 5 images could not be read'):
         predict.main(predict.parse_arguments(
-            images + [model_128, pkl, '--distance_threshold', DISTANCE_THRESHOLD]))
+            images + [model_128_graph, pkl, '--distance_threshold', DISTANCE_THRESHOLD]))
     out = capsys.readouterr().out
     blocks = out.split('people in image ')[1:]
     assert [block.splitlines()[0] for block in blocks] == ['%s :' % path for path in images]
@@ -128,7 +128,7 @@ def test_predict_describes_why_a_face_is_unknown():
     assert predict.describe(face, None, 1.5) == 'Ann: distance 1.300'
 
 
-def test_export_embeddings_aligns_photos_and_skips_bad_ones(model_128, tmp_path, capsys):
+def test_export_embeddings_aligns_photos_and_skips_bad_ones(model_128_graph, tmp_path, capsys):
     photos = tmp_path / 'photos'
     for name in ('Tony_Blair', 'Colin_Powell'):
         (photos / name).mkdir(parents=True)
@@ -137,7 +137,7 @@ def test_export_embeddings_aligns_photos_and_skips_bad_ones(model_128, tmp_path,
     blank_image(photos / 'Colin_Powell' / 'blank.png')
     out_names = [str(tmp_path / name) for name in ('emb.npy', 'lab.npy', 'str.npy')]
     export_embeddings.main(export_embeddings.parse_arguments(
-        [model_128, str(photos), '--is_aligned', 'False', '--image_batch', '2',
+        [model_128_graph, str(photos), '--is_aligned', 'False', '--image_batch', '2',
          '--embeddings_name', out_names[0], '--labels_name', out_names[1],
          '--labels_strings_name', out_names[2]]))
     assert 'skipping %s: no face detected' % (photos / 'Colin_Powell' / 'blank.png') in \
@@ -149,7 +149,7 @@ def test_export_embeddings_aligns_photos_and_skips_bad_ones(model_128, tmp_path,
     assert max(distances[0, 1], distances[2, 3]) < 1.0 < distances[:2, 2:].min()
 
 
-def test_cluster_groups_photos_by_person(model_128, tmp_path, capsys):
+def test_cluster_groups_photos_by_person(model_128_graph, tmp_path, capsys):
     photos = tmp_path / 'photos'
     photos.mkdir()
     for name in ('Tony_Blair', 'Serena_Williams'):
@@ -157,7 +157,7 @@ def test_cluster_groups_photos_by_person(model_128, tmp_path, capsys):
             shutil.copy(lfw_faces.raw_lfw_image(name, number), photos)
     (photos / 'readme.txt').write_text('not an image')
     out_dir = tmp_path / 'clusters'
-    cluster.main(cluster.parse_arguments([model_128, str(photos), str(out_dir)]))
+    cluster.main(cluster.parse_arguments([model_128_graph, str(photos), str(out_dir)]))
     out = capsys.readouterr().out
     assert 'No of clusters: 2' in out
     assert 'Cluster 0: [0, 1, 2]' in out and 'Cluster 1: [3, 4, 5]' in out
@@ -166,7 +166,7 @@ def test_cluster_groups_photos_by_person(model_128, tmp_path, capsys):
     assert saved.shape == (160, 160, 3) and saved.std() > 20
 
 
-def test_clustering_copies_each_person_to_one_folder(model_128, tmp_path):
+def test_clustering_copies_each_person_to_one_folder(model_128_graph, tmp_path):
     known_dir, unknown_dir = lfw_faces.aligned_lfw()
     faces_dir = tmp_path / 'faces'
     faces_dir.mkdir()
@@ -177,7 +177,7 @@ def test_clustering_copies_each_person_to_one_folder(model_128, tmp_path):
             shutil.copy(os.path.join(folder, name), faces_dir)
     out_dir = tmp_path / 'groups'
     clustering.main(clustering.parse_arguments(
-        ['--model_dir', model_128, '--input', str(faces_dir), '--output', str(out_dir)]))
+        ['--model_dir', model_128_graph, '--input', str(faces_dir), '--output', str(out_dir)]))
     groups = sorted(sorted({name.rsplit('_', 1)[0] for name in os.listdir(out_dir / cluster_dir)})
                     for cluster_dir in os.listdir(out_dir))
     assert groups == [['Serena_Williams'], ['Tony_Blair'], [lfw_faces.UNKNOWN_PERSON]]
@@ -212,7 +212,7 @@ def read_video(path):
     return frames
 
 
-def test_real_time_recognition_writes_an_annotated_video(model_128, tmp_path, capsys):
+def test_real_time_recognition_writes_an_annotated_video(model_128_graph, tmp_path, capsys):
     blair = folders.read_rgb_image(lfw_faces.raw_lfw_image('Tony_Blair', 10))
     stranger = folders.read_rgb_image(lfw_faces.raw_lfw_image(lfw_faces.UNKNOWN_PERSON, 10))
     video = tmp_path / 'clip.avi'
@@ -223,8 +223,9 @@ def test_real_time_recognition_writes_an_annotated_video(model_128, tmp_path, ca
         shutil.copy(lfw_faces.raw_lfw_image('Tony_Blair', number), identities)
     output = tmp_path / 'annotated.avi'
     real_time_face_recognition.main(real_time_face_recognition.parse_arguments(
-        ['--model', model_128, '--identities_dir', str(identities.parent), '--video', str(video),
-         '--output', str(output), '--distance_threshold', DISTANCE_THRESHOLD, '--debug']))
+        ['--model', model_128_graph, '--identities_dir', str(identities.parent),
+         '--video', str(video), '--output', str(output),
+         '--distance_threshold', DISTANCE_THRESHOLD, '--debug']))
     out = capsys.readouterr().out
     assert out.count('Added Tony Blair from') == 2
     lines = [line for line in out.splitlines() if line.startswith('frame ')]

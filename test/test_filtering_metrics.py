@@ -206,7 +206,7 @@ def test_script_errors_are_one_line(tmp_path, colour_model, capsys):
     assert not os.path.exists(output)
 
 
-def test_real_model_finds_a_mislabelled_lfw_face(tmp_path, model_128, capsys):
+def test_real_model_finds_a_mislabelled_lfw_face(tmp_path, model_128_graph, capsys):
     """With the pretrained 128-d model, a Tony Blair photo filed under Colin Powell is the
     image farthest from its class centre, and a 95th-percentile filter drops it."""
     lfw_dir = shared_path('data', 'lfw', 'images_deepfunneled')
@@ -222,7 +222,7 @@ def test_real_model_finds_a_mislabelled_lfw_face(tmp_path, model_128, capsys):
                 image.crop((45, 45, 205, 205)).save(
                     str(data_dir / folder / ('%s_%04d.png' % (name, number))))
     filename = str(tmp_path / 'filtering.h5')
-    args = calculate_filtering_metrics.parse_arguments([str(data_dir), model_128, filename])
+    args = calculate_filtering_metrics.parse_arguments([str(data_dir), model_128_graph, filename])
     assert calculate_filtering_metrics.main(args) == 0
     metrics = read_filtering_metrics(filename)
     distances = metrics.distance_to_center

@@ -5,8 +5,8 @@ nothing is lost, doubled, damaged or left behind, and prints how many kills land
         [--align_trials 10 --align_images 24 --align_processes 2 --train_trials 10 --seed 0]
 
 Aligner: each trial starts ``--align_processes`` processes on one output folder and, once they
-have started aligning (a claim file exists), kills each with SIGKILL after its own random
-delay; a last run finishes the folder. Then every image must have exactly one valid PNG and
+have started aligning (a new image claimed or a face written), kills each with SIGKILL after
+its own random delay; a last run finishes the folder. Then every image must have exactly one valid PNG and
 exactly one bounding-box line, every claim must be done and no temporary file may be left.
 
 Training: each trial starts train_softmax (models.dummy, 25 MB checkpoints saved every epoch)
@@ -66,6 +66,11 @@ def _wait_for(condition, process):
     raise RuntimeError('timed out waiting for %s' % ' '.join(process.args))
 
 
+def _tail(log_path, nrof_chars=500):
+    with open(log_path, 'rb') as handle:
+        return handle.read()[-nrof_chars:].decode('utf-8', 'replace')
+
+
 def _kill_after(process, delay):
     """SIGKILL ``process`` after ``delay`` seconds; True when it was still running."""
     deadline = time.time() + delay
@@ -88,19 +93,27 @@ def align_kill_trials(input_dir, output_dir, nrof_trials, rng, max_delay=2.0,
     log_path = output_dir.rstrip('/') + '.log'
     claims_dir = os.path.join(output_dir, '.align_claims')
     kills = while_working = finished = 0
+    problems = []
+    def progress():  # grows as soon as a process claims a new image or writes a face
+        return (len(glob.glob(os.path.join(claims_dir, '*', '*.claim')))
+                + len(glob.glob(os.path.join(output_dir, '*', '*.png'))))
     for _ in range(nrof_trials):
+        before = progress()
         processes = [_start(command, log_path) for _ in range(nrof_processes)]
-        started = [_wait_for(lambda: bool(glob.glob(os.path.join(claims_dir, '*', '*.claim'))),
-                             process) for process in processes]
+        started = [_wait_for(lambda: progress() > before, process) for process in processes]
         for process, was_started in zip(processes, started):
             killed = _kill_after(process, rng.uniform(0.0, max_delay))
             kills += killed
             while_working += killed and was_started
             finished += not killed
+            if not killed and process.returncode != 0:
+                problems.append('an aligner exited with %d before its kill: %s'
+                                % (process.returncode, _tail(log_path)))
     final = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            cwd=_PARENT, text=True)
-    problems = [] if final.returncode == 0 else [
-        'the final run exited with %d: %s' % (final.returncode, final.stderr[-500:])]
+    if final.returncode != 0:
+        problems.append('the final run exited with %d: %s' % (final.returncode,
+                                                              final.stderr[-500:]))
     problems += check_aligned_outputs(input_dir, output_dir, image_size)
     return KillReport(kills, while_working, finished, problems)
 

@@ -38,8 +38,11 @@ PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1,
 # Images read ahead of the detector (decoded, with their P-Net pyramid): about 0.3 MB each
 # for LFW's 250 x 250 images. Reading further ahead costs more in fresh memory (page faults)
 # than it saves: 400 images read during TensorFlow's start-up cost 6.6 CPU ms each, 128
-# cost 2.7 (tmp/bench_align.py measures 2.6 in the steady state).
+# cost 2.7 (tmp/bench_align.py measures 2.6 in the steady state). Large photos are read
+# fewer at a time (READ_AHEAD_BYTES) and their pyramid is not made ahead.
 READ_AHEAD = 128
+READ_AHEAD_BYTES = 64 * 2 ** 20
+PYRAMID_AHEAD_PIXELS = 1000000
 BOUNDING_BOXES_PATTERN = 'bounding_boxes_%05d.txt'
 
 
@@ -208,9 +211,18 @@ def work_left(work, output_dir, detect_multiple_faces):
 
 
 def read_image_and_pyramid(path, pyramid_levels=None):
-    """``(RGB uint8 image, its P-Net pyramid or None)`` of one image file."""
+    """``(RGB uint8 image, its P-Net pyramid or None)`` of one image file; the pyramid only
+    for images of at most ``PYRAMID_AHEAD_PIXELS`` (a large photo's pyramid is made in the
+    detector, batch by batch, so that it is not held in memory meanwhile)."""
     image = folders.read_rgb_image(path)
-    return image, pyramid_levels(image) if pyramid_levels else None
+    if pyramid_levels is None or image.shape[0] * image.shape[1] > PYRAMID_AHEAD_PIXELS:
+        return image, None
+    return image, pyramid_levels(image)
+
+
+def _nbytes(result):
+    image, levels = result
+    return image.nbytes + sum(level.nbytes for level in (levels or {}).values())
 
 
 class ImageReader:
@@ -220,7 +232,9 @@ class ImageReader:
     TensorFlow's start-up (build the reader before the detector) and the network runs.
     Reading takes no claim: an image another process claims meanwhile was read for
     nothing, a few milliseconds lost. Images ``wanted`` rejects (already aligned) are not
-    read. Use as a context manager (``close`` stops the threads).
+    read. At most ``ahead`` images, and about ``ahead_bytes`` of pixels (judged by the
+    largest image read so far), are read and not yet taken. Use as a context manager
+    (``close`` stops the threads).
 
     Args:
         work: ``list_images`` triples, in the order the aligner claims them.
@@ -228,16 +242,21 @@ class ImageReader:
             (``align.detector.pyramid_levels``), or None to read only.
         wanted: function of a work triple, False for images not to read.
         nrof_threads: reader threads.
-        ahead: images read ahead at most.
+        ahead, ahead_bytes: how far to read ahead at most.
     """
 
     def __init__(self, work, pyramid_levels=None, wanted=None, nrof_threads=2,
-                 ahead=READ_AHEAD):
+                 ahead=READ_AHEAD, ahead_bytes=READ_AHEAD_BYTES):
         self._work = iter(work)
         self._pyramid_levels = pyramid_levels
         self._wanted = wanted
         self._ahead = ahead
+        self._ahead_bytes = ahead_bytes
+        self._nrof_threads = nrof_threads
+        self._largest = 0  # bytes of the largest image read so far, with its pyramid
         self._queue = deque()
+        self._lock = threading.RLock()
+        self._closed = False
         self._pool = ThreadPoolExecutor(nrof_threads, thread_name_prefix='image-reader')
         self._fill()
 
@@ -248,6 +267,8 @@ class ImageReader:
         self.close()
 
     def close(self):
+        with self._lock:
+            self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _read(self, item):
@@ -255,19 +276,39 @@ class ImageReader:
             return None
         return read_image_and_pyramid(item[1], self._pyramid_levels)
 
+    def _limit(self):
+        """Images to keep read (or being read) ahead: ``nrof_threads`` until one size is
+        known, then as many as fit ``ahead_bytes``."""
+        if not self._largest:
+            return min(self._ahead, self._nrof_threads)
+        return max(1, min(self._ahead, self._ahead_bytes // self._largest))
+
     def _fill(self):
-        while len(self._queue) < self._ahead:
-            item = next(self._work, None)
-            if item is None:
-                return
-            self._queue.append((item, self._pool.submit(self._read, item)))
+        with self._lock:
+            while not self._closed and len(self._queue) < self._limit():
+                item = next(self._work, None)
+                if item is None:
+                    return
+                read = self._pool.submit(self._read, item)
+                self._queue.append((item, read))
+                read.add_done_callback(self._read_done)
+
+    def _read_done(self, read):
+        if not read.cancelled() and read.exception() is None and read.result() is not None:
+            with self._lock:
+                self._largest = max(self._largest, _nbytes(read.result()))
+        self._fill()  # a reader thread goes on reading ahead by itself
 
     def __iter__(self):
         """``(work triple, future)`` in work order; the future gives ``(image, levels)``,
         None for an image not read, or raises the read error."""
-        while self._queue:
-            yield self._queue.popleft()
+        while True:
             self._fill()
+            with self._lock:
+                if not self._queue:
+                    return
+                entry = self._queue.popleft()
+            yield entry
 
 
 class DatasetAligner:

@@ -157,9 +157,6 @@ def find_checkpoint(path, what='checkpoint'):
     """
     path = os.path.expanduser(path)
     if os.path.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest:
-            return latest
         _, ckpt_file = loading.get_model_filenames(path)
         return os.path.join(path, ckpt_file)
     if os.path.isfile(path + '.index'):

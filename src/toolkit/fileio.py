@@ -218,13 +218,17 @@ def repository_file(path):
 
 
 def require_file(path, what='file'):
-    """Raise FacenetError unless ``path`` is an existing file."""
+    """Raise FacenetError unless ``path`` is an existing file (not a folder)."""
+    if os.path.isdir(path):
+        raise FacenetError('%s %s is a directory, not a file' % (what, path))
     if not os.path.isfile(path):
         raise FacenetError('%s not found: %s' % (what, path))
 
 
 def require_dir(path, what='directory'):
     """Raise FacenetError unless ``path`` is an existing directory."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FacenetError('%s %s is a file, not a directory' % (what, path))
     if not os.path.isdir(path):
         raise FacenetError('%s not found: %s' % (what, path))
 

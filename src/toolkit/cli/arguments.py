@@ -15,28 +15,42 @@ def _parent():
     return argparse.ArgumentParser(add_help=False)
 
 
+def _checked(text, value, ok, expected):
+    """``value`` when ``ok``; else the argparse error ``must be <expected>, got <text>``."""
+    if not ok:
+        raise argparse.ArgumentTypeError('must be %s, got %s' % (expected, text))
+    return value
+
+
 def positive_int(text):
     """argparse type: an integer greater than zero."""
     value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError('must be a positive integer, got %s' % text)
-    return value
+    return _checked(text, value, value > 0, 'a positive integer')
 
 
 def non_negative_int(text):
     """argparse type: an integer of zero or more."""
     value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError('must be zero or a positive integer, got %s' % text)
-    return value
+    return _checked(text, value, value >= 0, 'zero or a positive integer')
 
 
 def finite_float(text):
     """argparse type: a float that is a number (not nan or inf)."""
     value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError('must be a number, got %s' % text)
-    return value
+    return _checked(text, value, math.isfinite(value), 'a number')
+
+
+def positive_float(text):
+    """argparse type: a finite float greater than zero."""
+    value = finite_float(text)
+    return _checked(text, value, value > 0, 'greater than 0')
+
+
+def _float_in(text, low, high, low_included):
+    value = float(text)
+    above = low <= value if low_included else low < value
+    return _checked(text, value, above and value <= high,
+                    'in %s%g, %g]' % ('[' if low_included else '(', low, high))
 
 
 def folder_name(text):
@@ -48,10 +62,23 @@ def folder_name(text):
 
 def fraction(text):
     """argparse type: a float in (0, 1]."""
-    value = float(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError('must be in (0, 1], got %s' % text)
-    return value
+    return _float_in(text, 0.0, 1.0, low_included=False)
+
+
+def unit_interval(text):
+    """argparse type: a float in [0, 1] (decay and update rates)."""
+    return _float_in(text, 0.0, 1.0, low_included=True)
+
+
+def percentile(text):
+    """argparse type: a float in [0, 100]."""
+    return _float_in(text, 0.0, 100.0, low_included=True)
+
+
+def seed_value(text):
+    """argparse type: a random seed numpy accepts (0 to 2**32 - 1)."""
+    value = int(text)
+    return _checked(text, value, 0 <= value < 2 ** 32, 'in [0, 4294967295]')
 
 
 def add_model_argument(parser):
@@ -96,7 +123,7 @@ def gpu_args():
 
 def seed_args(default=666):
     parser = _parent()
-    parser.add_argument('--seed', type=int, default=default, help='Random seed.')
+    parser.add_argument('--seed', type=seed_value, default=default, help='Random seed.')
     return parser
 
 
@@ -185,7 +212,7 @@ def training_args(model_def='models.inception_resnet_v1'):
                         help='Number of epochs between learning rate decay.')
     parser.add_argument('--learning_rate_decay_factor', type=finite_float, default=1.0,
                         help='Learning rate decay factor.')
-    parser.add_argument('--moving_average_decay', type=finite_float, default=0.9999,
+    parser.add_argument('--moving_average_decay', type=unit_interval, default=0.9999,
                         help='Exponential decay for tracking of training parameters.')
     parser.add_argument('--learning_rate_schedule_file', type=str,
                         default='data/learning_rate_schedule.txt',

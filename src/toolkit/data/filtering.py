@@ -25,7 +25,7 @@ import numpy as np
 
 from toolkit.data.folders import ImageClass
 from toolkit.errors import FacenetError
-from toolkit.fileio import atomic_path
+from toolkit.fileio import atomic_path, require_file
 
 FILTERING_DATASETS = ('class_names', 'image_list', 'label_list', 'distance_to_center')
 
@@ -126,8 +126,7 @@ def read_filtering_metrics(filename):
     Raises:
         FacenetError: missing file, not HDF5, or a dataset missing or of the wrong length.
     """
-    if not os.path.isfile(filename):
-        raise FacenetError('filtering metrics file not found: %s' % filename)
+    require_file(filename, 'filtering metrics file')
     try:
         with h5py.File(filename, 'r') as handle:
             missing = [name for name in FILTERING_DATASETS[1:] if name not in handle]

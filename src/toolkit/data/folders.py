@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from toolkit.errors import FacenetError
-from toolkit.fileio import os_error_reason
+from toolkit.fileio import os_error_reason, require_dir
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 
@@ -69,8 +69,7 @@ def get_dataset(path, has_class_directories=True, problems=None):
     ``problems``: see ``get_image_paths``.
     """
     path_exp = os.path.expanduser(path)
-    if not os.path.isdir(path_exp):
-        raise FacenetError('dataset directory not found: %s' % path)
+    require_dir(path_exp, 'dataset directory')
     classes = sorted(name for name in os.listdir(path_exp)
                      if os.path.isdir(os.path.join(path_exp, name)) and not name.startswith('.'))
     return [ImageClass(name, get_image_paths(os.path.join(path_exp, name), problems))

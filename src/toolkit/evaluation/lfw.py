@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from toolkit.errors import FacenetError
+from toolkit.fileio import os_error_reason
 from toolkit.evaluation.metrics import (area_under_curve, calculate_roc, calculate_val,
                                         equal_error_rate, fold_pair_counts)
 
@@ -107,6 +108,12 @@ def _is_pair(fields):
     return False
 
 
+def require_folds(nrof_folds):
+    """FacenetError unless ``nrof_folds`` can cross-validate (at least 2 folds)."""
+    if nrof_folds < 2:
+        raise FacenetError('--lfw_nrof_folds must be at least 2, got %d' % nrof_folds)
+
+
 def read_pairs(pairs_filename):
     """Read a pairs file into a list of pairs, each a list of 3 or 4 strings.
 
@@ -114,7 +121,7 @@ def read_pairs(pairs_filename):
     skipped the first line whatever it held; here a first line that is a pair is kept.)
 
     Raises:
-        FacenetError: the file is missing, or a line is neither ``name i j`` nor
+        FacenetError: the file is missing or holds no pair, or a line is neither ``name i j`` nor
             ``name1 i name2 j`` (the message names the file and the line number).
     """
     try:
@@ -122,7 +129,10 @@ def read_pairs(pairs_filename):
             lines = handle.read().splitlines()
     except FileNotFoundError:
         raise FacenetError('pairs file not found: %s' % pairs_filename) from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
+        raise FacenetError('cannot read pairs file %s: %s'
+                           % (pairs_filename, os_error_reason(error))) from None
+    except UnicodeDecodeError as error:
         raise FacenetError('cannot read pairs file %s: %s' % (pairs_filename, error)) from None
     pairs = []
     for line_number, line in enumerate(lines, start=1):
@@ -133,6 +143,8 @@ def read_pairs(pairs_filename):
             raise FacenetError('%s line %d: expected "name i j" or "name1 i name2 j", got "%s"'
                                % (pairs_filename, line_number, ' '.join(fields)))
         pairs.append(fields)
+    if not pairs:
+        raise FacenetError('pairs file %s holds no pairs' % pairs_filename)
     return pairs
 
 

@@ -36,6 +36,16 @@ MODEL_DEFS_BY_SCOPE = {
 
 # -- finding files --------------------------------------------------------------------------
 
+def checkpoint_state(model_dir):
+    """``tf.train.get_checkpoint_state(model_dir)`` (None without a ``checkpoint`` file), with a
+    FacenetError for a state file that is not TensorFlow's text format (damaged, binary)."""
+    try:
+        return tf.train.get_checkpoint_state(model_dir)
+    except Exception as error:  # UnicodeDecodeError, text_format.ParseError, OpError
+        raise FacenetError('cannot read checkpoint state file %s: %s' % (
+            os.path.join(model_dir, 'checkpoint'), op_error_reason(error))) from None
+
+
 def get_model_filenames(model_dir):
     """Return ``(meta_file, ckpt_file)`` basenames of the checkpoint in ``model_dir``.
 
@@ -53,7 +63,7 @@ def get_model_filenames(model_dir):
         raise FacenetError('there should not be more than one meta file in the model directory '
                            '(%s): %s' % (model_dir, ', '.join(meta_files)))
     meta_file = meta_files[0] if meta_files else None
-    state = tf.train.get_checkpoint_state(model_dir)
+    state = checkpoint_state(model_dir)
     if state and state.model_checkpoint_path:
         ckpt_file = os.path.basename(state.model_checkpoint_path)
         if os.path.exists(os.path.join(model_dir, ckpt_file + '.index')):

@@ -122,8 +122,9 @@ def load_classifier(path, embedding_size=None):
 
     Raises:
         FacenetError: missing file, not a pickle, a pickle naming types other than numpy's
-            and the classifiers' (it is never run), not ``(model, class_names)``, or trained
-            on embeddings of another size (another embedding model).
+            and the classifiers' (it is never run), not ``(model, class_names)`` with as many
+            names as the model has classes, or trained on embeddings of another size
+            (another embedding model).
     """
     require_file(path, 'classifier file')
     content = load_classifier_pickle(path)
@@ -132,6 +133,14 @@ def load_classifier(path, embedding_size=None):
         raise FacenetError('%s is not a classifier file: expected a pickled '
                            '(model, class_names) pair' % path)
     model, class_names = content
+    if not isinstance(class_names, (list, tuple)) or not all(
+            isinstance(name, str) for name in class_names):
+        raise FacenetError('%s is not a classifier file: its class names are not a list of '
+                           'names' % path)
+    nrof_classes = len(getattr(model, 'classes_', class_names))
+    if nrof_classes != len(class_names):
+        raise FacenetError('%s is damaged: its model tells %d classes apart but it names %d'
+                           % (path, nrof_classes, len(class_names)))
     if embedding_size is not None:
         check_embedding_size(model, embedding_size, path)
     return model, list(class_names)

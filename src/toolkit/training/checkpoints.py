@@ -56,7 +56,7 @@ def resolve_checkpoint(path):
 
 def _checkpoint_prefix(path):
     if os.path.isdir(path):
-        state = tf.train.get_checkpoint_state(path)
+        state = model_io.checkpoint_state(path)
         if state and state.model_checkpoint_path:
             prefix = state.model_checkpoint_path
             if not os.path.isabs(prefix):

@@ -114,6 +114,7 @@ def read_lfw(options, log):
     or None without a folder."""
     if not options.lfw_dir:
         return None
+    lfw.require_folds(options.nrof_folds)
     lfw_dir = os.path.expanduser(options.lfw_dir)
     if not os.path.isdir(lfw_dir):
         raise FacenetError('--lfw_dir not found: %s' % options.lfw_dir)

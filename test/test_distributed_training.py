@@ -170,10 +170,12 @@ def train_steps(script, argv, devices, feeds, nrof_classes=NROF_CLASSES, network
     return before, after, np.array(losses), np.array(rates), agree
 
 
-def assert_same_steps(one, two, tolerance=1e-3):
+def assert_same_steps(one, two, tolerance=1e-3, noise=None):
     """Every variable moved alike: the difference of the changes within ``tolerance`` of the
     largest change of that variable (of a thousandth of the step's largest change for the
-    variables that barely move, whose change is float rounding itself)."""
+    variables that barely move, whose change is float rounding itself), plus, when given,
+    ``noise[name]``: how much one device's own step on the batch moves with the order of
+    its rows."""
     before1, after1, losses1, rates1, _ = one
     before2, after2, losses2, rates2, agree = two
     assert agree, 'the copies of a mirrored variable differ'
@@ -193,7 +195,8 @@ def assert_same_steps(one, two, tolerance=1e-3):
         scale = np.abs(change1).max()
         moved += scale > 0
         floor = max(scale, 1e-3 * largest, 1e-12)
-        assert np.abs(change1 - change2).max() <= tolerance * floor, name
+        allowed = tolerance * floor + (noise or {}).get(name, 0.0)
+        assert np.abs(change1 - change2).max() <= allowed, name
     return moved
 
 
@@ -215,6 +218,42 @@ def test_two_replicas_make_the_step_of_one_device():
     for name in ('centers', 'Bottleneck/BatchNorm/moving_variance',
                  'Bottleneck/weights/ExponentialMovingAverage', 'total_loss/avg'):
         assert not np.array_equal(one[0][name], one[1][name]), name
+
+
+def order_noise(reference, others):
+    """``{name: twice the largest difference}`` between one device's change of each variable
+    in ``reference`` and in ``others`` (the same step on the batch's rows in other orders)."""
+    return {name: 2.0 * max(np.abs((np.asarray(o[1][name], np.float64) - o[0][name])
+                                   - (np.asarray(reference[1][name], np.float64)
+                                      - reference[0][name])).max() for o in others)
+            for name in reference[1]}
+
+
+@pytest.mark.skipif(not os.environ.get('FACENET_LONG_TESTS'),
+                    reason='Inception-ResNet-v1 on one device and on 2 replicas takes about 15 '
+                           'minutes on 2 cores; set FACENET_LONG_TESTS=1 to run it')
+def test_inception_resnet_v1_on_two_replicas_makes_the_step_of_one_device(tmp_path):
+    """Every variable of Inception-ResNet-v1 (80 x 80, batch 4, momentum, weight decay, sync
+    batch norm) moves on 2 replicas as on one device, to 1e-3 of its step plus twice what one
+    device's own step moves when the batch's rows come in another order: a few layers (e.g.
+    Repeat_1/block17_1, 3.5-4.4% of its up-projection's step) change that much on one device
+    from the row order alone."""
+    argv = ['--model_def', 'models.inception_resnet_v1', '--image_size', '80', '--batch_size',
+            '4', '--embedding_size', '16', '--optimizer', 'MOM', '--weight_decay', '1e-4',
+            '--sync_batch_norm']
+    images, labels = np.random.RandomState(0).randn(4, 80, 80, 3).astype(np.float32), \
+        np.array([0, 1, 2, 0])
+    paths = sorted(glob.glob(os.path.join(make_image_folders(tmp_path, 1, 4, size=80), '*',
+                                          '*.png')))
+
+    def steps(devices, order=(0, 1, 2, 3)):
+        order = list(order)
+        return train_steps(train_softmax, argv, devices, [(images[order], labels[order])],
+                           network='models.inception_resnet_v1', pipeline_paths=paths)
+
+    one = steps(())
+    noise = order_noise(one, [steps((), (3, 2, 1, 0)), steps((), (1, 0, 3, 2))])
+    assert assert_same_steps(one, steps(TWO_CPUS), noise=noise) >= 490
 
 
 def test_without_sync_batch_norm_each_replica_normalizes_its_own_half():

@@ -180,9 +180,11 @@ def breakdown_worker(input_dir):
         # The reader threads' work (decoding, pyramid resizing), all done before the
         # aligner starts, so that it does not overlap the steps timed below.
         reader = dataset_aligner.ImageReader(work, detector_module.pyramid_levels,
-                                             nrof_threads=1, ahead=len(work))
-        for _, read in list(reader._queue):
-            read.result()
+                                             nrof_threads=1, ahead=len(work),
+                                             ahead_bytes=2 ** 40)
+        while len(reader._queue) < len(work) or not all(read.done()
+                                                        for _, read in reader._queue):
+            time.sleep(0.01)
         mark('read_and_pyramid')
         profile = detect_face.StageProfile()
         aligner = dataset_aligner.DatasetAligner(detector, output_dir, 160, 32,

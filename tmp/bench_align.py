@@ -95,14 +95,18 @@ def run_processes(commands, cwd):
     """Start every command at once; wall seconds until the last exits, and the CPU seconds
     they used (the figure that a loaded machine changes least)."""
     start, cpu = time.time(), children_cpu()
-    processes = [subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
+    processes = [subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, env=classic_environment())
                  for command in commands]
-    errors = [process.communicate()[1] for process in processes]
+    outputs = [process.communicate() for process in processes]
     wall, cpu = time.time() - start, children_cpu() - cpu
-    for process, error in zip(processes, errors):
+    for process, (out, error) in zip(processes, outputs):
         if process.returncode != 0:
             raise SystemExit('a benchmark process failed:\n' + error[-3000:])
+        # Our aligners say when they shared the cores or waited (align.local_aligners).
+        for line in out.splitlines():
+            if 'aligner processes' in line:
+                print('    (a process said: %s)' % line)
     return wall, cpu
 
 

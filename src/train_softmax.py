@@ -45,7 +45,8 @@ from toolkit.nets.layers import Layers
 from toolkit.progress import Progress
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
-from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_pretrained
+from toolkit.training.checkpoints import (CheckpointWriter, StopRequest, TrainingState,
+                                          resolve_pretrained)
 from toolkit.training.distribute import Replicas, StopAgreement
 from toolkit.training.losses import accuracy, center_loss, prelogits_norm, softmax_cross_entropy
 from toolkit.training.options import parse_scopes
@@ -83,6 +84,7 @@ class SoftmaxGraph:
     training: SoftmaxLosses  # on the training towers, each figure the mean over all replicas
     train_op: tf.Operation
     saved_variables: list
+    state_variables: list  # every variable of the graph: the training state
     saver: tf.train.Saver
     summary_op: tf.Tensor
     stop_request: tf.Tensor = None  # multi-worker runs: see Replicas.stop_vote
@@ -138,7 +140,8 @@ def build_graph(args, network, nrof_classes, replicas=None):
                                     args.use_fixed_image_standardization)
         train_batches = ImageBatches(size, local_batch_size, augmentation,
                                      args.nrof_preprocess_threads, shuffle_and_repeat=True,
-                                     skip_unreadable=True, seed=args.seed, name='train_data')
+                                     skip_unreadable=True, seed=args.seed, name='train_data',
+                                     shard=replicas.shard)
         eval_batches = ImageBatches(
             size, args.lfw_batch_size,
             Augmentation(fixed_standardization=args.use_fixed_image_standardization),
@@ -149,21 +152,15 @@ def build_graph(args, network, nrof_classes, replicas=None):
         val_labels = tf.placeholder(tf.int64, [None], name='labels')
         with tf.name_scope('validation'):
             validation = softmax_losses(args, inference.prelogits, val_labels, nrof_classes)
-        learning_rate = training.decayed_learning_rate(
-            learning_rate_input, global_step, args.learning_rate_decay_epochs, args.epoch_size,
-            args.learning_rate_decay_factor)
-        update_variables = training.model_variables_to_train(options.trainable_scopes)
-        optimizer = training.make_optimizer(args.optimizer, learning_rate)
+        step = training.make_replica_step(
+            network, options, replicas, global_step, learning_rate_input, args.optimizer,
+            args.learning_rate_decay_epochs, args.epoch_size, args.learning_rate_decay_factor)
 
         def replica_step():
-            with training.reused_variables_and_their_regularization() as weight_decay:
-                prelogits = training.build_training_tower(
-                    network, replicas.replica_slice(train_images), options)
+            with step.tower(train_images) as (prelogits, weight_decay):
                 losses = softmax_losses(args, prelogits, replicas.replica_slice(labels),
                                         nrof_classes, weight_decay)
-            update, grads = training.replica_update(optimizer, losses.total_loss,
-                                                    update_variables, global_step,
-                                                    replicas.num_replicas)
+            update, grads = step.update(losses.total_loss)
             with tf.control_dependencies([update, losses.update_centers]):
                 update = tf.no_op()
             means = mean_over_replicas({name: getattr(losses, name) for name in _REPORTED})
@@ -178,17 +175,18 @@ def build_graph(args, network, nrof_classes, replicas=None):
         train_op = training.finish_train_op(
             update_ops,
             [('cross_entropy', losses.cross_entropy), ('total_loss', losses.total_loss)],
-            global_step, args.moving_average_decay, update_variables, grads[0],
+            global_step, args.moving_average_decay, step.update_variables, grads[0],
             args.log_histograms)
         train_prelogits = (replica_prelogits[0] if len(replica_prelogits) == 1
                            else tf.concat(replica_prelogits, 0))
         # Like the classic checkpoints: every trainable variable (batch-norm statistics included).
         saved_variables = tf.trainable_variables()
         saver = tf.train.Saver(saved_variables, max_to_keep=3)
-    return SoftmaxGraph(global_step, learning_rate_input, learning_rate, phase_train,
+    return SoftmaxGraph(global_step, learning_rate_input, step.learning_rate, phase_train,
                         train_batches, eval_batches, inference, train_images, labels,
                         train_prelogits, val_labels, validation, losses, train_op,
-                        saved_variables, saver, tf.summary.merge_all(), *stop_votes[0])
+                        saved_variables, tf.global_variables(), saver, tf.summary.merge_all(),
+                        *stop_votes[0])
 
 
 def train_one_epoch(args, sess, g, epoch, lr, stats, summary_writer, stop, run_options=None,
@@ -310,6 +308,7 @@ def run_training(args, argv=None):
     replicas = Replicas.from_flags(args.devices, args.num_gpus, os.environ.get('TF_CONFIG'),
                                    args.worker_timeout)
     runs.check_run_folders(args.logs_base_dir, args.models_base_dir)
+    resume = runs.find_resume(args.models_base_dir, args.run_name, print)
     network = models.import_network(args.model_def)
     schedule = runs.read_schedule(args.learning_rate, args.learning_rate_schedule_file)
     if args.pretrained_model:
@@ -338,13 +337,15 @@ def run_training(args, argv=None):
         run = writer = None
         if replicas.is_chief:
             run = outputs.enter_context(runs.prepare_run(
-                args.logs_base_dir, args.models_base_dir, vars(args), __file__, argv, print))
+                args.logs_base_dir, args.models_base_dir, vars(args), __file__, argv, print,
+                args.run_name))
             metadata.write_model_metadata(
                 run.model_dir, metadata.standardization_name(args.use_fixed_image_standardization),
                 args.embedding_size)
             metagraph = (single_device_metagraph(args, network, len(train_set))
                          if replicas.distributed else None)
             writer = CheckpointWriter(g.saver, run.model_dir, run.subdir, metagraph=metagraph)
+        state = TrainingState(g.state_variables, run and run.model_dir, run and run.subdir)
         print('Number of classes in training set: %d' % len(train_set))
         print('Number of examples in training set: %d' % len(image_list))
         print('Number of classes in validation set: %d' % len(val_set))
@@ -352,36 +353,50 @@ def run_training(args, argv=None):
         with replicas.new_session(args.gpu_memory_fraction) as sess, replicas.faults_reported():
             sess.run(tf.global_variables_initializer(), options=replicas.run_options())
             sess.run(tf.local_variables_initializer())
-            if args.pretrained_model:
-                runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables,
-                                        print, ['Logits'] if args.load_without_fc else [])
-            g.train_batches.start(sess, replicas.worker_share(image_list),
-                                  replicas.worker_share(label_list))
+            epochs_done = runs.restore_start(sess, state, resume, args.pretrained_model,
+                                             g.saved_variables, print,
+                                             ['Logits'] if args.load_without_fc else [])
+            replicas.check_same_epoch(sess, (g.stop_request, g.any_stop_request), epochs_done)
+            g.train_batches.start(sess, image_list, label_list)  # this worker's shard of it
             summary_writer = (tf.summary.FileWriter(run.log_dir, sess.graph) if run
                               else training.NoSummaryWriter())
             if run:
                 run.folders.keep()  # training starts: from here on its outputs stay
             try:
-                train_epochs(args, sess, g, run, writer, replicas, schedule,
-                             (val_image_list, val_label_list), test_set, lfw_evaluator,
-                             summary_writer)
+                train_epochs(args, sess, g, RunOutputs(run, writer, state, summary_writer),
+                             replicas, schedule, (val_image_list, val_label_list), test_set,
+                             lfw_evaluator, epochs_done)
             finally:
                 summary_writer.close()
     return run.model_dir if run else None
 
 
-def train_epochs(args, sess, g, run, writer, replicas, schedule, validation_set, test_set,
-                 lfw_evaluator, summary_writer):
+@dataclasses.dataclass(frozen=True)
+class RunOutputs:
+    """Where a run writes (all None but ``state`` and ``summary_writer`` on a worker that
+    is not the chief)."""
+    run: runs.RunDirs
+    writer: CheckpointWriter
+    state: TrainingState
+    summary_writer: object  # a tf.summary.FileWriter or a training.NoSummaryWriter
+
+
+def train_epochs(args, sess, g, outputs, replicas, schedule, validation_set, test_set,
+                 lfw_evaluator, epochs_done=0):
     """The epoch loop: train, validate (and test), save, evaluate on LFW, write stat.h5.
 
-    Only the chief (``run`` given) validates, saves and evaluates; the other workers train.
+    Starts after ``epochs_done`` epochs (a resumed run). Only the chief (``outputs.run``
+    given) validates, saves and evaluates; the other workers train.
     """
+    run, summary_writer = outputs.run, outputs.summary_writer
     stats = training.softmax_stats(args.max_nrof_epochs, args.epoch_size,
                                    args.validate_every_n_epochs, test_accuracy=bool(test_set))
+    if run and epochs_done:
+        stats.load(os.path.join(run.log_dir, 'stat.h5'))  # the figures of the epochs done
     print('Running training')
     with StopRequest() as local_stop:
         stop = StopAgreement(local_stop, (g.stop_request, g.any_stop_request))
-        for epoch in range(1, args.max_nrof_epochs + 1):
+        for epoch in range(epochs_done + 1, args.max_nrof_epochs + 1):
             lr = runs.epoch_learning_rate(args.learning_rate, schedule, epoch)
             if lr <= 0:
                 print('The learning rate schedule ends before epoch %d: training done' % epoch)
@@ -394,16 +409,18 @@ def train_epochs(args, sess, g, run, writer, replicas, schedule, validation_set,
             last = (epoch == args.max_nrof_epochs or stop.requested
                     or runs.epoch_learning_rate(args.learning_rate, schedule, epoch + 1) <= 0)
             if run:
-                end_epoch(args, sess, g, run, writer, epoch, step, last, validation_set,
-                          test_set, lfw_evaluator, stats, summary_writer)
+                end_epoch(args, sess, g, outputs, epoch, step, last, validation_set,
+                          test_set, lfw_evaluator, stats)
             if stop.requested:
                 print('Stopped after epoch %d as requested' % epoch)
                 break
 
 
-def end_epoch(args, sess, g, run, writer, epoch, step, last, validation_set, test_set,
-              lfw_evaluator, stats, summary_writer):
-    """The chief's work after an epoch: validate (and test), save, LFW, stat.h5."""
+def end_epoch(args, sess, g, outputs, epoch, step, last, validation_set, test_set,
+              lfw_evaluator, stats):
+    """The chief's work after an epoch: validate (and test), save (the checkpoint and the
+    training state), LFW, stat.h5."""
+    run, summary_writer = outputs.run, outputs.summary_writer
     start_time = time.time()
     if epoch % args.validate_every_n_epochs == 0 or last:
         if validation_set[0]:
@@ -412,7 +429,8 @@ def end_epoch(args, sess, g, run, writer, epoch, step, last, validation_set, tes
             test(args, sess, g, epoch, test_set, stats, summary_writer)
     stats['time_validate'][epoch - 1] = time.time() - start_time
     if epoch % args.save_every_n_epochs == 0 or last:
-        runs.save_checkpoint(sess, writer, summary_writer, epoch, print)
+        runs.save_checkpoint(sess, outputs.writer, summary_writer, epoch, print,
+                             outputs.state, epoch)
     start_time = time.time()
     if lfw_evaluator:
         accuracy_, val = lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)

@@ -32,7 +32,8 @@ from toolkit.nets.cross_replica import concat_over_replicas, mean_over_replicas
 from toolkit.progress import Progress
 from toolkit.tf_compat import tf
 from toolkit.training import runs, towers as training
-from toolkit.training.checkpoints import CheckpointWriter, StopRequest, resolve_pretrained
+from toolkit.training.checkpoints import (CheckpointWriter, StopRequest, TrainingState,
+                                          resolve_pretrained)
 from toolkit.training.distribute import Replicas, StopAgreement
 from toolkit.training.losses import triplet_loss
 from toolkit.training.triplets import sample_people, select_triplet_indices
@@ -59,6 +60,7 @@ class TripletGraph:
     total_loss: tf.Tensor
     train_op: tf.Operation
     saved_variables: list
+    state_variables: list  # every variable of the graph: the training state
     saver: tf.train.Saver
     summary_op: tf.Tensor
     stop_request: tf.Tensor = None  # multi-worker runs: see Replicas.stop_vote
@@ -83,61 +85,54 @@ def build_graph(args, network, replicas=None):
         # Triplets must stay whole: never skip an unreadable image here.
         batches = ImageBatches(args.image_size, local_batch_size,
                                Augmentation(args.random_crop, args.random_flip), 4,
-                               seed=args.seed, name='train_data')
+                               seed=args.seed, name='train_data', shard=replicas.shard)
         options = arguments.network_options(args)
         inference = training.build_inference_tower(network, options, phase_train, log=print)
         train_images, labels = training.training_input(batches, args.image_size)
-        learning_rate = training.decayed_learning_rate(
-            learning_rate_input, global_step, args.learning_rate_decay_epochs, args.epoch_size,
-            args.learning_rate_decay_factor)
-        update_variables = training.model_variables_to_train(options.trainable_scopes)
-        optimizer = training.make_optimizer(args.optimizer, learning_rate)
+        step = training.make_replica_step(
+            network, options, replicas, global_step, learning_rate_input, args.optimizer,
+            args.learning_rate_decay_epochs, args.epoch_size, args.learning_rate_decay_factor)
 
         def replica_step():
-            with training.reused_variables_and_their_regularization() as weight_decay:
-                prelogits = training.build_training_tower(
-                    network, replicas.replica_slice(train_images), options)
-            embeddings = tf.nn.l2_normalize(prelogits, 1, 1e-10, name='train_embeddings')
+            with step.tower(train_images) as (prelogits, weight_decay):
+                embeddings = tf.nn.l2_normalize(prelogits, 1, 1e-10, name='train_embeddings')
             # Batches hold whole triplets: rows (3k, 3k+1, 3k+2) are (anchor, positive, negative).
             anchor, positive, negative = tf.unstack(
                 tf.reshape(embeddings, [-1, 3, args.embedding_size]), 3, 1)
             loss = triplet_loss(anchor, positive, negative, args.alpha)
             total_loss = tf.add_n([loss] + weight_decay, name='total_loss')
-            update, _ = training.replica_update(optimizer, total_loss, update_variables,
-                                                global_step, replicas.num_replicas)
+            update, _ = step.update(total_loss)
             sample = (concat_over_replicas(embeddings),
                       concat_over_replicas(replicas.replica_slice(labels)))
             return (update, mean_over_replicas({'triplet': loss, 'total': total_loss}), sample,
                     replicas.stop_vote())
 
         steps = replicas.for_each_replica(replica_step)
-        update_ops = [step[0] for step in steps]
+        update_ops = [result[0] for result in steps]
         reported, sample, stop_vote = steps[0][1:]
         train_op = training.finish_train_op(
             update_ops, [('triplet_loss/Mean', reported['triplet']),
                          ('total_loss', reported['total'])],
-            global_step, args.moving_average_decay, update_variables)
+            global_step, args.moving_average_decay, step.update_variables)
         saved_variables = tf.trainable_variables()
         saver = tf.train.Saver(saved_variables, max_to_keep=3)
-    return TripletGraph(global_step, learning_rate_input, learning_rate, phase_train, batches,
+    return TripletGraph(global_step, learning_rate_input, step.learning_rate, phase_train, batches,
                         inference, train_images, labels, *sample, reported['triplet'],
-                        reported['total'], train_op, saved_variables, saver,
-                        tf.summary.merge_all(), *stop_vote)
+                        reported['total'], train_op, saved_variables, tf.global_variables(),
+                        saver, tf.summary.merge_all(), *stop_vote)
 
 
 def embed_sample(args, sess, g, replicas, image_paths, progress=None):
     """Embeddings of the sampled images, in order (training mode, as in the classic code).
 
     A multi-worker run pads the list to whole global batches (padding rows are labelled -1
-    and dropped) and each worker reads its part of each batch. ``progress(nrof_done,
-    nrof_images)`` is called after each batch.
+    and dropped) and each worker's pipeline reads its part of each batch (its shard).
+    ``progress(nrof_done, nrof_images)`` is called after each batch.
     """
     paths, labels = list(image_paths), list(range(len(image_paths)))
     if replicas.cluster:
         padding = -len(paths) % args.batch_size
         paths, labels = paths + paths[:1] * padding, labels + [-1] * padding
-        rows = replicas.worker_rows(len(paths), args.batch_size)
-        paths, labels = [paths[i] for i in rows], [labels[i] for i in rows]
     g.batches.start(sess, paths, labels)
     emb_array = np.zeros((len(image_paths), args.embedding_size))
     nrof_done = 0
@@ -159,12 +154,10 @@ def train_on_triplets(args, sess, g, replicas, triplet_paths, lr, epoch, batch_n
     """Train on the selected triplets' batches; returns ``(batch number, per-batch losses)``.
 
     A distributed run trains on whole global batches only (the last triplets that do not
-    fill one are left out), each worker on its part of each batch.
+    fill one are left out), each worker on its part of each batch (its pipeline's shard).
     """
     if replicas.distributed:
         triplet_paths = triplet_paths[:len(triplet_paths) - len(triplet_paths) % args.batch_size]
-        triplet_paths = [triplet_paths[i] for i in replicas.worker_rows(len(triplet_paths),
-                                                                          args.batch_size)]
     g.batches.start(sess, triplet_paths, np.arange(len(triplet_paths)))
     feed_dict = {g.learning_rate_input: lr}
     fetches = {'loss': g.total_loss, 'train': g.train_op, 'step': g.global_step}
@@ -273,6 +266,7 @@ def run_training(args, argv=None):
     replicas = Replicas.from_flags(args.devices, args.num_gpus, os.environ.get('TF_CONFIG'),
                                    args.worker_timeout)
     network, schedule, train_set = check_inputs(args, replicas)
+    resume = runs.find_resume(args.models_base_dir, args.run_name, print)
     rng = np.random.RandomState(args.seed)
     lfw_pairs = runs.read_lfw(arguments.lfw_options(args), print)
     print(replicas.describe())
@@ -288,15 +282,18 @@ def run_training(args, argv=None):
         run = writer = None
         if replicas.is_chief:
             run = outputs.enter_context(runs.prepare_run(
-                args.logs_base_dir, args.models_base_dir, vars(args), __file__, argv, print))
+                args.logs_base_dir, args.models_base_dir, vars(args), __file__, argv, print,
+                args.run_name))
             metadata.write_model_metadata(run.model_dir, metadata.PREWHITEN, args.embedding_size)
             writer = CheckpointWriter(g.saver, run.model_dir, run.subdir, metagraph=(
                 single_device_metagraph(args, network) if replicas.distributed else None))
+        state = TrainingState(g.state_variables, run and run.model_dir, run and run.subdir)
         with replicas.new_session(args.gpu_memory_fraction) as sess, replicas.faults_reported():
             sess.run(tf.global_variables_initializer(), options=replicas.run_options())
             sess.run(tf.local_variables_initializer())
-            if args.pretrained_model:
-                runs.restore_pretrained(sess, args.pretrained_model, g.saved_variables, print)
+            epochs_done = runs.restore_start(sess, state, resume, args.pretrained_model,
+                                             g.saved_variables, print)
+            replicas.check_same_epoch(sess, (g.stop_request, g.any_stop_request), epochs_done)
             summary_writer = (tf.summary.FileWriter(run.log_dir, sess.graph) if run
                               else training.NoSummaryWriter())
             if run:
@@ -304,7 +301,7 @@ def run_training(args, argv=None):
             try:
                 with StopRequest() as local_stop:
                     stop = StopAgreement(local_stop, (g.stop_request, g.any_stop_request))
-                    for epoch in range(args.max_nrof_epochs):
+                    for epoch in range(epochs_done, args.max_nrof_epochs):
                         lr = runs.epoch_learning_rate(args.learning_rate, schedule, epoch)
                         if lr <= 0:
                             print('The learning rate schedule ends at epoch %d: training done'
@@ -314,7 +311,8 @@ def run_training(args, argv=None):
                                         summary_writer, stop, rng)
                         step = sess.run(g.global_step)
                         if run:
-                            runs.save_checkpoint(sess, writer, summary_writer, step, print)
+                            runs.save_checkpoint(sess, writer, summary_writer, step, print,
+                                                 state, epoch + 1)
                         if run and lfw_evaluator:
                             lfw_evaluator.evaluate_and_log(sess, run.log_dir, summary_writer, step)
                         if stop.requested:

@@ -21,11 +21,13 @@ def _stress_kill():
 
 def test_aligner_killed_at_random_moments_resumes_exactly_once(tmp_path):
     stress = _stress_kill()
-    input_dir = stress.copy_images(shared_path('data', 'lfw', 'images_deepfunneled'), str(tmp_path / 'raw'), 6)
-    report = stress.align_kill_trials(input_dir, str(tmp_path / 'aligned'), nrof_trials=1,
-                                      rng=random.Random(1), max_delay=1.5, nrof_processes=2)
+    input_dir = stress.copy_images(shared_path('data', 'lfw', 'images_deepfunneled'),
+                                   str(tmp_path / 'raw'), 40)
+    report = stress.align_kill_trials(input_dir, str(tmp_path / 'aligned'), nrof_trials=2,
+                                      rng=random.Random(1), max_delay=0.5, nrof_processes=2)
     assert report.problems == []
-    assert report.kills >= 1 and report.while_working >= 1, report
+    # Every kill came while its process was aligning (one may have finished all by itself).
+    assert report.kills == report.while_working >= 1, report
 
 
 def test_training_killed_while_saving_leaves_restorable_checkpoints(tmp_path):

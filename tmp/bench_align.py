@@ -95,14 +95,18 @@ def run_processes(commands, cwd):
     """Start every command at once; wall seconds until the last exits, and the CPU seconds
     they used (the figure that a loaded machine changes least)."""
     start, cpu = time.time(), children_cpu()
-    processes = [subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
+    processes = [subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, env=classic_environment())
                  for command in commands]
-    errors = [process.communicate()[1] for process in processes]
+    outputs = [process.communicate() for process in processes]
     wall, cpu = time.time() - start, children_cpu() - cpu
-    for process, error in zip(processes, errors):
+    for process, (out, error) in zip(processes, outputs):
         if process.returncode != 0:
             raise SystemExit('a benchmark process failed:\n' + error[-3000:])
+        # Our aligners say when they shared the cores or waited (align.local_aligners).
+        for line in out.splitlines():
+            if 'aligner processes' in line:
+                print('    (a process said: %s)' % line)
     return wall, cpu
 
 
@@ -180,9 +184,11 @@ def breakdown_worker(input_dir):
         # The reader threads' work (decoding, pyramid resizing), all done before the
         # aligner starts, so that it does not overlap the steps timed below.
         reader = dataset_aligner.ImageReader(work, detector_module.pyramid_levels,
-                                             nrof_threads=1, ahead=len(work))
-        for _, read in list(reader._queue):
-            read.result()
+                                             nrof_threads=1, ahead=len(work),
+                                             ahead_bytes=2 ** 40)
+        while len(reader._queue) < len(work) or not all(read.done()
+                                                        for _, read in reader._queue):
+            time.sleep(0.01)
         mark('read_and_pyramid')
         profile = detect_face.StageProfile()
         aligner = dataset_aligner.DatasetAligner(detector, output_dir, 160, 32,

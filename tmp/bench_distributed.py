@@ -7,13 +7,15 @@ All three run the same global batch (random images, fed) through Inception-ResNe
 classic softmax recipe's losses and ADAM. On a machine with 2 cores no speed-up is possible
 (the replicas share the cores); what is measured is the distribution overhead: the extra time
 of a step on 2 replicas over one device, which should stay under 15%. The all-reduce share
-is the time of the ops that sum the gradients (AddN over the replicas' copies on
-ReductionToOneDevice; CollectiveReduceV2 between workers, which includes waiting for the
-other worker) over the step's wall time, from a full trace of one step.
+is the time of the ops that sum the gradients (in one process, MirroredStrategy's
+ReductionToOneDevice: AddN over the replicas' gradients; between workers CollectiveReduceV2,
+which includes waiting for the other worker), summed over devices, over the step's wall
+time, from a full trace of one step. The gradient bytes are those of every trained variable.
 """
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -63,36 +65,53 @@ def pipeline_images(folder, size, count=4):
     return paths
 
 
-def all_reduce_seconds(metadata, graph):
-    """Seconds of the gradient-summing ops in a traced step (summed over devices)."""
-    def is_reduction(name):
-        try:
-            op = graph.get_operation_by_name(name)
-        except (KeyError, ValueError):
-            return False
-        if op.type.startswith('CollectiveReduce'):
-            return True
-        return op.type == 'AddN' and len({tensor.op.device for tensor in op.inputs}) > 1
+_TRACE_LABEL = re.compile(r'^\S+ = (\w+)\((.*)\)$')
+_REPLICA_PREFIX = re.compile(r'^(replica_\d+)/')
+
+
+def _replica_of(name):
+    """The replica that built an op, from its name: ``replica_<k>/...`` or the first one."""
+    match = _REPLICA_PREFIX.match(name)
+    return match.group(1) if match else 'replica_0'
+
+
+def all_reduce_seconds(metadata):
+    """Seconds of the gradient-summing ops in a traced step, summed over devices.
+
+    Read from each node's trace label (``name = Type(input, ...)``), since Grappler renames
+    and regroups ops (e.g. ArithmeticOptimizer/AddOpsRewrite_*): the collective all-reduce
+    between workers (CollectiveReduce*, NcclAllReduce), and in one process the AddN ops whose
+    inputs come from several replicas (MirroredStrategy's ReductionToOneDevice).
+    """
     total = 0
     for device in metadata.step_stats.dev_stats:
         for node in device.node_stats:
-            if is_reduction(node.node_name.split(':')[0]):
+            match = _TRACE_LABEL.match(node.timeline_label)
+            if not match:
+                continue
+            op_type, inputs = match.group(1), match.group(2).split(', ')
+            if (op_type.startswith('CollectiveReduce') or op_type == 'NcclAllReduce'
+                    or (op_type == 'AddN' and len({_replica_of(name) for name in inputs}) > 1)):
                 total += node.op_end_rel_micros - node.op_start_rel_micros
     return total / 1e6
+
+
+def gradient_bytes(variables):
+    """Bytes of the gradients a step sums over the replicas: every trained variable (not the
+    batch-norm moving statistics, which batch norm updates in place), float32."""
+    return 4 * sum(int(np.prod(v.shape.as_list())) for v in variables
+                   if not v.op.name.endswith(('/moving_mean', '/moving_variance')))
 
 
 def time_steps(bench, replicas, part=slice(None)):
     """Build, warm up, time ``bench.steps`` steps, trace one; returns a dict of figures."""
     args = recipe(bench)
-    with tf.Graph().as_default() as graph:
+    with tf.Graph().as_default():
         tf.set_random_seed(1)
         start = time.time()
         g = train_softmax.build_graph(args, models.import_network(args.model_def), NROF_CLASSES,
                                       replicas)
         build = time.time() - start
-        moving = set(tf.get_collection(tf.GraphKeys.MOVING_AVERAGE_VARIABLES))
-        gradient_bytes = 4 * sum(int(np.prod(v.shape.as_list())) for v in tf.trainable_variables()
-                                 if v not in moving)
         images, labels = fed_batch(bench, part)
         feed = {g.train_images: images, g.labels: labels, g.learning_rate_input: 0.01}
         with replicas.new_session() as sess:
@@ -113,8 +132,8 @@ def time_steps(bench, replicas, part=slice(None)):
             sess.run(g.train_op, feed, options=options, run_metadata=metadata)
             traced = time.time() - start
     return {'build': build, 'step': float(np.median(times)), 'steps': times,
-            'gradient_bytes': gradient_bytes,
-            'all_reduce': all_reduce_seconds(metadata, graph), 'traced_step': traced}
+            'gradient_bytes': gradient_bytes(g.saved_variables),
+            'all_reduce': all_reduce_seconds(metadata), 'traced_step': traced}
 
 
 def run_workers(bench):

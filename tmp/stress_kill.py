@@ -4,9 +4,9 @@ nothing is lost, doubled, damaged or left behind, and prints how many kills land
     python tmp/stress_kill.py --lfw_dir ../shared/data/lfw/images_deepfunneled \\
         [--align_trials 10 --align_images 24 --align_processes 2 --train_trials 10 --seed 0]
 
-Aligner: each trial starts ``--align_processes`` processes on one output folder and, once they
-have started aligning (a new image claimed or a face written), kills each with SIGKILL after
-its own random delay; a last run finishes the folder. Then every image must have exactly one valid PNG and
+Aligner: each trial starts ``--align_processes`` processes on one output folder and, once each
+holds a claim (is aligning an image), kills each with SIGKILL after its own random delay; a
+last run finishes the folder. Then every image must have exactly one valid PNG and
 exactly one bounding-box line, every claim must be done and no temporary file may be left.
 
 Training: each trial starts train_softmax (models.dummy, 25 MB checkpoints saved every epoch)
@@ -94,21 +94,18 @@ def align_kill_trials(input_dir, output_dir, nrof_trials, rng, max_delay=2.0,
     claims_dir = os.path.join(output_dir, '.align_claims')
     kills = while_working = finished = 0
     problems = []
-    def progress():  # grows as soon as a process claims a new image or writes a face
-        return (len(glob.glob(os.path.join(claims_dir, '*', '*.claim')))
-                + len(glob.glob(os.path.join(output_dir, '*', '*.png'))))
     for _ in range(nrof_trials):
-        before = progress()
+        delays = [rng.uniform(0.0, max_delay) for _ in range(nrof_processes)]
         processes = [_start(command, log_path) for _ in range(nrof_processes)]
-        started = [_wait_for(lambda: progress() > before, process) for process in processes]
-        for process, was_started in zip(processes, started):
-            killed = _kill_after(process, rng.uniform(0.0, max_delay))
+        for killed in _kill_each_while_it_aligns(processes, delays, claims_dir):
             kills += killed
-            while_working += killed and was_started
-            finished += not killed
-            if not killed and process.returncode != 0:
-                problems.append('an aligner exited with %d before its kill: %s'
-                                % (process.returncode, _tail(log_path)))
+            while_working += killed
+        for process in processes:
+            if process.returncode >= 0:
+                finished += 1
+                if process.returncode != 0:
+                    problems.append('an aligner exited with %d before its kill: %s'
+                                    % (process.returncode, _tail(log_path)))
     final = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            cwd=_PARENT, text=True)
     if final.returncode != 0:
@@ -116,6 +113,41 @@ def align_kill_trials(input_dir, output_dir, nrof_trials, rng, max_delay=2.0,
                                                               final.stderr[-500:]))
     problems += check_aligned_outputs(input_dir, output_dir, image_size)
     return KillReport(kills, while_working, finished, problems)
+
+
+def _kill_each_while_it_aligns(processes, delays, claims_dir):
+    """SIGKILL each process ``delays[i]`` seconds after it first holds a claim; yields
+    whether each was killed (False: it ended by itself first)."""
+    kill_at = [None] * len(processes)
+    killed = [False] * len(processes)
+    deadline = time.time() + START_TIMEOUT
+    while any(process.poll() is None for process in processes):
+        if time.time() > deadline:
+            raise RuntimeError('timed out waiting for the aligners to start')
+        for i, process in enumerate(processes):
+            if process.poll() is not None:
+                continue
+            if kill_at[i] is None and holds_a_claim(claims_dir, process.pid):
+                kill_at[i] = time.time() + delays[i]
+            if kill_at[i] is not None and time.time() >= kill_at[i]:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+                killed[i] = True
+        time.sleep(POLL_SECONDS)
+    return killed
+
+
+def holds_a_claim(claims_dir, pid):
+    """Whether process ``pid`` is aligning an image now (a claim file names it)."""
+    owner = ' pid %d\n' % pid
+    for path in glob.glob(os.path.join(claims_dir, '*', '*.claim')):
+        try:
+            with open(path) as handle:
+                if owner in handle.read():
+                    return True
+        except OSError:
+            pass
+    return False
 
 
 def check_aligned_outputs(input_dir, output_dir, image_size):

@@ -105,7 +105,7 @@ class ImageClaims:
         except FileNotFoundError:
             return True
         try:
-            if not _try_lock(fd):
+            if not try_lock(fd):
                 return False
             return not os.pread(fd, len(DONE), 0).decode('utf-8', 'replace').startswith(DONE)
         finally:
@@ -121,7 +121,7 @@ class ImageClaims:
         path = self.claim_path(class_name, image_name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        if not _try_lock(fd):
+        if not try_lock(fd):
             os.close(fd)
             return None
         previous = os.pread(fd, 256, 0).decode('utf-8', 'replace')
@@ -142,7 +142,9 @@ def _parse_pending(text):
     return None
 
 
-def _try_lock(fd):
+def try_lock(fd):
+    """Take ``fd``'s exclusive lock without waiting: False when another holds it (True
+    without fcntl)."""
     if fcntl is None:
         return True
     try:

@@ -20,10 +20,7 @@ import os
 import tempfile
 import time
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None
+from align.claims import fcntl, try_lock
 
 SUFFIX = '.lock'
 ACTIVE = 'active'
@@ -165,9 +162,7 @@ def _living_entry(path):
     except OSError:
         return None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not try_lock(fd):
             return _parse(path, os.pread(fd, 8192, 0))
         try:
             os.remove(path)

@@ -6,6 +6,7 @@ default in exactly one place.
 """
 import argparse
 import math
+import os
 
 from toolkit.training.options import LfwOptions, NetworkOptions, parse_scopes
 
@@ -50,6 +51,13 @@ def _float_in(text, low, high, low_included):
     above = low <= value if low_included else low < value
     return _checked(text, value, above and value <= high,
                     'in %s%g, %g]' % ('[' if low_included else '(', low, high))
+
+
+def folder_name(text):
+    """argparse type: one folder name (no path separator, not ``.`` or ``..``), or empty."""
+    if text in ('.', '..') or '/' in text or os.sep in text or '\0' in text:
+        raise argparse.ArgumentTypeError('must be a folder name without "/", got "%s"' % text)
+    return text
 
 
 def fraction(text):
@@ -160,6 +168,11 @@ def training_args(model_def='models.inception_resnet_v1'):
     parser.add_argument('--pretrained_model', type=str,
                         help='Load a pretrained model (checkpoint prefix or folder) before '
                              'training starts.')
+    parser.add_argument('--run_name', type=folder_name, default='',
+                        help='Name of the run folders under --logs_base_dir and '
+                             '--models_base_dir (default: the start time, yyyymmdd-hhmmss). '
+                             'When that model folder holds a training state, the run resumes '
+                             'from it (weights, global step, optimizer state, epoch).')
     parser.add_argument('--trainable_scopes', type=str, default='',
                         help='Comma-separated variable scopes to train (e.g. "Logits" or '
                              '"InceptionResnetV1/Block8,InceptionResnetV1/Bottleneck,Logits"); '

@@ -140,6 +140,11 @@ class ImageBatches:
             decode; batches then hold batch_size images, pairs kept together.
         seed: op seed for shuffling and augmentation.
         name: name scope of the placeholders.
+        shard: ``(nrof_workers, index)``: read only worker ``index``'s share of the list
+            (tf.data's ``Dataset.shard``), the same list fed to every worker. Shuffled:
+            items index, index + n, ... before shuffling (disjoint shares of each epoch).
+            In order: the index-th of every n consecutive batches, so that the workers'
+            batches side by side make the global batches of the list in order.
 
     Attributes:
         images: batch x image_size x image_size x 3 float32 tensor.
@@ -148,11 +153,15 @@ class ImageBatches:
 
     def __init__(self, image_size, batch_size, augmentation, nrof_threads,
                  shuffle_and_repeat=False, skip_unreadable=False, mirrored=False, seed=None,
-                 name='input_data'):
+                 name='input_data', shard=None):
         with tf.name_scope(name):
             self._paths = tf.placeholder(tf.string, [None], name='image_paths')
             self._labels = tf.placeholder(tf.int64, [None], name='labels')
             dataset = tf.data.Dataset.from_tensor_slices((self._paths, self._labels))
+            if shard and shuffle_and_repeat:
+                dataset = dataset.shard(*shard)
+            elif shard:
+                dataset = dataset.batch(batch_size).shard(*shard).unbatch()
             if shuffle_and_repeat:
                 dataset = dataset.shuffle(tf.cast(tf.size(self._paths), tf.int64), seed=seed,
                                           reshuffle_each_iteration=True).repeat()

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - not POSIX
 
 from toolkit.modelfiles import loading as model_io
 from toolkit.errors import FacenetError, OutputError, op_error_reason
-from toolkit.fileio import is_temporary_name, os_error_reason, unwritable_reason
+from toolkit.fileio import is_temporary_name, make_dirs, os_error_reason, unwritable_reason
 from toolkit.tf_compat import tf
 
 RestoreReport = collections.namedtuple('RestoreReport', ['checkpoint', 'restored', 'skipped'])
@@ -32,6 +32,11 @@ RemovedFiles = collections.namedtuple('RemovedFiles', ['files', 'bytes'])
 TEMPORARY_PREFIX = '.tmp-model-'
 
 _STEP_PATTERN = re.compile(r'^(.+\.ckpt-(\d+))\.index$')
+_EPOCH_PATTERN = re.compile(r'\.state-(\d+)$')
+# The sub-folder of a run's model folder holding its training state (see TrainingState).
+STATE_FOLDER = 'training_state'
+# The TensorFlow state file naming the newest set of each kind of checkpoint.
+_STATE_FILES = {'ckpt': 'checkpoint', 'state': 'training_state'}
 
 
 def resolve_checkpoint(path):
@@ -168,14 +173,19 @@ class CheckpointWriter:
         model_name: the run's sub-folder name (``yyyymmdd-hhmmss``).
         max_to_keep: number of newest checkpoint sets kept.
         metagraph: a MetaGraphDef to write as the ``.meta`` (default: the saver's graph).
+        kind: ``'ckpt'`` for the model checkpoints (state file ``checkpoint``), or
+            ``'state'`` for the training state of a run (``model-<name>.state-<epoch>``
+            sets, state file ``training_state``; see TrainingState).
     """
 
-    def __init__(self, saver, model_dir, model_name, max_to_keep=3, metagraph=None):
+    def __init__(self, saver, model_dir, model_name, max_to_keep=3, metagraph=None,
+                 kind='ckpt'):
         self.saver = saver
         self.model_dir = model_dir
         self.model_name = model_name
         self.max_to_keep = max_to_keep
         self.metagraph = metagraph
+        self.kind = kind
         self.kept = []
 
     @property
@@ -184,9 +194,10 @@ class CheckpointWriter:
 
     def save(self, sess, step):
         """Write the variables for ``step``; returns the checkpoint prefix."""
-        final_prefix = os.path.join(self.model_dir, 'model-%s.ckpt-%d' % (self.model_name, step))
-        temp_prefix = os.path.join(self.model_dir, '%s%s.ckpt-%d'
-                                   % (TEMPORARY_PREFIX, self.model_name, step))
+        final_prefix = os.path.join(self.model_dir, 'model-%s.%s-%d'
+                                    % (self.model_name, self.kind, step))
+        temp_prefix = os.path.join(self.model_dir, '%s%s.%s-%d'
+                                   % (TEMPORARY_PREFIX, self.model_name, self.kind, step))
         reason = unwritable_reason(final_prefix + '.index')
         if reason:  # e.g. the model folder is gone or a file took its place
             raise OutputError('cannot write checkpoint %s: %s' % (final_prefix, reason))
@@ -209,7 +220,8 @@ class CheckpointWriter:
     def _write_state(self):
         # Relative names keep the model folder movable.
         names = [os.path.basename(prefix) for prefix in self.kept]
-        tf.train.update_checkpoint_state(self.model_dir, names[-1], names)
+        tf.train.update_checkpoint_state(self.model_dir, names[-1], names,
+                                         latest_filename=_STATE_FILES[self.kind])
 
     @staticmethod
     def _delete_set(prefix):
@@ -234,6 +246,73 @@ class CheckpointWriter:
                 if os.path.exists(temp_path):
                     os.remove(temp_path)
         return True
+
+
+class TrainingState:
+    """The whole state of a training run, saved with its checkpoints so that the run can go on.
+
+    The classic checkpoints (``model-<name>.ckpt-<n>``) hold the trainable variables only,
+    as the classic scripts wrote them, and stay so. With each, the state
+    ``training_state/model-<name>.state-<epoch>`` (a sub-folder of the model folder) holds
+    every variable of the training graph (weights, batch-norm statistics, global step,
+    optimizer slots, moving averages, center-loss centers) after ``epoch`` complete epochs;
+    the ``training_state`` file there names the newest.
+
+    Args:
+        variables: the variables to save and restore (the training graph's global ones).
+        model_dir, model_name: the run's model folder and sub-folder name (None on a
+            worker that writes nothing and only restores).
+    """
+
+    def __init__(self, variables, model_dir=None, model_name=None, max_to_keep=3):
+        self.variables = list(variables)
+        self.saver = tf.train.Saver(self.variables, max_to_keep=None)
+        self.writer = (CheckpointWriter(self.saver, os.path.join(model_dir, STATE_FOLDER),
+                                        model_name, max_to_keep, kind='state')
+                       if model_dir else None)
+
+    def save(self, sess, epoch):
+        """Write the state after ``epoch`` complete epochs; returns its prefix."""
+        make_dirs(self.writer.model_dir, 'training state folder')
+        return self.writer.save(sess, epoch)
+
+    def restore(self, sess, prefix):
+        """Restore every variable from the state at ``prefix``.
+
+        Raises:
+            FacenetError: the state is damaged or was written by a graph with other
+                variables (other flags, e.g. --optimizer or --model_def).
+        """
+        stored = model_io.checkpoint_variables(prefix)
+        differing = [v.op.name for v in self.variables
+                     if list(stored.get(v.op.name, [-1])) != v.shape.as_list()]
+        if differing:
+            raise FacenetError('the training state %s does not fit this run (%d variables '
+                               'missing or of another shape, e.g. %s): resume with the flags '
+                               'of the run that wrote it' % (prefix, len(differing),
+                                                              differing[0]))
+        model_io.restore_variables(sess, self.saver, prefix)
+
+
+def newest_training_state(model_dir):
+    """``(prefix, epoch)`` of the newest complete training state in a run's model folder,
+    or None when it has none (see TrainingState).
+
+    Raises:
+        FacenetError: the state the ``training_state`` file names is damaged.
+    """
+    folder = os.path.join(model_dir, STATE_FOLDER)
+    if not os.path.isdir(folder):
+        return None
+    state = tf.train.get_checkpoint_state(folder, latest_filename=_STATE_FILES['state'])
+    if not state or not state.model_checkpoint_path:
+        return None
+    prefix = os.path.join(folder, os.path.basename(state.model_checkpoint_path))
+    match = _EPOCH_PATTERN.search(prefix)
+    if not match:
+        return None
+    model_io.checkpoint_variables(prefix)  # index readable, data files complete
+    return prefix, int(match.group(1))
 
 
 @contextlib.contextmanager
@@ -261,7 +340,13 @@ class ModelDirLock:
     def __enter__(self):
         if fcntl is not None:
             self._fd = os.open(self.model_dir, os.O_RDONLY)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(self._fd)
+                self._fd = None
+                raise FacenetError('%s is in use by another training run (same --run_name?)'
+                                   % self.model_dir) from None
         return self
 
     def __exit__(self, *exc_info):
@@ -271,8 +356,9 @@ class ModelDirLock:
         return False
 
 
-# TensorFlow's update_checkpoint_state writes ``checkpoint`` through ``checkpoint.tmp<uuid>``.
-_STATE_TEMPORARY = re.compile(r'^checkpoint\.tmp[0-9a-f]{32}$')
+# TensorFlow's update_checkpoint_state writes ``checkpoint`` through ``checkpoint.tmp<uuid>``
+# (``training_state`` likewise, in a run's training-state folder).
+_STATE_TEMPORARY = re.compile(r'^(checkpoint|training_state)\.tmp[0-9a-f]{32}$')
 _DATA_FILE = re.compile(r'^(.+\.ckpt-\d+)\.data-\d{5}-of-\d{5}$')
 
 
@@ -316,7 +402,7 @@ def remove_abandoned_saves(models_base_dir, logs_base_dir=None):
         return RemovedFiles(0, 0)
     for name in sorted(os.listdir(models_base_dir)):
         folder = os.path.join(models_base_dir, name)
-        leftovers = _leftovers(folder)
+        leftovers = _leftovers(folder) + _leftovers(os.path.join(folder, STATE_FOLDER))
         if logs_base_dir:
             leftovers += _leftovers(os.path.join(logs_base_dir, name), in_log_folder=True)
         if not leftovers:

@@ -117,23 +117,6 @@ def wait_for_workers(cluster, timeout):
                 time.sleep(0.5)
 
 
-def worker_share(items, index, nrof_workers):
-    """Worker ``index``'s share of a list, every nrof_workers-th item: the shares of a data
-    set are disjoint, so no image is trained twice in one step."""
-    return list(items)[index::nrof_workers]
-
-
-def worker_rows(nrof_rows, global_batch_size, index, nrof_workers):
-    """Worker ``index``'s rows of a list fed to the network in global batches, in order:
-    batch after batch, each worker takes its equal part (``nrof_rows`` must be a multiple
-    of the global batch when there are several workers)."""
-    if nrof_workers == 1:
-        return list(range(nrof_rows))
-    local = global_batch_size // nrof_workers
-    return [start + index * local + i
-            for start in range(0, nrof_rows, global_batch_size) for i in range(local)]
-
-
 def _regularize_after_creation(getter, name, *args, **kwargs):
     """Variable getter of a strategy's scope: the regularization loss of a new variable.
 
@@ -279,13 +262,12 @@ class Replicas:
                                % (flag, global_batch_size, what, unit))
         return global_batch_size // self.num_workers
 
-    def worker_share(self, items):
-        """This worker's share of a list (see worker_share)."""
-        return worker_share(items, self.worker_index, self.num_workers)
-
-    def worker_rows(self, nrof_rows, global_batch_size):
-        """This worker's rows of a list fed in global batches (see worker_rows)."""
-        return worker_rows(nrof_rows, global_batch_size, self.worker_index, self.num_workers)
+    @property
+    def shard(self):
+        """``(nrof_workers, index)`` of this worker, for the input pipeline's
+        ``ImageBatches(shard=...)`` (disjoint shares, so no image is trained twice in one
+        step); None on one process."""
+        return (self.num_workers, self.worker_index) if self.cluster else None
 
     # -- building the graph ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -330,6 +312,31 @@ class Replicas:
             return None, None
         fed = tf.placeholder_with_default(0.0, [], name='stop_request')
         return fed, cross_replica.sum_over_replicas(fed)
+
+    def check_same_epoch(self, sess, vote, epoch):
+        """Make sure every worker starts at the same ``epoch`` (a resumed run: each worker
+        reads the run's training state itself); nothing on one process.
+
+        Uses the step's stop vote ``(fed, agreed)`` (see stop_vote) as an all-reduce of one
+        number per worker: the sums of ``epoch`` and of its square equal ``n * epoch`` and
+        ``n * epoch ** 2`` only when all n workers fed the same value.
+
+        Raises:
+            FacenetError: the workers would resume from different epochs.
+        """
+        fed, agreed = vote
+        if fed is None:
+            return
+        nrof = self.num_workers
+        sums = [sess.run(agreed, {fed: float(epoch) ** power}, options=self.run_options())
+                for power in (1, 2)]
+        if sums != [nrof * float(epoch), nrof * float(epoch) ** 2]:
+            raise FacenetError('the workers would start at different epochs (this is %s, at '
+                               'epoch %d; the mean over the workers is %.2f): each worker reads '
+                               'the run\'s training state from --models_base_dir/--run_name, '
+                               'so give them one shared folder (or the same copy)'
+                               % (self.cluster.describe(self.worker_index), epoch,
+                                  sums[0] / nrof))
 
     def replica_slice(self, local_batch):
         """Inside ``step_fn``: this replica's rows of the worker's batch (rows are split in
@@ -399,5 +406,5 @@ class Replicas:
         who = (self.cluster.describe(others[0]) if others
                else 'another worker')
         return ('%s stopped or cannot be reached (%s); the chief\'s last checkpoint stays in '
-                'place: restart every worker, with --pretrained_model <that model folder> to '
-                'go on from it' % (who, type(error).__name__))
+                'place: restart every worker with --run_name <its run folder name> to go on '
+                'from it' % (who, type(error).__name__))

@@ -30,8 +30,12 @@ def check_run_folders(logs_base_dir, models_base_dir):
 
 
 @contextlib.contextmanager
-def prepare_run(logs_base_dir, models_base_dir, arguments, script_path, argv, log):
+def prepare_run(logs_base_dir, models_base_dir, arguments, script_path, argv, log,
+                run_name=None):
     """Create the timestamped log and model folders, record arguments and revision info.
+
+    With ``run_name`` (``--run_name``) the folders are ``<base>/<run_name>`` and may exist
+    already: a resumed run writes on into them.
 
     A context manager yielding the RunDirs. Until ``run.folders.keep()`` (call it when
     training starts) a failure removes the folders again, so a run stopped by a bad input
@@ -45,7 +49,8 @@ def prepare_run(logs_base_dir, models_base_dir, arguments, script_path, argv, lo
         argv: the command line for ``revision_info.txt`` (None: this process's).
         log: callable taking one line of text.
     """
-    subdir, log_dir, model_dir = towers.run_dir_names(logs_base_dir, models_base_dir)
+    subdir, log_dir, model_dir = towers.run_dir_names(logs_base_dir, models_base_dir,
+                                                      subdir=run_name)
     with fileio.NewFolders([log_dir, model_dir], 'run folder') as folders, \
             checkpoints.ModelDirLock(model_dir):
         removed = checkpoints.remove_abandoned_saves(os.path.expanduser(models_base_dir),
@@ -59,6 +64,37 @@ def prepare_run(logs_base_dir, models_base_dir, arguments, script_path, argv, lo
         log('Model directory: %s' % model_dir)
         log('Log directory: %s' % log_dir)
         yield RunDirs(subdir, log_dir, model_dir, folders)
+
+
+def find_resume(models_base_dir, run_name, log):
+    """The training state a ``--run_name`` run goes on from: ``(prefix, epochs done)``, or
+    None (no run name, or the run has saved none yet: it starts from the beginning)."""
+    if not run_name:
+        return None
+    model_dir = os.path.join(os.path.expanduser(models_base_dir), run_name)
+    found = checkpoints.newest_training_state(model_dir)
+    if found:
+        log('Resuming run %s after epoch %d from %s' % (run_name, found[1], found[0]))
+    else:
+        log('Run %s has no training state in %s: starting it' % (run_name, model_dir))
+    return found
+
+
+def restore_start(sess, state, resume, pretrained_model, variables, log, skip_scopes=()):
+    """Restore where training starts from: the training state ``resume`` (from find_resume)
+    into ``state`` (a TrainingState), else ``pretrained_model`` when given.
+
+    Returns:
+        The number of epochs already done (0 unless resuming).
+    """
+    if resume:
+        if pretrained_model:
+            log('Not reading --pretrained_model: the resumed run has its own state')
+        state.restore(sess, resume[0])
+        return resume[1]
+    if pretrained_model:
+        restore_pretrained(sess, pretrained_model, variables, log, skip_scopes)
+    return 0
 
 
 def read_schedule(learning_rate, schedule_file):
@@ -124,11 +160,14 @@ def mean_over_images(sess, batches, paths, labels, evaluate, progress=None):
     return totals / len(labels)
 
 
-def save_checkpoint(sess, writer, summary_writer, step, log):
-    """Save variables (and the metagraph once), with the classic timing summaries."""
+def save_checkpoint(sess, writer, summary_writer, step, log, state=None, epoch=None):
+    """Save variables (and the metagraph once), with the classic timing summaries; then the
+    training ``state`` (a TrainingState) after ``epoch`` complete epochs, when given."""
     log('Saving variables')
     start_time = time.time()
     writer.save(sess, step)
+    if state:
+        state.save(sess, epoch)
     save_time_variables = time.time() - start_time
     log('Variables saved in %.2f seconds' % save_time_variables)
     start_time = time.time()

@@ -144,6 +144,48 @@ def replica_update(optimizer, total_loss, update_variables, global_step, num_rep
     return optimizer.apply_gradients(grads, global_step=global_step), grads
 
 
+@dataclasses.dataclass(frozen=True)
+class ReplicaStep:
+    """What the replica step of both training scripts shares (built by ``make_replica_step``):
+    the decayed learning rate, the variables the gradients update and the optimizer, and
+    the network to build a training tower of."""
+    network: object  # the model module
+    options: object  # a NetworkOptions
+    replicas: object  # a distribute.Replicas
+    global_step: tf.Variable
+    learning_rate: tf.Tensor
+    update_variables: list
+    optimizer: object  # a tf.compat.v1.train.Optimizer
+
+    @contextlib.contextmanager
+    def tower(self, images):
+        """Inside the replica step: the training tower on this replica's slice of
+        ``images``, over the variables already built. Yields ``(prelogits, weight_decay)``:
+        the weight-decay losses of the variables this replica reads, including those
+        (e.g. the classifier's) read again inside the block."""
+        with reused_variables_and_their_regularization() as weight_decay:
+            yield (build_training_tower(self.network, self.replicas.replica_slice(images),
+                                        self.options), weight_decay)
+
+    def update(self, total_loss):
+        """This replica's gradient step on ``total_loss`` (see replica_update)."""
+        return replica_update(self.optimizer, total_loss, self.update_variables,
+                              self.global_step, self.replicas.num_replicas)
+
+
+def make_replica_step(network, options, replicas, global_step, learning_rate_input, optimizer_name,
+                 decay_epochs, epoch_size, decay_factor):
+    """The ReplicaStep of a training graph: the learning rate (``learning_rate_input``
+    decayed every ``decay_epochs`` epochs of ``epoch_size`` steps by ``decay_factor``), the
+    variables to train (``options.trainable_scopes``) and the optimizer ``optimizer_name``.
+    Call it inside ``replicas.scope()``, after the inference tower built the variables."""
+    learning_rate = decayed_learning_rate(learning_rate_input, global_step, decay_epochs,
+                                          epoch_size, decay_factor)
+    return ReplicaStep(network, options, replicas, global_step, learning_rate,
+                       model_variables_to_train(options.trainable_scopes),
+                       make_optimizer(optimizer_name, learning_rate))
+
+
 def finish_train_op(update_ops, named_losses, global_step, moving_average_decay,
                     update_variables, grads=(), log_histograms=False):
     """The ``train`` op: the replicas' ``update_ops``, then the moving averages.
@@ -302,9 +344,10 @@ def reuse_variables():
     return tf.variable_scope(tf.get_variable_scope(), reuse=True, auxiliary_name_scope=False)
 
 
-def run_dir_names(logs_base_dir, models_base_dir, now=None):
-    """``(subdir, <logs_base_dir>/<subdir>, <models_base_dir>/<subdir>)``, subdir yyyymmdd-hhmmss."""
-    subdir = datetime.strftime(now or datetime.now(), '%Y%m%d-%H%M%S')
+def run_dir_names(logs_base_dir, models_base_dir, now=None, subdir=None):
+    """``(subdir, <logs_base_dir>/<subdir>, <models_base_dir>/<subdir>)``; subdir is
+    yyyymmdd-hhmmss unless given (``--run_name``)."""
+    subdir = subdir or datetime.strftime(now or datetime.now(), '%Y%m%d-%H%M%S')
     return (subdir, os.path.join(os.path.expanduser(logs_base_dir), subdir),
             os.path.join(os.path.expanduser(models_base_dir), subdir))
 
@@ -339,6 +382,18 @@ class TrainingStats:
 
     def __getitem__(self, name):
         return self.values[name]
+
+    def load(self, filename):
+        """Take the figures of an earlier ``stat.h5`` of the run (a resumed run), as far as
+        each array's shape allows; a missing file changes nothing."""
+        if not os.path.isfile(filename):
+            return
+        with h5py.File(filename, 'r') as handle:
+            for name, value in self.values.items():
+                if name in handle and handle[name].ndim == value.ndim:
+                    stored = handle[name][()]
+                    overlap = tuple(slice(0, min(a, b)) for a, b in zip(stored.shape, value.shape))
+                    value[overlap] = stored[overlap]
 
     def save(self, filename):
         """Write every array as a dataset; the file is replaced only once complete."""

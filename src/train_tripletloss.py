@@ -122,6 +122,19 @@ def build_graph(args, network, replicas=None):
                         saver, tf.summary.merge_all(), *stop_vote)
 
 
+@contextlib.contextmanager
+def named_decode_failures(paths):
+    """Turn a decode error of the input pipeline into a FacenetError naming the images of
+    ``paths`` that no longer decode (triplets stay whole, so nothing is skipped)."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError:
+        gone_bad = training_sets.images_gone_bad(sorted(set(paths)))
+        if gone_bad is None:
+            raise
+        raise gone_bad from None
+
+
 def embed_sample(args, sess, g, replicas, image_paths, progress=None):
     """Embeddings of the sampled images, in order (training mode, as in the classic code).
 
@@ -138,8 +151,9 @@ def embed_sample(args, sess, g, replicas, image_paths, progress=None):
     nrof_done = 0
     while True:
         try:
-            emb, lab = sess.run([g.sample_embeddings, g.sample_labels],
-                                options=replicas.run_options())
+            with named_decode_failures(paths):
+                emb, lab = sess.run([g.sample_embeddings, g.sample_labels],
+                                    options=replicas.run_options())
         except tf.errors.OutOfRangeError:
             return emb_array
         keep = lab >= 0
@@ -167,8 +181,9 @@ def train_on_triplets(args, sess, g, replicas, triplet_paths, lr, epoch, batch_n
         stop.add_to_step(fetches, feed_dict)
         with_summary = replicas.is_chief and batch_number % SUMMARY_EVERY_N_STEPS == 0
         try:
-            out = sess.run(dict(fetches, summary=g.summary_op) if with_summary else fetches,
-                           feed_dict, options=replicas.run_options())
+            with named_decode_failures(triplet_paths):
+                out = sess.run(dict(fetches, summary=g.summary_op) if with_summary else fetches,
+                               feed_dict, options=replicas.run_options())
         except tf.errors.OutOfRangeError:
             break
         duration = time.time() - start_time

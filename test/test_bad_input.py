@@ -157,6 +157,30 @@ def test_training_runs_leave_out_damaged_jpegs(tmp_path, capsys):
                                        % os.path.basename(model_dir)))
 
 
+def test_an_image_damaged_during_a_triplet_run_is_named(tmp_path, monkeypatch):
+    import re
+    import train_tripletloss
+    root = tmp_path / 'data'
+    make_image_folders(root, 3, 3)
+    victim = root / 'class01' / 'class01_0002.png'
+    check_inputs = train_tripletloss.check_inputs
+
+    def check_then_damage(*args):
+        checked = check_inputs(*args)
+        victim.write_bytes(b'\x89PNG\r\n\x1a\n' + bytes(20))  # after the up-front check
+        return checked
+    monkeypatch.setattr(train_tripletloss, 'check_inputs', check_then_damage)
+    with pytest.raises(FacenetError, match=r'^1 training image\(s\) can no longer be decoded '
+                                           r'\(changed since the run began\?\): %s \(damaged or '
+                                           r'truncated PNG data\)$' % re.escape(str(victim))):
+        train_tripletloss.run_training(train_tripletloss.parse_arguments([
+            '--data_dir', str(root), '--model_def', 'models.dummy', '--image_size', '20',
+            '--batch_size', '9', '--epoch_size', '1', '--max_nrof_epochs', '1',
+            '--embedding_size', '8', '--people_per_batch', '3', '--images_per_person', '3',
+            '--logs_base_dir', str(tmp_path / 'logs'),
+            '--models_base_dir', str(tmp_path / 'models')]))
+
+
 def test_triplet_training_needs_two_images_per_person(tmp_path, capsys):
     import train_tripletloss
     root = tmp_path / 'data'

@@ -115,3 +115,12 @@ def test_a_training_state_of_other_flags_is_refused(tmp_path, monkeypatch):
     for bad in ('a/b', '..'):
         with pytest.raises(SystemExit):
             train_softmax.parse_arguments(['--run_name', bad])
+
+
+def test_a_run_name_in_use_is_refused(tmp_path):
+    with checkpoints.ModelDirLock(str(tmp_path)):
+        with pytest.raises(FacenetError, match='in use by another training run'):
+            with checkpoints.ModelDirLock(str(tmp_path)):
+                pass
+    with checkpoints.ModelDirLock(str(tmp_path)):  # free again once the first run ends
+        pass

@@ -58,6 +58,18 @@ def load_training_set(data_dir, log=None, progress=None):
     return [image_class for image_class in dataset if len(image_class) > 0]
 
 
+def images_gone_bad(paths):
+    """A FacenetError naming the images of ``paths`` that the pipeline's decoder fails on
+    now (changed after ``load_training_set`` checked them), or None when all decode."""
+    failed = [paths[index] for index in undecodable(list(paths), session.usable_cores())]
+    if not failed:
+        return None
+    return FacenetError('%d training image(s) can no longer be decoded (changed since the run '
+                        'began?): %s' % (len(failed), '; '.join(
+                            '%s (%s)' % (path, decode_problem(path))
+                            for path in failed[:MAX_LISTED_PROBLEMS])))
+
+
 def load_test_set(test_dir, train_set):
     """Images of ``test_dir`` (one folder per class) labelled with the training set's indices.
 

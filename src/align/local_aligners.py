@@ -16,6 +16,7 @@ output folder. A file whose lock can be taken belongs to a process that died and
 Registration order is the registration time, then the process id. Without ``fcntl`` (not
 POSIX) every process counts itself alone and never waits.
 """
+import dataclasses
 import os
 import tempfile
 import time
@@ -38,14 +39,14 @@ def cores_share(cores, nrof_processes):
     return max(1, cores // max(1, nrof_processes))
 
 
+@dataclasses.dataclass(frozen=True)
 class Entry:
     """One registered aligner: ``(registered ns, pid)`` order, state and output folder."""
 
-    def __init__(self, pid, registered, state, output_dir):
-        self.pid = pid
-        self.registered = registered
-        self.state = state
-        self.output_dir = output_dir
+    pid: int
+    registered: int
+    state: str
+    output_dir: str
 
     @property
     def order(self):

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -305,6 +306,34 @@ def test_image_reader_keeps_large_images_few_and_without_pyramid(tmp_path, monke
     assert all(levels is None and image.shape == (60, 80, 3) for image, levels in results)
 
 
+def test_image_reader_read_ahead_drops_reads_not_started(tmp_path):
+    work = []
+    for i in range(6):
+        path = str(tmp_path / ('%d.png' % i))
+        Image.fromarray(np.full((30, 40, 3), i, np.uint8)).save(path)
+        work.append(('c', path, '%d.png' % i))
+    second_started, go_on = threading.Event(), threading.Event()
+
+    def slow_pyramid(image):
+        if image[0, 0, 0] == 1:  # the second image: the others are queued by now
+            second_started.set()
+            go_on.wait(10)
+        return _pyramid(image)
+
+    with dataset_aligner.ImageReader(work, slow_pyramid, nrof_threads=1, ahead=6) as reader:
+        assert second_started.wait(10)
+        reader.read_ahead(2)
+        go_on.set()
+        reads = [read for _, read in reader]
+        assert [read.cancelled() for read in reads] == [False] * 2 + [True] * 4
+        assert reads[1].result()[0][0, 0, 0] == 1
+    # The aligner reads a dropped image itself.
+    job = dataset_aligner.ImageJob('c', work[3][1], '3', str(tmp_path), claim=None)
+    job.read = reads[3]
+    assert dataset_aligner.DatasetAligner(None, str(tmp_path), 160, 32)._read(job)
+    assert job.image.shape == (30, 40, 3) and job.image[0, 0, 0] == 3 and job.read is None
+
+
 def _pyramid(image):
     return detect_face.pyramid_levels(image, 20, 0.709)
 
@@ -377,6 +406,22 @@ def test_claims_are_exclusive_and_done_is_final(tmp_path):
     again.finish('0 faces')
 
 
+def test_a_claim_is_not_lost_to_a_probe(tmp_path):
+    """is_free (another process's reader or waiting aligner) holds the claim file's lock
+    for an instant: a claim meeting it tries again; a real holder keeps the image."""
+    store = claims.ImageClaims(str(tmp_path))
+    store.claim('person', 'image').release()  # the claim file exists
+    probe = os.open(store.claim_path('person', 'image'), os.O_RDONLY)
+    assert claims.try_lock(probe)
+    threading.Timer(0.0005, os.close, [probe]).start()  # lets go after half a millisecond
+    claim = store.claim('person', 'image')
+    assert claim is not None
+    started = time.time()
+    assert store.claim('person', 'image') is None  # held by a real holder
+    assert time.time() - started < 0.5
+    claim.finish('1 faces')
+
+
 def test_work_left_is_an_image_neither_done_nor_held(tmp_path):
     work = [('person', 'in/a.jpg', 'a'), ('person', 'in/b.jpg', 'b')]
     store = claims.ImageClaims(str(tmp_path))
@@ -384,6 +429,8 @@ def test_work_left_is_an_image_neither_done_nor_held(tmp_path):
     store.claim('person', 'a').finish('1 faces')
     held = store.claim('person', 'b')
     assert not dataset_aligner.work_left(work, str(tmp_path), False)  # done, and held
+    wanted = dataset_aligner.still_to_do(str(tmp_path), False)  # what a reader reads
+    assert not wanted(work[0]) and not wanted(work[1])
     held.release()
     assert dataset_aligner.work_left(work, str(tmp_path), False)
     os.makedirs(tmp_path / 'other')

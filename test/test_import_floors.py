@@ -135,6 +135,8 @@ DYNAMIC_IMPORTERS = {'import_module', '__import__', 'spec_from_file_location'}
 DYNAMIC_IMPORTS_ALLOWED = {
     'toolkit.safe_load': "the restricted unpickler's find_class: only the admitted numpy and "
                          "scikit-learn (module, name) pairs reach it",
+    'toolkit.tf_compat': "the graph-core import: only TensorFlow's own modules named in its "
+                         "GRAPH_CORE and GRAPH_CORE_SUPPORT tables",
 }
 
 

@@ -169,7 +169,8 @@ def breakdown_worker(input_dir):
     from toolkit import session, tf_compat
     cv2.setNumThreads(1)
     mark('import_rest')
-    tf_compat.tensorflow_module()  # the import itself (tf is deferred until first use)
+    tf_compat.use_graph_core()  # as align_dataset_mtcnn.py
+    tf_compat.import_now()  # the import itself (tf is deferred until first use)
     mark('import_tensorflow')
     work = dataset_aligner.list_images(folders.get_dataset(input_dir), False)
     with tempfile.TemporaryDirectory() as output_dir:

@@ -39,6 +39,8 @@ from toolkit.errors import FacenetError  # noqa: E402
 
 
 def main(args):
+    # The detector's graph needs only TensorFlow's graph core: 1.3 CPU seconds less start-up.
+    tf_compat.use_graph_core()
     # Several aligners often share one terminal or log: each line goes out whole, in one write.
     say = progress.line_writer(sys.stdout)
     output_dir = os.path.expanduser(args.output_dir)
@@ -75,7 +77,12 @@ def main(args):
                 dataset_aligner.still_to_do(output_dir, args.detect_multiple_faces),
                 nrof_threads=cores)
             with reader:
-                counts = _align(args, work, reader, *_threads(cores, aligners, say), say)
+                op_threads, nrof_workers, nrof_aligners = _threads(cores, aligners, say)
+                if nrof_aligners > 1:
+                    # Other aligners take images meanwhile: what this one read far ahead
+                    # would often be theirs by the time it got there.
+                    reader.read_ahead(args.batch_size * (nrof_workers + 1))
+                counts = _align(args, work, reader, op_threads, nrof_workers, say)
         else:
             say('Every image is aligned or being aligned by another process')
             counts = Counter(images=len(work), skipped=len(work))
@@ -92,19 +99,19 @@ def main(args):
 
 
 def _threads(cores, aligners, say):
-    """``(op threads, worker threads)``: all the cores for a process alone (two workers at
-    least, so that one's box work overlaps the other's network runs), its share of them
-    when other aligners run on the machine. Counted once TensorFlow is imported: aligners
-    started together have registered by then."""
+    """``(op threads, worker threads, active aligners)``: all the cores for a process alone
+    (two workers at least, so that one's box work overlaps the other's network runs), its
+    share of them when other aligners run on the machine. Counted once TensorFlow is
+    imported: aligners started together have registered by then."""
     say('Creating networks and loading parameters')
-    tf_compat.tensorflow_module()
+    tf_compat.import_now()
     nrof_aligners = aligners.count_active()
     share = local_aligners.cores_share(cores, nrof_aligners)
     if nrof_aligners > 1:
         say('%d active aligner processes on this machine: this one uses %d of its %d cores'
             % (nrof_aligners, share, cores))
-        return share, share
-    return cores, max(2, cores)
+        return share, share, nrof_aligners
+    return cores, max(2, cores), 1
 
 
 def _align(args, work, reader, op_threads, nrof_workers, say):

@@ -22,6 +22,7 @@ import errno
 import os
 import re
 import socket
+import time
 import zlib
 
 from toolkit.fileio import temporary_prefix
@@ -34,6 +35,8 @@ except ImportError:  # pragma: no cover - not POSIX
 CLAIMS_DIR_NAME = '.align_claims'
 DONE = 'done'
 PENDING = 'pending'
+# Seconds between a claim's attempts at a claim file's lock (see _lock_past_probes).
+PROBE_PAUSES = (0.001, 0.01)
 
 
 class Claim:
@@ -121,7 +124,7 @@ class ImageClaims:
         path = self.claim_path(class_name, image_name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        if not try_lock(fd):
+        if not _lock_past_probes(fd):
             os.close(fd)
             return None
         previous = os.pread(fd, 256, 0).decode('utf-8', 'replace')
@@ -140,6 +143,17 @@ def _parse_pending(text):
         if fields[0] == PENDING and len(fields) == 5 and all(f.isdigit() for f in fields[2:]):
             return fields[1], int(fields[2]), int(fields[3]), int(fields[4])
     return None
+
+
+def _lock_past_probes(fd):
+    """``try_lock``, tried again after short pauses: ``is_free`` (another process's reader
+    or waiting aligner) holds a lock for microseconds, which must not pass the image off
+    as held by a process that aligns it."""
+    for pause in PROBE_PAUSES:
+        if try_lock(fd):
+            return True
+        time.sleep(pause)
+    return try_lock(fd)
 
 
 def try_lock(fd):

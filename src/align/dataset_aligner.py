@@ -192,22 +192,22 @@ def aligned_by_classic_run(claims, output_dir, class_name, job_name, detect_mult
 
 def still_to_do(output_dir, detect_multiple_faces):
     """A function of a work triple: False for an image done earlier (its claim says done,
-    or a classic run wrote it), so an ``ImageReader`` does not read it."""
+    or a classic run wrote it) or being aligned by another living process, so that an
+    ``ImageReader`` does not read it for nothing."""
     claims = claims_module.ImageClaims(output_dir)
 
     def wanted(item):
         class_name, _, name = item
-        return not (claims.is_done(class_name, name) or aligned_by_classic_run(
-            claims, output_dir, class_name, name, detect_multiple_faces))
+        return claims.is_free(class_name, name) and not aligned_by_classic_run(
+            claims, output_dir, class_name, name, detect_multiple_faces)
     return wanted
 
 
 def work_left(work, output_dir, detect_multiple_faces):
     """True while an image of ``work`` is neither done nor being aligned by a living process
     (looked at in work order, so the answer comes at the first such image)."""
-    claims = claims_module.ImageClaims(output_dir)
     wanted = still_to_do(output_dir, detect_multiple_faces)
-    return any(wanted(item) and claims.is_free(item[0], item[2]) for item in work)
+    return any(wanted(item) for item in work)
 
 
 def read_image_and_pyramid(path, pyramid_levels=None):
@@ -270,6 +270,14 @@ class ImageReader:
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def read_ahead(self, images):
+        """Read at most ``images`` ahead from now on; reads not yet started beyond them
+        are dropped (the aligner reads those images itself when it gets there)."""
+        with self._lock:
+            self._ahead = images
+            for _, read in list(self._queue)[images:]:
+                read.cancel()
 
     def _read(self, item):
         if self._wanted is not None and not self._wanted(item):
@@ -443,7 +451,8 @@ class DatasetAligner:
     def _read(self, job):
         """Load the job's image; an unreadable file is reported and marked done."""
         try:
-            read = job.read.result() if job.read is not None else None
+            read = job.read.result() if job.read is not None and not job.read.cancelled() \
+                else None  # not read ahead, or no longer (ImageReader.read_ahead)
             job.read = None
             job.image, job.levels = read or read_image_and_pyramid(job.path)
             return True

@@ -13,13 +13,23 @@ straight to the process's stderr whatever the log level (the absl pre-initialisa
 warning, the oneDNN and CUDA-driver notices, ``failed call to cuInit`` on machines without
 a GPU). They are held back: ``TF_CPP_MIN_LOG_LEVEL=0`` in the environment shows them (and
 all of TensorFlow's log lines); any other line written during the import passes through.
+
+A process that only builds and runs small graphs of a few ops (the MTCNN aligner) may call
+``use_graph_core()`` first: ``tf`` then imports only the modules that define the names of
+``GRAPH_CORE``, not the whole ``tensorflow`` package (a third of the modules' time, about 1.3
+CPU seconds less at start-up). Those names are the very objects of ``tensorflow.compat.v1``;
+the first name outside them imports the whole package as usual.
 """
 import contextlib
+import importlib
+import importlib.util
 import os
 import re
+import site
 import sys
 import tempfile
 import threading
+import types
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # TensorFlow turns its oneDNN CPU kernels on by default only on the newest CPUs. On an
@@ -44,9 +54,46 @@ STARTUP_NOISE = re.compile(
     r'|This TensorFlow binary is optimized to use available CPU instructions)'
     r'|To enable the following instructions: .* rebuild TensorFlow with the appropriate')
 
+# The names of ``tensorflow.compat.v1`` that the MTCNN detector's graph (align.detect_face,
+# align.detector) and toolkit.session use, and the module that defines each: a graph-core
+# import (``use_graph_core``) imports only these modules (test_tf_graph_core checks that each
+# entry is the object tensorflow.compat.v1 exports under that name).
+GRAPH_CORE = {
+    'ConfigProto': ('tensorflow.core.protobuf.config_pb2', 'ConfigProto'),
+    'GPUOptions': ('tensorflow.core.protobuf.config_pb2', 'GPUOptions'),
+    'Graph': ('tensorflow.python.framework.ops', 'Graph'),
+    'Session': ('tensorflow.python.client.session', 'Session'),
+    'float32': ('tensorflow.python.framework.dtypes', 'float32'),
+    'uint8': ('tensorflow.python.framework.dtypes', 'uint8'),
+    'placeholder': ('tensorflow.python.ops.array_ops', 'placeholder'),
+    'reshape': ('tensorflow.python.ops.array_ops', 'reshape'),
+    'transpose': ('tensorflow.python.ops.array_ops', 'transpose'),
+    'where': ('tensorflow.python.ops.array_ops', 'where'),
+    'cast': ('tensorflow.python.ops.math_ops', 'cast'),
+    'div': ('tensorflow.python.ops.math_ops', 'div'),
+    'exp': ('tensorflow.python.ops.math_ops', 'exp'),
+    'matmul': ('tensorflow.python.ops.math_ops', 'matmul'),
+    'maximum': ('tensorflow.python.ops.gen_math_ops', 'maximum'),
+    'reduce_max': ('tensorflow.python.ops.math_ops', 'reduce_max_v1'),
+    'reduce_sum': ('tensorflow.python.ops.math_ops', 'reduce_sum_v1'),
+    'get_variable': ('tensorflow.python.ops.variable_scope', 'get_variable'),
+    'variable_scope': ('tensorflow.python.ops.variable_scope', 'variable_scope'),
+    'global_variables': ('tensorflow.python.ops.variables', 'global_variables'),
+    'zeros_initializer': ('tensorflow.python.ops.init_ops', 'Zeros'),
+    'nn.bias_add': ('tensorflow.python.ops.nn_ops', 'bias_add'),
+    'nn.conv2d': ('tensorflow.python.ops.nn_ops', 'conv2d'),
+    'nn.max_pool2d': ('tensorflow.python.ops.nn_ops', 'max_pool2d'),
+}
+# Imported too: these modules register the variable classes with variable_scope on import
+# (the package's __init__ imports them on the way), and the v1 switches and logging.
+GRAPH_CORE_SUPPORT = ('tensorflow.python.ops.variable_v1', 'tensorflow.python.ops.ref_variable',
+                      'tensorflow.python.ops.resource_variable_ops')
+
 _lock = threading.RLock()
 _loaded = []  # the tensorflow module, once imported
 _on_import = []  # callables waiting for the import (see when_imported)
+_core = {}  # the graph core's names (see use_graph_core), once imported
+_core_wanted = []  # [True] once use_graph_core() was called
 
 
 def startup_noise_hidden():
@@ -81,7 +128,14 @@ def stderr_without(pattern):
                 sys.stderr.flush()
 
 
+def _quiet_import():
+    """The start-up lines' filter around an import, unless they are asked for."""
+    return stderr_without(STARTUP_NOISE) if startup_noise_hidden() else contextlib.nullcontext()
+
+
 def _import_tensorflow():
+    if isinstance(sys.modules.get('tensorflow'), _CorePackage):
+        del sys.modules['tensorflow']  # the graph core's modules stay imported and are reused
     blocked = [name for name in KERAS_EAGER_IMPORTS
                if 'tensorflow' not in sys.modules and name not in sys.modules]
     for name in blocked:
@@ -102,9 +156,7 @@ def tensorflow_module():
     if not _loaded:
         with _lock:
             if not _loaded:
-                quiet = stderr_without(STARTUP_NOISE) if startup_noise_hidden() \
-                    else contextlib.nullcontext()
-                with quiet:
+                with _quiet_import():
                     tensorflow = _import_tensorflow()
                     tensorflow.get_logger().setLevel('ERROR')
                     tensorflow.compat.v1.disable_v2_behavior()
@@ -112,6 +164,102 @@ def tensorflow_module():
                 while _on_import:
                     _on_import.pop(0)(tensorflow)
     return _loaded[0]
+
+
+def use_graph_core():
+    """Make ``tf`` import only the modules of ``GRAPH_CORE`` (see the module docstring).
+
+    Call it before TensorFlow is imported; it does nothing once it is, or when TensorFlow
+    plug-ins are installed (their loading is part of the package's own import). Returns
+    True when the graph-core import is in use.
+    """
+    with _lock:
+        if not _loaded and 'tensorflow' not in sys.modules and not _plugins_present():
+            _core_wanted[:] = [True]
+        return bool(_core_wanted)
+
+
+def import_now():
+    """Import TensorFlow now rather than at first use: the graph core after
+    ``use_graph_core()``, else the whole package (e.g. to overlap other work with it, or to
+    time it)."""
+    if _core_wanted and not _loaded:
+        _graph_core()
+    else:
+        tensorflow_module()
+
+
+def _plugins_present():
+    """True when the whole package's import would load kernel or device plug-ins."""
+    spec = importlib.util.find_spec('tensorflow')
+    if spec is None or not spec.submodule_search_locations:
+        return True  # let the usual import report it
+    if any(os.environ.get(name) for name in ('TF_PLUGGABLE_DEVICE_LIBRARY_PATH',
+                                              'TF_USE_MODULAR_FILESYSTEM')):
+        return True
+    folders = list(site.getsitepackages()) + [path for path in sys.path if path]
+    if os.path.isdir(os.path.join(list(spec.submodule_search_locations)[0], 'core', 'kernels')):
+        return True
+    return any(os.path.isdir(os.path.join(folder, 'tensorflow-plugins')) for folder in folders)
+
+
+class _CorePackage(types.ModuleType):
+    """``sys.modules['tensorflow']`` during a graph-core import: a package whose ``__init__``
+    did not run. Any attribute it lacks imports the whole package (which replaces it)."""
+
+    def __getattr__(self, name):
+        if name.startswith('__') or not _core:
+            raise AttributeError(name)
+        return getattr(tensorflow_module(), name)
+
+
+class _CoreNamespace:
+    """A sub-module of the graph core (``tf.nn``): its names of ``GRAPH_CORE``, and any
+    other name from the whole package."""
+
+    def __init__(self, name, values):
+        self._name = name
+        self.__dict__.update(values)
+
+    def __getattr__(self, name):
+        return getattr(getattr(tensorflow_module().compat.v1, self._name), name)
+
+
+def _graph_core():
+    """The graph core's names ``{name: object}``, imported on the first call."""
+    if not _core:
+        with _lock:
+            if not _core:
+                with _quiet_import():
+                    _core.update(_import_graph_core())
+    return _core
+
+
+def _import_graph_core():
+    spec = importlib.util.find_spec('tensorflow')
+    package = _CorePackage('tensorflow')
+    package.__spec__, package.__file__ = spec, spec.origin
+    package.__path__ = list(spec.submodule_search_locations)
+    sys.modules['tensorflow'] = package
+    from tensorflow.python.framework import config, versions
+    from tensorflow.python.platform import tf_logging
+    tf_logging.get_logger().setLevel('ERROR')
+    from tensorflow.python.compat import v2_compat
+    for name in GRAPH_CORE_SUPPORT:
+        importlib.import_module(name)
+    v2_compat.disable_v2_behavior()
+    package.__version__ = versions.__version__
+    names, namespaces = {}, {}
+    for name, (module, attribute) in GRAPH_CORE.items():
+        value = getattr(importlib.import_module(module), attribute)
+        if '.' in name:
+            space, name = name.split('.')
+            namespaces.setdefault(space, {})[name] = value
+        else:
+            names[name] = value
+    names.update({space: _CoreNamespace(space, values) for space, values in namespaces.items()})
+    config.list_physical_devices()  # the CUDA platform's report, inside the filter
+    return names
 
 
 def when_imported(callback):
@@ -127,12 +275,15 @@ class DeferredModule:
     """Stands for a module of TensorFlow and imports TensorFlow when first used.
 
     After the import every attribute of the module is copied onto this object, so that
-    ``tf.X`` costs a plain attribute lookup.
+    ``tf.X`` costs a plain attribute lookup. With ``graph_core`` (``tf`` only), after
+    ``use_graph_core()`` a name of ``GRAPH_CORE`` comes from the graph core while the whole
+    package is not imported.
     """
 
-    def __init__(self, name, resolve):
+    def __init__(self, name, resolve, graph_core=False):
         self.__dict__['_name'] = name
         self.__dict__['_resolve'] = resolve
+        self.__dict__['_graph_core'] = graph_core
 
     def _module(self):
         module = self._resolve(tensorflow_module())
@@ -143,6 +294,10 @@ class DeferredModule:
         return module
 
     def __getattr__(self, name):
+        if self._graph_core and _core_wanted and not _loaded:
+            value = _graph_core().get(name)
+            if value is not None:
+                return value
         return getattr(self._module(), name)
 
     def __setattr__(self, name, value):
@@ -153,9 +308,10 @@ class DeferredModule:
         return dir(self._module())
 
     def __repr__(self):
-        state = 'imported' if _loaded else 'not imported yet'
+        state = 'imported' if _loaded else 'graph core' if _core else 'not imported yet'
         return '<TensorFlow module %s (%s)>' % (self._name, state)
 
 
-tf = DeferredModule('tensorflow.compat.v1', lambda tensorflow: tensorflow.compat.v1)
+tf = DeferredModule('tensorflow.compat.v1', lambda tensorflow: tensorflow.compat.v1,
+                    graph_core=True)
 tf2 = DeferredModule('tensorflow', lambda tensorflow: tensorflow)

@@ -22,7 +22,7 @@ from toolkit.data.input_pipeline import Augmentation, ImageBatches
 from toolkit.training import checkpoints
 from toolkit.training.distribute import (Cluster, Replicas, StopAgreement, parse_devices,
                                         read_tf_config)
-from worker_step import NROF_CLASSES, STEP_ARGS, global_batch
+from worker_step import IRV1_ARGV, NROF_CLASSES, STEP_ARGS, global_batch, irv1_batch
 
 TWO_CPUS = ('/cpu:0', '/cpu:1')
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -143,6 +143,18 @@ def train_steps(script, argv, devices, feeds, nrof_classes=NROF_CLASSES, network
 
     ``pipeline_paths``: start the input pipeline on these images first (the Inception-ResNet
     step reads it even when image_batch is fed)."""
+    return train_runs(script, argv, devices, [feeds], nrof_classes, network, pipeline_paths)[0]
+
+
+def train_runs(script, argv, devices, runs, nrof_classes=NROF_CLASSES, network='models.dummy',
+               pipeline_paths=None, grappler=True):
+    """train_steps for each list of feeds in ``runs``, on one graph and session: before each
+    run every variable is set back to its initial value (one device only).
+
+    ``grappler=False`` turns TensorFlow's graph optimizer off in the session: on the graphs
+    of Inception-ResNet-v1 it takes most of a session's first step (48.8 s with it, 6.7 s
+    without, for 2 replicas at load 4), and the math of the step is the same without it."""
+    assert len(runs) == 1 or not devices, 'runs are restarted on one device only'
     args = script.parse_arguments(argv)
     replicas = Replicas(devices)
     with tf.Graph().as_default():
@@ -154,20 +166,32 @@ def train_steps(script, argv, devices, feeds, nrof_classes=NROF_CLASSES, network
         names = [v.op.name for v in variables]
         copies = [list(getattr(v, 'values', [v])) for v in variables]
         reported = g.training.total_loss if script is train_softmax else g.total_loss
-        with tf.Session(config=replicas.session_config()) as sess:
+        if len(runs) > 1:
+            initial = [tf.placeholder(v.dtype.base_dtype, v.shape) for v in variables]
+            restart = tf.group([v.assign(value) for v, value in zip(variables, initial)])
+        config = replicas.session_config()
+        config.graph_options.rewrite_options.disable_meta_optimizer = not grappler
+        results = []
+        with tf.Session(config=config) as sess:
             sess.run(tf.global_variables_initializer())
             if pipeline_paths:
                 g.train_batches.start(sess, pipeline_paths, [0] * len(pipeline_paths))
             before = dict(zip(names, sess.run(variables)))
-            losses, rates = [], []
-            for images, labels in feeds:
-                out = sess.run([g.train_op, reported, g.learning_rate],
-                               {g.train_images: images, g.labels: labels, g.learning_rate_input: 0.1})
-                losses.append(out[1])
-                rates.append(out[2])
-            after = dict(zip(names, sess.run(variables)))
-            agree = all(np.array_equal(*sess.run([c[0], other])) for c in copies for other in c[1:])
-    return before, after, np.array(losses), np.array(rates), agree
+            for feeds in runs:
+                if results:
+                    sess.run(restart, dict(zip(initial, (before[name] for name in names))))
+                losses, rates = [], []
+                for images, labels in feeds:
+                    out = sess.run([g.train_op, reported, g.learning_rate],
+                                   {g.train_images: images, g.labels: labels,
+                                    g.learning_rate_input: 0.1})
+                    losses.append(out[1])
+                    rates.append(out[2])
+                after = dict(zip(names, sess.run(variables)))
+                agree = all(np.array_equal(values[0], other) for values in sess.run(copies)
+                            for other in values[1:])
+                results.append((before, after, np.array(losses), np.array(rates), agree))
+    return results
 
 
 def assert_same_steps(one, two, tolerance=1e-3, noise=None):
@@ -229,31 +253,35 @@ def order_noise(reference, others):
             for name in reference[1]}
 
 
-@pytest.mark.skipif(not os.environ.get('FACENET_LONG_TESTS'),
-                    reason='Inception-ResNet-v1 on one device and on 2 replicas takes about 15 '
-                           'minutes on 2 cores; set FACENET_LONG_TESTS=1 to run it')
-def test_inception_resnet_v1_on_two_replicas_makes_the_step_of_one_device(tmp_path):
-    """Every variable of Inception-ResNet-v1 (80 x 80, batch 4, momentum, weight decay, sync
-    batch norm) moves on 2 replicas as on one device, to 1e-3 of its step plus twice what one
-    device's own step moves when the batch's rows come in another order: a few layers (e.g.
-    Repeat_1/block17_1, 3.5-4.4% of its up-projection's step) change that much on one device
-    from the row order alone."""
-    argv = ['--model_def', 'models.inception_resnet_v1', '--image_size', '80', '--batch_size',
-            '4', '--embedding_size', '16', '--optimizer', 'MOM', '--weight_decay', '1e-4',
-            '--sync_batch_norm']
-    images, labels = np.random.RandomState(0).randn(4, 80, 80, 3).astype(np.float32), \
-        np.array([0, 1, 2, 0])
-    paths = sorted(glob.glob(os.path.join(make_image_folders(tmp_path, 1, 4, size=80), '*',
+IRV1_ORDERS = ((3, 2, 1, 0), (1, 0, 3, 2))  # the rows of one device's noise runs
+
+
+@pytest.fixture(scope='module')
+def irv1_one_device(tmp_path_factory):
+    """``(pipeline image paths, one device's step, row-order noise)`` of Inception-ResNet-v1
+    (80 x 80, batch 4, momentum, weight decay, sync batch norm): the step on one device, and
+    twice what that step moves when the batch's rows come in another order (see
+    order_noise): a few layers (e.g. Repeat_1/block17_1, 0.2-4.4% of its up-projection's
+    step) move that much on one device from the row order alone."""
+    folder = tmp_path_factory.mktemp('irv1_images')
+    paths = sorted(glob.glob(os.path.join(make_image_folders(folder, 1, 4, size=80), '*',
                                           '*.png')))
+    images, labels = irv1_batch()
+    runs = [[(images[list(order)], labels[list(order)])] for order in ((0, 1, 2, 3),) + IRV1_ORDERS]
+    one, *others = train_runs(train_softmax, IRV1_ARGV, (), runs,
+                              network='models.inception_resnet_v1', pipeline_paths=paths,
+                              grappler=False)
+    return paths, one, order_noise(one, others)
 
-    def steps(devices, order=(0, 1, 2, 3)):
-        order = list(order)
-        return train_steps(train_softmax, argv, devices, [(images[order], labels[order])],
-                           network='models.inception_resnet_v1', pipeline_paths=paths)
 
-    one = steps(())
-    noise = order_noise(one, [steps((), (3, 2, 1, 0)), steps((), (1, 0, 3, 2))])
-    assert assert_same_steps(one, steps(TWO_CPUS), noise=noise) >= 490
+def test_inception_resnet_v1_on_two_replicas_makes_the_step_of_one_device(irv1_one_device):
+    """Every variable of Inception-ResNet-v1 moves on 2 replicas as on one device, to 1e-3 of
+    its step plus the row-order noise of one device."""
+    paths, one, noise = irv1_one_device
+    two = train_runs(train_softmax, IRV1_ARGV, TWO_CPUS, [[irv1_batch()]],
+                     network='models.inception_resnet_v1', pipeline_paths=paths,
+                     grappler=False)[0]
+    assert assert_same_steps(one, two, noise=noise) >= 490
 
 
 def test_without_sync_batch_norm_each_replica_normalizes_its_own_half():
@@ -343,6 +371,15 @@ def run_cluster(folder, workers, timeout, interrupt=None):
     return codes, [open(log).read() for log in logs]
 
 
+def worker_step_result(output, rates):
+    """A worker_step.py output as train_steps returns it (with the learning ``rates`` of the
+    run it is compared with)."""
+    values = np.load(output)
+    before = {n: values['before/' + n] for n in values['names']}
+    after = {n: values['after/' + n] for n in values['names']}
+    return before, after, values['loss'][None], rates, True
+
+
 def test_two_worker_processes_make_the_step_of_one_device_and_name_a_lost_worker(tmp_path):
     addresses = ['localhost:%d' % port for port in _free_ports(2)]
     outputs = [str(tmp_path / ('worker%d.npz' % i)) for i in (0, 1)]
@@ -352,14 +389,45 @@ def test_two_worker_processes_make_the_step_of_one_device_and_name_a_lost_worker
     assert codes == [0, 0], logs
     single = train_steps(train_softmax, STEP_ARGS, (), [global_batch()])
     for output in outputs:
-        values = np.load(output)
-        before = {n: values['before/' + n] for n in values['names']}
-        after = {n: values['after/' + n] for n in values['names']}
-        assert_same_steps(single, (before, after, values['loss'][None], single[3], True))
+        assert_same_steps(single, worker_step_result(output, single[3]))
     # Worker 1 has gone: worker 0's next step stops with a message naming it.
     message = open(outputs[0] + '.message').read()
     assert 'worker 1 (%s)' % addresses[1] in message, message
 
+
+def test_inception_resnet_v1_on_two_worker_processes_makes_the_step_of_one_device(
+        irv1_one_device, tmp_path):
+    """Every variable of Inception-ResNet-v1 moves on 2 worker processes (one CPU replica
+    each, collective all-reduce) as on one device, to 1e-3 of its step plus the row-order
+    noise of one device."""
+    paths, one, noise = irv1_one_device
+    addresses = ['localhost:%d' % port for port in _free_ports(2)]
+    outputs = [str(tmp_path / ('worker%d.npz' % i)) for i in (0, 1)]
+    codes, logs = run_cluster(tmp_path, [
+        ([sys.executable, os.path.join(HERE, 'worker_step.py'), outputs[i], '300', *paths],
+         {'TF_CONFIG': _tf_config(addresses, i)}, 'worker%d.log' % i) for i in (0, 1)], 600)
+    assert codes == [0, 0], logs
+    for output in outputs:
+        assert assert_same_steps(one, worker_step_result(output, one[3]), noise=noise) >= 490
+
+
+def test_workers_that_would_resume_at_different_epochs_all_stop(tmp_path):
+    """Replicas.check_same_epoch on 3 worker processes: first all at epoch 5, then at 3, 2
+    and 4. The worker at 3 sees the sum it expects (9) but not the sum of squares (29, not
+    27): every worker must refuse, naming itself and its epoch."""
+    addresses = ['localhost:%d' % port for port in _free_ports(3)]
+    outputs = [str(tmp_path / ('epochs%d.json' % i)) for i in range(3)]
+    codes, logs = run_cluster(tmp_path, [
+        ([sys.executable, os.path.join(HERE, 'worker_epochs.py'), outputs[i], '120', '5', epoch],
+         {'TF_CONFIG': _tf_config(addresses, i)}, 'worker%d.log' % i)
+        for i, epoch in enumerate(('3', '2', '4'))], 240)
+    assert codes == [0, 0, 0], logs
+    for index, (output, epoch) in enumerate(zip(outputs, (3, 2, 4))):
+        first, second = json.load(open(output))
+        assert first == 'same'
+        assert second.startswith('the workers would start at different epochs (this is worker '
+                                 '%d (%s), at epoch %d; the mean over the workers is 3.00)'
+                                 % (index, addresses[index], epoch)), second
 
 
 SCRIPT_ARGV = ['--model_def', 'models.dummy', '--image_size', '8', '--batch_size', '4',

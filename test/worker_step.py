@@ -1,8 +1,12 @@
-"""One worker of the two-process tests: softmax training steps on a fixed global batch.
+"""One worker of the two-process tests: a softmax training step on a fixed global batch.
 
-Usage: ``python worker_step.py <out.npz> <timeout>`` with TF_CONFIG set. The worker feeds its
-half of the batch, runs one step and saves every variable; then worker 1 exits and worker 0
-tries a second step, which must fail with a message naming worker 1 (saved as ``message``).
+Usage: ``python worker_step.py <out.npz> <timeout> [<image> ...]`` with TF_CONFIG set. The
+worker feeds its half of the batch, runs one step and saves every variable. On the dummy
+model (no images given) worker 1 then exits and worker 0 tries a second step, which must fail
+with a message naming worker 1 (saved as ``<out.npz>.message``). Given images (for the input
+pipeline, which the Inception-ResNet step reads even when the batch is fed), the step is
+Inception-ResNet-v1's (IRV1_ARGV on irv1_batch), with TensorFlow's graph optimizer off as in
+the one-device run it is compared with, and both workers end after it.
 """
 import os
 import sys
@@ -15,7 +19,6 @@ import models  # noqa: E402
 import train_softmax  # noqa: E402
 from toolkit.errors import FacenetError  # noqa: E402
 from toolkit.tf_compat import tf  # noqa: E402
-from toolkit.training import towers  # noqa: E402
 from toolkit.training.distribute import Replicas  # noqa: E402
 
 STEP_ARGS = ['--model_def', 'models.dummy', '--image_size', '8', '--batch_size', '8',
@@ -23,6 +26,9 @@ STEP_ARGS = ['--model_def', 'models.dummy', '--image_size', '8', '--batch_size',
              '--prelogits_norm_loss_factor', '0.1', '--weight_decay', '0.01', '--optimizer',
              'ADAM', '--moving_average_decay', '0.9', '--sync_batch_norm']
 NROF_CLASSES = 3
+IRV1_ARGV = ['--model_def', 'models.inception_resnet_v1', '--image_size', '80', '--batch_size',
+             '4', '--embedding_size', '16', '--optimizer', 'MOM', '--weight_decay', '1e-4',
+             '--sync_batch_norm']
 
 
 def global_batch():
@@ -30,21 +36,34 @@ def global_batch():
     return rng.randn(8, 8, 8, 3).astype(np.float32), rng.randint(0, NROF_CLASSES, 8)
 
 
-def main(out_path, timeout):
+def irv1_batch():
+    """The global batch of the Inception-ResNet-v1 checks (4 images, 80 x 80)."""
+    return (np.random.RandomState(0).randn(4, 80, 80, 3).astype(np.float32),
+            np.array([0, 1, 2, 0]))
+
+
+def main(out_path, timeout, pipeline_paths):
     replicas = Replicas.from_flags(tf_config=os.environ['TF_CONFIG'], timeout=timeout)
-    args = train_softmax.parse_arguments(STEP_ARGS)
-    images, labels = global_batch()
-    half = slice(4 * replicas.worker_index, 4 * replicas.worker_index + 4)
+    inception = bool(pipeline_paths)
+    args = train_softmax.parse_arguments(IRV1_ARGV if inception else STEP_ARGS)
+    images, labels = irv1_batch() if inception else global_batch()
+    size = len(images) // 2
+    half = slice(size * replicas.worker_index, size * replicas.worker_index + size)
     with tf.Graph().as_default():
         tf.set_random_seed(1)
-        g = train_softmax.build_graph(args, models.import_network('models.dummy'),
+        g = train_softmax.build_graph(args, models.import_network(args.model_def),
                                       NROF_CLASSES, replicas)
         feed = {g.train_images: images[half], g.labels: labels[half],
                 g.learning_rate_input: 0.1}
         names = [v.op.name for v in tf.global_variables()]
-        with replicas.new_session() as sess:
+        config = replicas.session_config()
+        config.graph_options.rewrite_options.disable_meta_optimizer = inception
+        replicas.connect()
+        with tf.Session(replicas.server.target, config=config) as sess:
             with replicas.faults_reported():
                 sess.run(tf.global_variables_initializer(), options=replicas.run_options())
+                if inception:
+                    g.train_batches.start(sess, pipeline_paths, [0] * len(pipeline_paths))
                 before = sess.run(tf.global_variables())
                 loss = sess.run([g.train_op, g.training.total_loss], feed,
                                 options=replicas.run_options())[1]
@@ -53,6 +72,8 @@ def main(out_path, timeout):
             values.update({'before/' + n: v for n, v in zip(names, before)})
             values.update({'after/' + n: v for n, v in zip(names, after)})
             np.savez(out_path, **values)
+            if inception:
+                return
             if replicas.worker_index == 1:
                 os._exit(0)
             try:
@@ -66,4 +87,4 @@ def main(out_path, timeout):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], float(sys.argv[2]))
+    main(sys.argv[1], float(sys.argv[2]), sys.argv[3:])

@@ -334,6 +334,34 @@ def test_image_reader_read_ahead_drops_reads_not_started(tmp_path):
     assert job.image.shape == (30, 40, 3) and job.image[0, 0, 0] == 3 and job.read is None
 
 
+def test_last_batches_shrink_so_that_the_workers_end_together(tmp_path):
+    assert [dataset_aligner.batch_size_near_the_end(32, 2, left)
+            for left in (400, 64, 63, 48, 24, 3, 1)] == [32, 32, 32, 24, 12, 2, 1]
+    assert dataset_aligner.batch_size_near_the_end(32, 1, 20) == 20
+    assert dataset_aligner.batch_size_near_the_end(1, 2, 1) == 1
+    sizes = []
+
+    class CountingDetector:
+        def detect_batch(self, images, profile=None, levels=None):
+            sizes.append(len(images))
+            return [(np.empty((0, 5)), np.empty((10, 0)))] * len(images)
+
+    work = []
+    for i in range(10):
+        path = str(tmp_path / 'in' / ('%d.png' % i))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        Image.fromarray(np.full((30, 40, 3), i, np.uint8)).save(path)
+        work.append(('c', path, str(i)))
+    output_dir = str(tmp_path / 'out')
+    os.makedirs(output_dir)
+    aligner = dataset_aligner.DatasetAligner(CountingDetector(), output_dir, 160, 32,
+                                             batch_size=4, log=lambda line: None,
+                                             nrof_workers=2)
+    with dataset_aligner.open_bounding_boxes_file(output_dir) as boxes_file:
+        counts = aligner.run(work, boxes_file)
+    assert sorted(sizes, reverse=True) == [4, 3, 2, 1] and counts['no_face'] == 10
+
+
 def _pyramid(image):
     return detect_face.pyramid_levels(image, 20, 0.709)
 

@@ -225,6 +225,16 @@ def _nbytes(result):
     return image.nbytes + sum(level.nbytes for level in (levels or {}).values())
 
 
+def batch_size_near_the_end(batch_size, nrof_workers, left):
+    """Images for the next batch when ``left`` images of the work list are left:
+    ``batch_size`` while at least one batch per worker is left, then a share of what is
+    left per worker, so that the workers' last batches end at about the same time (rather
+    than one worker running a whole last batch while the others have nothing to do)."""
+    if left >= batch_size * nrof_workers:
+        return batch_size
+    return max(1, -(-left // nrof_workers))
+
+
 class ImageReader:
     """Reads the images of a work list ahead of the aligner, in threads.
 
@@ -370,7 +380,7 @@ class DatasetAligner:
                                  still_to_do(self.output_dir, self.detect_multiple_faces),
                                  nrof_threads=self.nrof_workers)
         try:
-            self._run_batches(reader)
+            self._run_batches(reader, len(work))
         finally:
             if own_reader:
                 reader.close()
@@ -383,11 +393,11 @@ class DatasetAligner:
             return detect_face.pyramid_levels(image, detector.minsize, detector.factor)
         return levels if hasattr(detector, 'minsize') else None
 
-    def _run_batches(self, reader):
+    def _run_batches(self, reader, nrof_items):
         with ThreadPoolExecutor(max_workers=self.nrof_workers) as pool:
             running = set()
             try:
-                for jobs in self._claimed_batches(reader):
+                for jobs in self._claimed_batches(reader, nrof_items):
                     running.add(pool.submit(self._process_batch, jobs))
                     if len(running) > self.nrof_workers:  # claim no further ahead
                         finished, running = wait(running, return_when=FIRST_COMPLETED)
@@ -403,9 +413,13 @@ class DatasetAligner:
         return aligned_by_classic_run(self.claims, self.output_dir, class_name, job_name,
                                       self.detect_multiple_faces)
 
-    def _claimed_batches(self, reader):
-        batch = []
+    def _claimed_batches(self, reader, nrof_items):
+        batch, size, taken = [], self.batch_size, 0
         for (class_name, path, name), read in reader:
+            if not batch:
+                size = batch_size_near_the_end(self.batch_size, self.nrof_workers,
+                                               nrof_items - taken)
+            taken += 1
             claim = None
             with self.profile.timed('claims'):
                 if not self._already_aligned(class_name, name):
@@ -425,7 +439,7 @@ class DatasetAligner:
             if claim.stale:
                 claims_module.remove_partial_outputs(job.class_dir, job.name)
             batch.append(job)
-            if len(batch) == self.batch_size:
+            if len(batch) >= size:
                 yield batch
                 batch = []
         if batch:

@@ -220,7 +220,9 @@ def assert_same_steps(one, two, tolerance=1e-3, noise=None):
         moved += scale > 0
         floor = max(scale, 1e-3 * largest, 1e-12)
         allowed = tolerance * floor + (noise or {}).get(name, 0.0)
-        assert np.abs(change1 - change2).max() <= allowed, name
+        difference = float(np.abs(change1 - change2).max())
+        assert difference <= allowed, '%s: the changes differ by %.3g (%.2g of its step), ' \
+            'allowed %.3g' % (name, difference, difference / floor, allowed)
     return moved
 
 

@@ -80,8 +80,9 @@ def main(args):
                 op_threads, nrof_workers, nrof_aligners = _threads(cores, aligners, say)
                 if nrof_aligners > 1:
                     # Other aligners take images meanwhile: what this one read far ahead
-                    # would often be theirs by the time it got there.
-                    reader.read_ahead(args.batch_size * (nrof_workers + 1))
+                    # (beyond the batches it claimed) would often be theirs by the time it
+                    # got there.
+                    reader.read_ahead(args.batch_size)
                 counts = _align(args, work, reader, op_threads, nrof_workers, say)
         else:
             say('Every image is aligned or being aligned by another process')

@@ -2,6 +2,7 @@
 processes (localhost), with the all-reduce share of the step from a trace.
 
     python tmp/bench_distributed.py [--batch_size 90] [--image_size 160] [--steps 3]
+                                    [--nrof_classes 10575]
 
 All three run the same global batch (random images, fed) through Inception-ResNet-v1 with the
 classic softmax recipe's losses and ADAM. On a machine with 2 cores no speed-up is possible
@@ -10,7 +11,9 @@ of a step on 2 replicas over one device, which should stay under 15%. The all-re
 is the time of the ops that sum the gradients (in one process, MirroredStrategy's
 ReductionToOneDevice: AddN over the replicas' gradients; between workers CollectiveReduceV2,
 which includes waiting for the other worker), summed over devices, over the step's wall
-time, from a full trace of one step. The gradient bytes are those of every trained variable.
+time, from a full trace of one step, with the bytes those ops output on the device that sums
+most (what a replica gets summed per step). The gradient bytes are those of every trained
+variable, counted from their shapes.
 """
 import argparse
 import json
@@ -37,7 +40,6 @@ from toolkit.tf_compat import tf  # noqa: E402
 from toolkit.training import towers  # noqa: E402
 from toolkit.training.distribute import Replicas  # noqa: E402
 
-NROF_CLASSES = 1000
 
 
 def recipe(bench):
@@ -51,7 +53,7 @@ def recipe(bench):
 def fed_batch(bench, part=slice(None)):
     rng = np.random.RandomState(0)
     images = rng.uniform(-1, 1, (bench.batch_size, bench.image_size, bench.image_size, 3))
-    labels = rng.randint(0, NROF_CLASSES, bench.batch_size)
+    labels = rng.randint(0, bench.nrof_classes, bench.batch_size)
     return images.astype(np.float32)[part], labels[part]
 
 
@@ -75,16 +77,29 @@ def _replica_of(name):
     return match.group(1) if match else 'replica_0'
 
 
-def all_reduce_seconds(metadata):
-    """Seconds of the gradient-summing ops in a traced step, summed over devices.
+def _output_bytes(node):
+    """Bytes of a traced node's outputs, from their shapes and types."""
+    total = 0
+    for output in node.output:
+        description = output.tensor_description
+        total += tf.as_dtype(description.dtype).size * int(
+            np.prod([dim.size for dim in description.shape.dim]))
+    return total
+
+
+def all_reduce_figures(metadata):
+    """The gradient-summing ops of a traced step: ``(seconds summed over devices, bytes and
+    ops of the device that sums most)``.
 
     Read from each node's trace label (``name = Type(input, ...)``), since Grappler renames
     and regroups ops (e.g. ArithmeticOptimizer/AddOpsRewrite_*): the collective all-reduce
     between workers (CollectiveReduce*, NcclAllReduce), and in one process the AddN ops whose
-    inputs come from several replicas (MirroredStrategy's ReductionToOneDevice).
+    inputs come from several replicas (MirroredStrategy's ReductionToOneDevice). The bytes
+    are those of the ops' outputs: what one device receives summed per step.
     """
-    total = 0
+    seconds, per_device = 0, []
     for device in metadata.step_stats.dev_stats:
+        summed, count = 0, 0
         for node in device.node_stats:
             match = _TRACE_LABEL.match(node.timeline_label)
             if not match:
@@ -92,8 +107,12 @@ def all_reduce_seconds(metadata):
             op_type, inputs = match.group(1), match.group(2).split(', ')
             if (op_type.startswith('CollectiveReduce') or op_type == 'NcclAllReduce'
                     or (op_type == 'AddN' and len({_replica_of(name) for name in inputs}) > 1)):
-                total += node.op_end_rel_micros - node.op_start_rel_micros
-    return total / 1e6
+                seconds += node.op_end_rel_micros - node.op_start_rel_micros
+                summed += _output_bytes(node)
+                count += 1
+        per_device.append((summed, count))
+    summed, count = max(per_device, default=(0, 0))
+    return seconds / 1e6, summed, count
 
 
 def gradient_bytes(variables):
@@ -109,7 +128,7 @@ def time_steps(bench, replicas, part=slice(None)):
     with tf.Graph().as_default():
         tf.set_random_seed(1)
         start = time.time()
-        g = train_softmax.build_graph(args, models.import_network(args.model_def), NROF_CLASSES,
+        g = train_softmax.build_graph(args, models.import_network(args.model_def), bench.nrof_classes,
                                       replicas)
         build = time.time() - start
         images, labels = fed_batch(bench, part)
@@ -119,7 +138,9 @@ def time_steps(bench, replicas, part=slice(None)):
             with tempfile.TemporaryDirectory() as folder:
                 paths = pipeline_images(folder, bench.image_size)
                 g.train_batches.start(sess, paths, [0] * len(paths))
-                sess.run(g.train_op, feed, options=replicas.run_options())  # warm-up
+                start = time.time()
+            sess.run(g.train_op, feed, options=replicas.run_options())  # warm-up
+            first = time.time() - start
             times = []
             for _ in range(bench.steps):
                 start = time.time()
@@ -131,9 +152,11 @@ def time_steps(bench, replicas, part=slice(None)):
             start = time.time()
             sess.run(g.train_op, feed, options=options, run_metadata=metadata)
             traced = time.time() - start
+            reduced = all_reduce_figures(metadata)
     return {'build': build, 'step': float(np.median(times)), 'steps': times,
             'gradient_bytes': gradient_bytes(g.saved_variables),
-            'all_reduce': all_reduce_seconds(metadata), 'traced_step': traced}
+            'all_reduce': reduced[0], 'all_reduce_bytes': reduced[1],
+            'all_reduce_ops': reduced[2], 'traced_step': traced, 'first_step': first}
 
 
 def run_workers(bench):
@@ -149,6 +172,7 @@ def run_workers(bench):
         env = dict(os.environ, TF_CONFIG=json.dumps({'cluster': {'worker': addresses},
                                                      'task': {'type': 'worker', 'index': index}}))
         argv = [sys.executable, __file__, '--worker', '--model_def', bench.model_def,
+                '--nrof_classes', str(bench.nrof_classes),
                 '--batch_size', str(bench.batch_size),
                 '--image_size', str(bench.image_size), '--steps', str(bench.steps)]
         if bench.sync_batch_norm:
@@ -165,6 +189,8 @@ def main(argv):
     parser.add_argument('--image_size', type=int, default=160)
     parser.add_argument('--steps', type=int, default=3)
     parser.add_argument('--sync_batch_norm', action='store_true')
+    parser.add_argument('--nrof_classes', type=int, default=10575,
+                        help='classes of the classifier (CASIA-WebFace: 10575)')
     parser.add_argument('--model_def', default='models.inception_resnet_v1')
     parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
     bench = parser.parse_args(argv)
@@ -175,9 +201,9 @@ def main(argv):
         print(json.dumps(time_steps(bench, replicas, part)))
         return
     print('load average before: %.1f %.1f %.1f' % os.getloadavg())
-    print('%s, batch %d, %dx%d images, %d timed steps (median)%s'
-          % (bench.model_def, bench.batch_size, bench.image_size, bench.image_size, bench.steps,
-             ', --sync_batch_norm' if bench.sync_batch_norm else ''))
+    print('%s, batch %d, %dx%d images, %d classes, %d timed steps (median)%s'
+          % (bench.model_def, bench.batch_size, bench.image_size, bench.image_size,
+             bench.nrof_classes, bench.steps, ', --sync_batch_norm' if bench.sync_batch_norm else ''))
     runs = (('one device', lambda: time_steps(bench, Replicas())),
             ('2 CPU replicas, one process', lambda: time_steps(bench, Replicas(('/cpu:0', '/cpu:1')))),
             ('2 worker processes', lambda: run_workers(bench)))
@@ -186,11 +212,13 @@ def main(argv):
         result = results[name] = run()
         base = results['one device']['step']
         print('%-28s step %6.2f s (%.2fx one device; steps %s), all-reduce %.2f s = %4.1f%% of a '
-              'traced step of %.2f s; graph built in %.1f s; load %.1f'
+              'traced step of %.2f s, %d ops summing %.1f MB on one device; graph built in '
+              '%.1f s, first step %.1f s; load %.1f'
               % (name, result['step'], result['step'] / base,
                  ', '.join('%.2f' % t for t in result['steps']), result['all_reduce'],
                  100.0 * result['all_reduce'] / result['traced_step'], result['traced_step'],
-                 result['build'], os.getloadavg()[0]), flush=True)
+                 result['all_reduce_ops'], result['all_reduce_bytes'] / 1e6, result['build'],
+                 result['first_step'], os.getloadavg()[0]), flush=True)
     print('gradient bytes per step (float32, every trained variable): %.1f MB'
           % (results['one device']['gradient_bytes'] / 1e6))
     overhead = results['2 CPU replicas, one process']['step'] / base - 1.0

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -459,6 +460,9 @@ def test_work_left_is_an_image_neither_done_nor_held(tmp_path):
     assert not dataset_aligner.work_left(work, str(tmp_path), False)  # done, and held
     wanted = dataset_aligner.still_to_do(str(tmp_path), False)  # what a reader reads
     assert not wanted(work[0]) and not wanted(work[1])
+    unprobed = dataset_aligner.still_to_do(str(tmp_path), False)
+    with mock.patch.object(claims.ImageClaims, 'is_free', side_effect=OSError(9, 'EBADF')):
+        assert unprobed(work[1])  # a lock that cannot be probed (NFS): read, the claim decides
     held.release()
     assert dataset_aligner.work_left(work, str(tmp_path), False)
     os.makedirs(tmp_path / 'other')

@@ -198,8 +198,12 @@ def still_to_do(output_dir, detect_multiple_faces):
 
     def wanted(item):
         class_name, _, name = item
-        return claims.is_free(class_name, name) and not aligned_by_classic_run(
-            claims, output_dir, class_name, name, detect_multiple_faces)
+        try:
+            free = claims.is_free(class_name, name)
+        except OSError:  # a lock that cannot be probed: the claim will tell
+            free = True
+        return free and not aligned_by_classic_run(claims, output_dir, class_name, name,
+                                                   detect_multiple_faces)
     return wanted
 
 

@@ -26,8 +26,9 @@ from align.claims import fcntl, try_lock
 
 SUFFIX = '.lock'
 # One aligner keeps two cores busy (one worker's network runs overlap another's box work):
-# on this 2-core machine two single-core aligners of one folder took 50% more CPU per image
-# than one on both cores (tmp/bench_align.py), on top of a second TensorFlow start-up.
+# on the 2-core machine, idle, two single-core aligners of one folder took about 50% more
+# CPU per image than one on both cores (tmp/bench_align.py: 22.2 against 13.4 CPU s for 400
+# images, two TensorFlow start-ups against one).
 CORES_PER_ALIGNER = 2
 ACTIVE = 'active'
 WAITING = 'waiting'

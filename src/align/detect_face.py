@@ -302,9 +302,13 @@ def max_form_prelus(layers):
 
 
 def _pixels_to_input(pixels):
-    """N x H x W x 3 pixels (any dtype) -> the networks' transposed, scaled float32 input."""
-    data = tf.transpose(tf.cast(pixels, tf.float32), [0, 2, 1, 3])
-    return (data - 127.5) * 0.0078125
+    """N x H x W x 3 pixels (any dtype) -> the networks' transposed, scaled float32 input.
+
+    Scaled before the transpose (the same numbers): on cast-then-transpose, TensorFlow's graph
+    optimizer moves the transpose onto the uint8 pixels, where oneDNN logs an error line
+    ("supports DT_UINT8 only on platforms with AVX-512") at the first run."""
+    data = (tf.cast(pixels, tf.float32) - 127.5) * 0.0078125
+    return tf.transpose(data, [0, 2, 1, 3])
 
 
 class Network:

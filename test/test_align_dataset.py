@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -187,17 +188,17 @@ def test_four_parallel_processes_align_each_image_once(tmp_path):
     aligned = [int(out.split('Number of successfully aligned images: ')[1].split()[0])
                for out, _ in outputs]
     assert sum(aligned) == 8
-    # Started together: beyond one per core they wait (and leave: the first ones did it
+    # Started together: beyond one per two cores they wait (and leave: the first ones did it
     # all); the active ones see each other once TensorFlow is loaded and share the cores.
     cores = session.usable_cores()
     waited = [out for out, _ in outputs if 'waiting for one of them to finish' in out]
-    assert len(waited) == max(0, 4 - cores)
+    assert len(waited) == max(0, 4 - local_aligners.folder_slots(cores))
     assert all('Every image is aligned or being aligned by another process' in out
                and 'Number of successfully aligned images: 0' in out for out in waited)
     shares = re.findall(r'(\d+) active aligner processes on this machine: this one uses (\d+) '
                         r'of its (\d+) cores', ''.join(out for out, _ in outputs))
     assert all(int(n) >= 2 and int(used) == max(1, int(c) // int(n)) for n, used, c in shares)
-    assert shares or cores == 1
+    assert shares or local_aligners.folder_slots(cores) == 1
     expected = sorted(str(output_dir / person / (name + '.png')) for person, name in images)
     lines = _bounding_box_lines(str(output_dir))
     # One file per process that aligned (a process that only waited writes none).
@@ -389,6 +390,7 @@ def test_local_aligners_share_the_cores_and_queue_beyond_them(tmp_path):
     directory, output_dir, stop = str(tmp_path / 'aligners'), tmp_path / 'out', tmp_path / 'stop'
     assert local_aligners.cores_share(2, 4) == 1 and local_aligners.cores_share(8, 3) == 2
     assert local_aligners.cores_share(2, 1) == 2
+    assert [local_aligners.folder_slots(cores) for cores in (1, 2, 3, 8)] == [1, 1, 1, 4]
     mine = local_aligners.LocalAligners(str(output_dir), directory).__enter__()
     assert mine.wait_for_a_core(1, lambda: True, print) and mine.count_active() == 1
     # A second aligner of the folder on one core waits, and leaves once no work is left.
@@ -459,6 +461,9 @@ def test_work_left_is_an_image_neither_done_nor_held(tmp_path):
     assert not dataset_aligner.work_left(work, str(tmp_path), False)  # done, and held
     wanted = dataset_aligner.still_to_do(str(tmp_path), False)  # what a reader reads
     assert not wanted(work[0]) and not wanted(work[1])
+    unprobed = dataset_aligner.still_to_do(str(tmp_path), False)
+    with mock.patch.object(claims.ImageClaims, 'is_free', side_effect=OSError(9, 'EBADF')):
+        assert unprobed(work[1])  # a lock that cannot be probed (NFS): read, the claim decides
     held.release()
     assert dataset_aligner.work_left(work, str(tmp_path), False)
     os.makedirs(tmp_path / 'other')

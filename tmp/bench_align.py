@@ -94,12 +94,23 @@ def children_cpu():
 def run_processes(commands, cwd):
     """Start every command at once; wall seconds until the last exits, and the CPU seconds
     they used (the figure that a loaded machine changes least)."""
+    # Each process writes to its own file: read from pipes one after the other, a process
+    # whose pipe filled up would stop until the ones before it exit.
+    logs = [(tempfile.TemporaryFile('w+'), tempfile.TemporaryFile('w+')) for _ in commands]
     start, cpu = time.time(), children_cpu()
-    processes = [subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=classic_environment())
-                 for command in commands]
-    outputs = [process.communicate() for process in processes]
+    processes = [subprocess.Popen(command, cwd=cwd, stdout=out, stderr=error, text=True,
+                                  env=classic_environment())
+                 for command, (out, error) in zip(commands, logs)]
+    for process in processes:
+        process.wait()
     wall, cpu = time.time() - start, children_cpu() - cpu
+    outputs = []
+    for out, error in logs:
+        out.seek(0)
+        error.seek(0)
+        outputs.append((out.read(), error.read()))
+        out.close()
+        error.close()
     for process, (out, error) in zip(processes, outputs):
         if process.returncode != 0:
             raise SystemExit('a benchmark process failed:\n' + error[-3000:])

@@ -10,7 +10,7 @@ Writes ``OUTPUT_DIR/<class>/<name>.png`` (``<name>_<i>.png`` per face with
 (``for N in {1..4}; do python src/align/align_dataset_mtcnn.py ... --random_order & done``):
 every image is aligned exactly once, and a killed run resumes where it stopped. Aligners
 running on one machine count each other (``align.local_aligners``): each takes its share of
-the cores, and of one folder's aligners those beyond one per core wait (without loading
+the cores, and of one folder's aligners those beyond one per two cores wait (without loading
 TensorFlow) until one of the first finishes, and leave when no image is left for them.
 """
 import os
@@ -66,8 +66,8 @@ def main(args):
     cv2.setNumThreads(1)
     cores = session.usable_cores()
     with local_aligners.LocalAligners(output_dir) as aligners:
-        # Beyond one process per core, an aligner of this folder waits instead of loading
-        # TensorFlow for nothing (the others take its images).
+        # Beyond one process per two cores, an aligner of this folder waits instead of
+        # loading TensorFlow for nothing (the others take its images).
         if aligners.wait_for_a_core(cores, lambda: dataset_aligner.work_left(
                 work, output_dir, args.detect_multiple_faces), say):
             # Decoding the first images and resizing their pyramids starts now, on the cores
@@ -80,8 +80,9 @@ def main(args):
                 op_threads, nrof_workers, nrof_aligners = _threads(cores, aligners, say)
                 if nrof_aligners > 1:
                     # Other aligners take images meanwhile: what this one read far ahead
-                    # would often be theirs by the time it got there.
-                    reader.read_ahead(args.batch_size * (nrof_workers + 1))
+                    # (beyond the batches it claimed) would often be theirs by the time it
+                    # got there.
+                    reader.read_ahead(args.batch_size)
                 counts = _align(args, work, reader, op_threads, nrof_workers, say)
         else:
             say('Every image is aligned or being aligned by another process')

@@ -302,9 +302,13 @@ def max_form_prelus(layers):
 
 
 def _pixels_to_input(pixels):
-    """N x H x W x 3 pixels (any dtype) -> the networks' transposed, scaled float32 input."""
-    data = tf.transpose(tf.cast(pixels, tf.float32), [0, 2, 1, 3])
-    return (data - 127.5) * 0.0078125
+    """N x H x W x 3 pixels (any dtype) -> the networks' transposed, scaled float32 input.
+
+    Scaled before the transpose (the same numbers): on cast-then-transpose, TensorFlow's graph
+    optimizer moves the transpose onto the uint8 pixels, where oneDNN logs an error line
+    ("supports DT_UINT8 only on platforms with AVX-512") at the first run."""
+    data = (tf.cast(pixels, tf.float32) - 127.5) * 0.0078125
+    return tf.transpose(data, [0, 2, 1, 3])
 
 
 class Network:
@@ -325,6 +329,8 @@ class Network:
         self.pixel_dtype = np.dtype(pixel_dtype.as_numpy_dtype)
         self._towers = []  # (pixels placeholder, outputs), grown on demand
         self._lock = threading.Lock()
+        self._first_runs = {}  # number of batches -> lock held through the first such run
+        self._ran = set()  # numbers of batches run once
         with tf.variable_scope(scope):
             self.input = tf.placeholder(tf.float32, input_shape, 'input')
             self.outputs = graph_fn(self.input)
@@ -336,7 +342,18 @@ class Network:
         """Outputs (numpy, as ``net(x)``) for each pixel batch, from one session run."""
         towers = self._pixel_towers(len(batches))
         feed = {pixels: batch for (pixels, _), batch in zip(towers, batches)}
-        return self.session.run([outputs for _, outputs in towers], feed)
+        fetches = [outputs for _, outputs in towers]
+        if len(batches) in self._ran:
+            return self.session.run(fetches, feed)
+        # TensorFlow prepares a run's graph (optimizes it, creates its kernels) at the first
+        # run of each set of inputs, in every thread that asks before it is stored: other
+        # threads wait for the first instead of doing the same work again.
+        with self._lock:
+            first_run = self._first_runs.setdefault(len(batches), threading.Lock())
+        with first_run:
+            outputs = self.session.run(fetches, feed)
+            self._ran.add(len(batches))
+        return outputs
 
     def _pixel_towers(self, count):
         """The first ``count`` copies of the network on pixel inputs (shared weights)."""

@@ -7,11 +7,12 @@ output folder. A file whose lock can be taken belongs to a process that died and
 
 * Sharing: an active aligner that is not alone on the machine takes its share of the cores
   (``cores_share(cores, count_active())``) instead of all of them.
-* Queueing: of the aligners of one output folder, the first ``cores`` to register are active;
-  a later one waits (``wait_for_a_core``) without loading TensorFlow, and leaves when no image
-  is left for it, or becomes active when an active one of its folder exits while work is
-  left. Every process then still pays TensorFlow's start-up only when it can use a core:
-  four processes started together on two cores do the work of two, not the start-up of four.
+* Queueing: of the aligners of one output folder, the first ``folder_slots(cores)`` (one per
+  two cores) to register are active; a later one waits (``wait_for_a_core``) without loading
+  TensorFlow, and leaves when no image is left for it, or becomes active when an active one
+  of its folder exits while work is left. Every process then still pays TensorFlow's
+  start-up only when it can use the cores: four processes started together on two cores do
+  the work of one, not the start-up of four.
 
 Registration order is the registration time, then the process id. Without ``fcntl`` (not
 POSIX) every process counts itself alone and never waits.
@@ -24,6 +25,11 @@ import time
 from align.claims import fcntl, try_lock
 
 SUFFIX = '.lock'
+# One aligner keeps two cores busy (one worker's network runs overlap another's box work):
+# on the 2-core machine, idle, two single-core aligners of one folder took about 50% more
+# CPU per image than one on both cores (tmp/bench_align.py: 22.2 against 13.4 CPU s for 400
+# images, two TensorFlow start-ups against one).
+CORES_PER_ALIGNER = 2
 ACTIVE = 'active'
 WAITING = 'waiting'
 
@@ -32,6 +38,12 @@ def default_directory():
     """``<tmp>/facenet-aligners-<uid>``: one folder per user and machine."""
     uid = os.getuid() if hasattr(os, 'getuid') else 0
     return os.path.join(tempfile.gettempdir(), 'facenet-aligners-%d' % uid)
+
+
+def folder_slots(cores):
+    """Aligners of one folder worth running at once on ``cores`` cores: one per
+    ``CORES_PER_ALIGNER`` (at least one)."""
+    return max(1, cores // CORES_PER_ALIGNER)
 
 
 def cores_share(cores, nrof_processes):
@@ -129,8 +141,8 @@ class LocalAligners:
                    for entry in self.others())
 
     def wait_for_a_core(self, cores, work_left, log, poll_seconds=0.5):
-        """Become active when fewer than ``cores`` aligners of this folder registered first;
-        until then wait, checking every ``poll_seconds``.
+        """Become active when fewer than ``folder_slots(cores)`` aligners of this folder
+        registered first; until then wait, checking every ``poll_seconds``.
 
         Args:
             work_left: function, False once no image is left for this process.
@@ -140,11 +152,13 @@ class LocalAligners:
             True when this process is now active and work is left for it, False when the
             work was done by the others meanwhile.
         """
+        slots = folder_slots(cores)
         ahead = self.ahead_of_me()
-        if ahead >= cores:
-            log('%d aligner processes of this output folder started before this one on this '
-                'machine\'s %d cores: waiting for one of them to finish' % (ahead, cores))
-            while self.ahead_of_me() >= cores:
+        if ahead >= slots:
+            log('%d aligner processes of this output folder started before this one, for '
+                'this machine\'s %d cores (%d at a time): waiting for one of them to finish'
+                % (ahead, cores, slots))
+            while self.ahead_of_me() >= slots:
                 if not work_left():
                     return False
                 time.sleep(poll_seconds)

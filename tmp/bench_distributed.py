@@ -133,12 +133,13 @@ def time_steps(bench, replicas, part=slice(None)):
         build = time.time() - start
         images, labels = fed_batch(bench, part)
         feed = {g.train_images: images, g.labels: labels, g.learning_rate_input: 0.01}
-        with replicas.new_session() as sess:
+        # The images stay until the session ends: the pipeline reads them in every step (it
+        # would skip missing files forever, as unreadable ones).
+        with tempfile.TemporaryDirectory() as folder, replicas.new_session() as sess:
             sess.run(tf.global_variables_initializer(), options=replicas.run_options())
-            with tempfile.TemporaryDirectory() as folder:
-                paths = pipeline_images(folder, bench.image_size)
-                g.train_batches.start(sess, paths, [0] * len(paths))
-                start = time.time()
+            paths = pipeline_images(folder, bench.image_size)
+            g.train_batches.start(sess, paths, [0] * len(paths))
+            start = time.time()
             sess.run(g.train_op, feed, options=replicas.run_options())  # warm-up
             first = time.time() - start
             times = []

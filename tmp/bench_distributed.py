@@ -68,12 +68,14 @@ def pipeline_images(folder, size, count=4):
 
 
 _TRACE_LABEL = re.compile(r'^\S+ = (\w+)\((.*)\)$')
-_REPLICA_PREFIX = re.compile(r'^(replica_\d+)/')
+_REPLICA_PART = re.compile(r'(?:^|/)(replica_\d+)(?:/|$)')
 
 
 def _replica_of(name):
-    """The replica that built an op, from its name: ``replica_<k>/...`` or the first one."""
-    match = _REPLICA_PREFIX.match(name)
+    """The replica an op belongs to, from its name: ``replica_<k>/...`` (its tower) or
+    ``.../replica_<k>/...`` (its copy of a variable, e.g. read by its weight decay), else
+    the first one."""
+    match = _REPLICA_PART.search(name)
     return match.group(1) if match else 'replica_0'
 
 

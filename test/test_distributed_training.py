@@ -246,10 +246,18 @@ def test_two_replicas_make_the_step_of_one_device():
         assert not np.array_equal(one[0][name], one[1][name]), name
 
 
+# How many times the largest row-order difference seen is allowed: two reorderings only
+# sample the rounding noise; in a fresh clone on 2 cores twice that was exceeded once
+# (block17_1's Momentum slot: 0.000249 against 0.000221 allowed), while a broken step misses
+# its allowance by far more (an unsummed batch-norm gradient: 4.9e-3 against 3.2e-5).
+NOISE_FACTOR = 4.0
+
+
 def order_noise(reference, others):
-    """``{name: twice the largest difference}`` between one device's change of each variable
-    in ``reference`` and in ``others`` (the same step on the batch's rows in other orders)."""
-    return {name: 2.0 * max(np.abs((np.asarray(o[1][name], np.float64) - o[0][name])
+    """``{name: NOISE_FACTOR x the largest difference}`` between one device's change of each
+    variable in ``reference`` and in ``others`` (the same step on the batch's rows in other
+    orders)."""
+    return {name: NOISE_FACTOR * max(np.abs((np.asarray(o[1][name], np.float64) - o[0][name])
                                    - (np.asarray(reference[1][name], np.float64)
                                       - reference[0][name])).max() for o in others)
             for name in reference[1]}
@@ -262,7 +270,7 @@ IRV1_ORDERS = ((3, 2, 1, 0), (1, 0, 3, 2))  # the rows of one device's noise run
 def irv1_one_device(tmp_path_factory):
     """``(pipeline image paths, one device's step, row-order noise)`` of Inception-ResNet-v1
     (80 x 80, batch 4, momentum, weight decay, sync batch norm): the step on one device, and
-    twice what that step moves when the batch's rows come in another order (see
+    NOISE_FACTOR times what that step moves when the batch's rows come in another order (see
     order_noise): a few layers (e.g. Repeat_1/block17_1, 0.2-4.4% of its up-projection's
     step) move that much on one device from the row order alone."""
     folder = tmp_path_factory.mktemp('irv1_images')

@@ -2,7 +2,7 @@
 the machine's ceiling.
 
     python tmp/bench_align.py [--nrof_images 400] [--repeats 1] [--whole_lfw]
-        [--skip_classic] [--skip_breakdown] [--nrof_processes 4]
+        [--skip_classic] [--skip_breakdown] [--nrof_processes 4] [--timeline]
 
 Prints, all measured in this run (the machine may be shared: the load average is printed
 before and after every timing, compare only figures of one run):
@@ -24,6 +24,9 @@ before and after every timing, compare only figures of one run):
 4. The ceiling: GFLOP/s of a 2048 x 2048 float32 matrix product and of a convolution of P-Net's
    shape (3x3, 16 -> 32 channels on 32 x 72 x 72) in this process's TensorFlow, against the
    detector's achieved GFLOP/s (batched detection of preloaded images, all cores).
+5. With ``--timeline``: one more run of our process, its CPU use sampled from /proc every
+   20 ms (the cores it kept busy in each half second) and when its phases began: TensorFlow's
+   import (its "Creating networks" line), the first and last PNG written.
 """
 import argparse
 import glob
@@ -34,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 # Bootstrap, the same in every script outside src/'s top folder: put src/ first on sys.path.
@@ -158,6 +162,52 @@ def end_to_end(input_dir, nrof_images, nrof_processes, work_dir):
     for name in os.listdir(work_dir):
         shutil.rmtree(os.path.join(work_dir, name))
     return ours, classic
+
+
+def process_cpu_ticks(pid):
+    """CPU clock ticks used so far by every thread of a process (0 once it is gone)."""
+    try:
+        with open('/proc/%d/stat' % pid) as handle:
+            fields = handle.read().rsplit(')', 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError):
+        return 0
+
+
+def timeline(input_dir, work_dir, interval=0.5):
+    """One run of our aligner: the cores it kept busy in each ``interval`` and when its
+    phases began (from its output lines, time-stamped as they arrive)."""
+    tick = os.sysconf('SC_CLK_TCK')
+    output_dir = os.path.join(work_dir, 'timeline')
+    start = time.time()
+    process = subprocess.Popen([sys.executable, SCRIPT, input_dir, output_dir] + RECIPE,
+                               cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                               env=classic_environment())
+    stamps = []
+    reader = threading.Thread(target=lambda: stamps.extend(
+        (time.time() - start, line) for line in process.stdout))
+    reader.start()
+    samples = []
+    while process.poll() is None:
+        samples.append((time.time() - start, process_cpu_ticks(process.pid)))
+        time.sleep(0.02)
+    wall = time.time() - start
+    reader.join()
+    written = [t for t, line in stamps if line.startswith(input_dir)]
+    networks = [t for t, line in stamps if line.startswith('Creating networks')]
+    print('\nTimeline of one run of ours (load %s): TensorFlow import from %.2f s, first PNG '
+          'at %.2f s, last at %.2f s, exit at %.2f s; cores busy per %.1f s:'
+          % (load(), networks[0] if networks else float('nan'), written[0], written[-1],
+             wall, interval))
+    last_end, last_ticks = 0.0, 0
+    for slot in range(1, int(wall / interval) + 2):
+        end = min(slot * interval, wall)
+        ticks = max([used for t, used in samples if t < end] or [0])
+        print('  %5.1f-%5.1f s  %4.2f cores  %4d PNGs' % (
+            last_end, end, (ticks - last_ticks) / tick / max(end - last_end, 1e-9),
+            sum(1 for t in written if t < end)))
+        last_end, last_ticks = end, ticks
+    shutil.rmtree(output_dir)
 
 
 # -- breakdown, work and ceiling (in a fresh process) -----------------------------------------
@@ -351,6 +401,8 @@ def main():
     parser.add_argument('--skip_classic', action='store_true')
     parser.add_argument('--skip_breakdown', action='store_true')
     parser.add_argument('--skip_end_to_end', action='store_true')
+    parser.add_argument('--timeline', action='store_true',
+                        help='Also sample the CPU use of one more run of ours.')
     parser.add_argument('--breakdown_worker', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.breakdown_worker:
@@ -373,6 +425,8 @@ def main():
             print('End to end (process start to exit; flags %s):' % ' '.join(RECIPE))
             for _ in range(args.repeats):
                 end_to_end(input_dir, nrof_images, args.nrof_processes, outputs)
+        if args.timeline:
+            timeline(input_dir, outputs)
         if not args.skip_breakdown:
             run_breakdown(input_dir)
     print('load average at the end: %s' % load())

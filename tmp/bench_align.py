@@ -164,14 +164,22 @@ def end_to_end(input_dir, nrof_images, nrof_processes, work_dir):
     return ours, classic
 
 
-def process_cpu_ticks(pid):
-    """CPU clock ticks used so far by every thread of a process (0 once it is gone)."""
+def process_cpu_ticks(pid, seen):
+    """CPU clock ticks used so far by a process and its child processes (the image reader),
+    each counted at its last sighting in ``seen`` (pid -> ticks) once it is gone."""
     try:
-        with open('/proc/%d/stat' % pid) as handle:
-            fields = handle.read().rsplit(')', 1)[1].split()
-        return int(fields[11]) + int(fields[12])
-    except (OSError, IndexError):
-        return 0
+        with open('/proc/%d/task/%d/children' % (pid, pid)) as handle:
+            pids = [pid] + [int(child) for child in handle.read().split()]
+    except OSError:
+        pids = [pid]
+    for process in pids:
+        try:
+            with open('/proc/%d/stat' % process) as handle:
+                fields = handle.read().rsplit(')', 1)[1].split()
+            seen[process] = int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return sum(seen.values())
 
 
 def timeline(input_dir, work_dir, interval=0.5):
@@ -187,9 +195,9 @@ def timeline(input_dir, work_dir, interval=0.5):
     reader = threading.Thread(target=lambda: stamps.extend(
         (time.time() - start, line) for line in process.stdout))
     reader.start()
-    samples = []
+    samples, seen = [], {}
     while process.poll() is None:
-        samples.append((time.time() - start, process_cpu_ticks(process.pid)))
+        samples.append((time.time() - start, process_cpu_ticks(process.pid, seen)))
         time.sleep(0.02)
     wall = time.time() - start
     reader.join()

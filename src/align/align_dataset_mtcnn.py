@@ -30,6 +30,7 @@ import cv2  # noqa: E402
 
 from align import dataset_aligner  # noqa: E402
 from align import detector as detector_module  # noqa: E402
+from align import image_reader_process  # noqa: E402
 from align import local_aligners  # noqa: E402
 from align.detector import FaceDetector  # noqa: E402
 from toolkit import cli, fileio, progress, session, tf_compat  # noqa: E402
@@ -70,12 +71,14 @@ def main(args):
         # loading TensorFlow for nothing (the others take its images).
         if aligners.wait_for_a_core(cores, lambda: dataset_aligner.work_left(
                 work, output_dir, args.detect_multiple_faces), say):
-            # Decoding the first images and resizing their pyramids starts now, on the cores
-            # that TensorFlow's start-up (one thread) leaves idle.
+            # Decoding the first images and resizing their pyramids starts now, in a child
+            # process (threads would wait for the interpreter lock that TensorFlow's import
+            # holds), on the core that TensorFlow's start-up (one thread) leaves idle.
             reader = dataset_aligner.ImageReader(
                 work, detector_module.pyramid_levels,
                 dataset_aligner.still_to_do(output_dir, args.detect_multiple_faces),
-                nrof_threads=cores)
+                nrof_threads=cores, process=image_reader_process.start(
+                    detector_module.MINSIZE, detector_module.FACTOR))
             with reader:
                 op_threads, nrof_workers, nrof_aligners = _threads(cores, aligners, say)
                 if nrof_aligners > 1:

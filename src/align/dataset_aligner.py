@@ -17,7 +17,7 @@ import random
 import threading
 import zlib
 from collections import Counter, deque
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import cv2
 import numpy as np
@@ -258,10 +258,13 @@ class ImageReader:
         wanted: function of a work triple, False for images not to read.
         nrof_threads: reader threads.
         ahead, ahead_bytes: how far to read ahead at most.
+        process: an ``align.image_reader_process.ReaderProcess`` that reads the images
+            (and makes their pyramids) instead of the threads; closed with the reader.
     """
 
     def __init__(self, work, pyramid_levels=None, wanted=None, nrof_threads=2,
-                 ahead=READ_AHEAD, ahead_bytes=READ_AHEAD_BYTES):
+                 ahead=READ_AHEAD, ahead_bytes=READ_AHEAD_BYTES, process=None):
+        self._process = process
         self._work = iter(work)
         self._pyramid_levels = pyramid_levels
         self._wanted = wanted
@@ -285,6 +288,8 @@ class ImageReader:
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._process is not None:
+            self._process.close()
 
     def read_ahead(self, images):
         """Read at most ``images`` ahead from now on; reads not yet started beyond them
@@ -299,9 +304,20 @@ class ImageReader:
             return None
         return read_image_and_pyramid(item[1], self._pyramid_levels)
 
+    def _submit(self, item):
+        if self._process is None:
+            return self._pool.submit(self._read, item)
+        if self._wanted is not None and not self._wanted(item):
+            skipped = Future()
+            skipped.set_result(None)
+            return skipped
+        return self._process.submit(item[1])
+
     def _limit(self):
         """Images to keep read (or being read) ahead: ``nrof_threads`` until one size is
         known, then as many as fit ``ahead_bytes``."""
+        if self._process is not None:  # it keeps to ahead_bytes by itself
+            return self._ahead
         if not self._largest:
             return min(self._ahead, self._nrof_threads)
         return max(1, min(self._ahead, self._ahead_bytes // self._largest))
@@ -312,7 +328,7 @@ class ImageReader:
                 item = next(self._work, None)
                 if item is None:
                     return
-                read = self._pool.submit(self._read, item)
+                read = self._submit(item)
                 self._queue.append((item, read))
                 read.add_done_callback(self._read_done)
 
@@ -331,6 +347,8 @@ class ImageReader:
                 if not self._queue:
                     return
                 entry = self._queue.popleft()
+            if self._process is not None:
+                self._process.taken(entry[1])
             yield entry
 
 

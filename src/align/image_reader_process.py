@@ -1,20 +1,21 @@
 """Reading images and their P-Net pyramids in a child process, for ``dataset_aligner.ImageReader``.
 
 Reader threads share the interpreter lock with the thread that imports TensorFlow and builds
-the detector (pure Python for about 1.5 s at start-up): sampled at start-up, they kept the
-second core only about 13% busy meanwhile. A child process has its own interpreter, so it
-decodes and resizes at full speed on the core that start-up leaves idle, and later beside the
-detector's workers. It is a plain ``python -m align.image_reader_process MINSIZE FACTOR``
-(started with no file descriptor but its pipes, so it holds none of the parent's locks; it
-exits when its input closes, also when the parent is killed).
+the detector (Python code for about a second at start-up): sampled then, the aligner kept
+only 1.12 to 1.14 cores busy. A child process has its own interpreter, so it decodes and
+resizes on the core that start-up leaves idle, and later beside the detector's workers. It
+is a fresh Python (``CHILD``) with no file descriptor but its pipes, so it holds none of the
+aligner's locks, and it exits when its input closes, also when the aligner is killed.
 
 Protocol: the parent writes requests (``REQUEST``, ``<I`` path length, path bytes) and, for
-each answer it has passed on, an acknowledgement (``TAKEN``); the child answers every request
-in order with one byte, ``IMAGE`` then ``<IIH`` height, width, levels (``NO_PYRAMID`` for
-an image read without its pyramid), ``<II`` per level and the pixels (uint8, three channels, image then levels), or ``ERROR`` / ``BOMB`` then ``<I``
-length and the message of the ``FacenetError`` / ``DecompressionBombError``, or ``FAILED``
+each answer it has passed on, an acknowledgement (``TAKEN``). The child answers every request
+in order with one byte: ``IMAGE`` then ``<IIH`` height, width and number of levels
+(``NO_PYRAMID`` for an image read without its pyramid), ``<II`` per level, and the pixels
+(uint8, three channels; the image, then the levels); or ``ERROR`` / ``BOMB`` then ``<I``
+length and the message of the ``FacenetError`` / ``DecompressionBombError``; or ``FAILED``
 (anything else: the parent reads that image itself). The child reads ahead while the pixels
-it answered and the parent has not passed on stay within ``ahead_bytes`` (one image at least).
+it answered that the parent has not passed on stay within ``ahead_bytes`` (one image at
+least).
 """
 import os
 import queue
@@ -39,6 +40,10 @@ _LENGTH = struct.Struct('<I')
 _IMAGE = struct.Struct('<IIH')
 _LEVEL = struct.Struct('<II')
 SRC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The child's program: src/ instead of the working folder first on its path (a folder there
+# named like one of our packages must not be imported instead).
+CHILD = ('import sys; sys.path[0] = sys.argv[1]; from align import image_reader_process; '
+         'sys.exit(image_reader_process.main(sys.argv[2:]))')
 
 
 def start(minsize, factor, ahead_bytes=dataset_aligner.READ_AHEAD_BYTES):
@@ -62,13 +67,9 @@ class ReaderProcess:
     """
 
     def __init__(self, minsize, factor, ahead_bytes):
-        environment = dict(os.environ)
-        environment['PYTHONPATH'] = os.pathsep.join(
-            [SRC_DIR] + [p for p in environment.get('PYTHONPATH', '').split(os.pathsep) if p])
         self._process = subprocess.Popen(
-            [sys.executable, '-m', 'align.image_reader_process', repr(minsize), repr(factor),
-             str(ahead_bytes)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment)
+            [sys.executable, '-c', CHILD, SRC_DIR, repr(minsize), repr(factor),
+             str(ahead_bytes)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._pending = queue.SimpleQueue()  # futures in request order
         self._lock = threading.Lock()
         self._broken = False
@@ -298,7 +299,3 @@ def main(argv):
     answers.put(None)
     writer.join()
     return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main(sys.argv[1:]))

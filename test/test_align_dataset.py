@@ -343,6 +343,9 @@ def test_last_batches_shrink_so_that_the_workers_end_together(tmp_path):
     sizes = []
 
     class CountingDetector:
+        def prepare_runs(self):  # the first job of the workers (see FaceDetector)
+            sizes.append('prepared')
+
         def detect_batch(self, images, profile=None, levels=None):
             sizes.append(len(images))
             return [(np.empty((0, 5)), np.empty((10, 0)))] * len(images)
@@ -360,6 +363,8 @@ def test_last_batches_shrink_so_that_the_workers_end_together(tmp_path):
                                              nrof_workers=2)
     with dataset_aligner.open_bounding_boxes_file(output_dir) as boxes_file:
         counts = aligner.run(work, boxes_file)
+    assert sizes.count('prepared') == 1
+    sizes.remove('prepared')
     assert sorted(sizes, reverse=True) == [4, 3, 2, 1] and counts['no_face'] == 10
 
 

@@ -226,6 +226,31 @@ def test_few_session_runs_give_the_classic_call_detections(nets):
     assert set(profile.seconds) >= {'pnet_resize', 'pnet_run', 'rnet_run', 'onet_run'}
 
 
+def test_pixel_towers_are_imported_copies_of_the_network_on_its_weights():
+    graph = tf.Graph()
+    with tf.Session(graph=graph) as sess:
+        pnet, rnet, onet = detect_face.create_mtcnn(sess, None)
+        variables = len(tf.global_variables())
+        rng = np.random.RandomState(1)
+        batches = [rng.randint(0, 256, shape).astype(np.uint8)
+                   for shape in ((2, 30, 41, 3), (1, 17, 12, 3), (3, 60, 60, 3))]
+        towers = pnet.run_pixels(batches)
+        for batch, outputs in zip(batches, towers):
+            for tower, classic in zip(outputs, pnet(detect_face._network_input(batch))):
+                np.testing.assert_array_equal(tower, classic)
+        crops = rng.uniform(0, 255, (5, 48, 48, 3)).astype(np.float32)
+        onet.prepare()  # one blank crop
+        for tower, classic in zip(onet.run_pixels([crops])[0],
+                                  onet(detect_face._network_input(crops))):
+            np.testing.assert_array_equal(tower, classic)
+        # Copies of the network's nodes: no variables of their own, no layer built anew.
+        with graph.as_default():
+            assert len(tf.global_variables()) == variables
+        convolutions = [op.name for op in graph.get_operations() if op.type == 'Conv2D']
+        assert sum(name.startswith('pnet_tower_') for name in convolutions) == 3 * 5
+        assert sum(name.startswith('onet_tower_') for name in convolutions) == 4
+
+
 def _graph_multiply_adds(graph):
     """Multiply-adds of every Conv2D and MatMul of a graph with static shapes."""
     total = 0

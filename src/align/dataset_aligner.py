@@ -401,6 +401,10 @@ class DatasetAligner:
     def _run_batches(self, reader, nrof_items):
         with ThreadPoolExecutor(max_workers=self.nrof_workers) as pool:
             running = set()
+            if hasattr(self.detector, 'prepare_runs'):
+                # One worker prepares the later stages' runs while another starts the
+                # first batch with P-Net (its first R-Net run then needs no preparation).
+                running.add(pool.submit(self.detector.prepare_runs))
             try:
                 for jobs in self._claimed_batches(reader, nrof_items):
                     running.add(pool.submit(self._process_batch, jobs))

@@ -63,6 +63,12 @@ class FaceDetector(ClosedOnExit):
                                         self.threshold, self.factor, profile=profile,
                                         levels=levels)
 
+    def prepare_runs(self):
+        """Prepare R- and O-Net's session runs (``Network.prepare``): a thread may do it
+        while another runs P-Net on the first batch."""
+        self.rnet.prepare()
+        self.onet.prepare()
+
     def find_faces(self, img, margin, image_size, main_face_only=False):
         """Every face of an RGB uint8 image as Face objects with aligned patches.
 

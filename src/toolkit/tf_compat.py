@@ -62,6 +62,8 @@ GRAPH_CORE = {
     'ConfigProto': ('tensorflow.core.protobuf.config_pb2', 'ConfigProto'),
     'GPUOptions': ('tensorflow.core.protobuf.config_pb2', 'GPUOptions'),
     'Graph': ('tensorflow.python.framework.ops', 'Graph'),
+    'GraphDef': ('tensorflow.core.framework.graph_pb2', 'GraphDef'),
+    'import_graph_def': ('tensorflow.python.framework.importer', 'import_graph_def'),
     'Session': ('tensorflow.python.client.session', 'Session'),
     'float32': ('tensorflow.python.framework.dtypes', 'float32'),
     'uint8': ('tensorflow.python.framework.dtypes', 'uint8'),

@@ -118,7 +118,7 @@ _REPORTED = ('prelogits_norm', 'center_loss', 'reg_loss', 'cross_entropy', 'accu
              'total_loss')
 
 
-def build_graph(args, network, nrof_classes, replicas=None):
+def build_graph(args, network, nrof_classes, replicas=None, dtype='float32'):
     """Input pipelines, towers, classifier, losses and the train op, in the default graph.
 
     The inference tower (``input``, ``phase_train``, ``embeddings`` and the network under its
@@ -127,7 +127,7 @@ def build_graph(args, network, nrof_classes, replicas=None):
     reads the input pipeline through ``image_batch``/``label_batch`` and carries the classic
     ``total_loss``, ``cross_entropy`` and the train op. With ``replicas`` (a
     distribute.Replicas) on several devices or workers, each replica builds a training tower
-    on its slice of the batch.
+    on its slice of the batch. ``dtype``: the network's float type (see NetworkOptions).
     """
     replicas = replicas or Replicas()
     local_batch_size = replicas.local_batch_size(args.batch_size)
@@ -146,7 +146,7 @@ def build_graph(args, network, nrof_classes, replicas=None):
             size, args.lfw_batch_size,
             Augmentation(fixed_standardization=args.use_fixed_image_standardization),
             args.nrof_preprocess_threads, name='eval_data')
-        options = arguments.network_options(args)
+        options = arguments.network_options(args, dtype)
         inference = training.build_inference_tower(network, options, phase_train, log=print)
         train_images, labels = training.training_input(train_batches, size)
         val_labels = tf.placeholder(tf.int64, [None], name='labels')

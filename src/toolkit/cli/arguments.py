@@ -259,11 +259,11 @@ def softmax_fork_args():
     return parser
 
 
-def network_options(args):
+def network_options(args, dtype='float32'):
     """The network flags of a training script as the library's NetworkOptions."""
     return NetworkOptions(args.model_def, args.image_size, args.embedding_size,
                           args.keep_probability, args.weight_decay,
-                          parse_scopes(args.trainable_scopes), args.sync_batch_norm)
+                          parse_scopes(args.trainable_scopes), args.sync_batch_norm, dtype)
 
 
 def lfw_options(args):

@@ -75,10 +75,11 @@ def batch_moments(inputs):
         inputs: N x H x W x C tensor, this replica's part.
 
     Returns:
-        ``(mean, variance, count)``: C and C float tensors (biased variance), scalar count.
+        ``(mean, variance, count)``: C and C tensors (biased variance), scalar count, all of
+        the inputs' type.
     """
     axes = [0, 1, 2]
-    count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), tf.float32)
+    count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), inputs.dtype)
     totals = sum_over_replicas(tf.concat([[count], tf.reduce_sum(inputs, axes)], 0),
                                differentiable=True)
     count = totals[0]

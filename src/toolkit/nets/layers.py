@@ -3,14 +3,20 @@
 Variable names follow slim's conventions (``<scope>/weights``, ``<scope>/biases``,
 ``<scope>/BatchNorm/{beta,moving_mean,moving_variance}``) so the published checkpoints
 restore by name. A ``Layers`` object carries what slim's arg_scope used to: the
-training switch, weight decay and batch-norm settings.
+training switch, weight decay and batch-norm settings. Variables take the float type of
+the layer's input (float32 for every model we train or load; float64 in the equivalence
+tests of distributed training).
 """
+import numpy as np
+
 from toolkit.nets import conv_gradients, cross_replica
 from toolkit.tf_compat import tf
 from toolkit.training.checkpoints import in_scopes
 
 BATCH_NORM_DECAY = 0.995
 BATCH_NORM_EPSILON = 0.001
+# The types of tf.nn.fused_batch_norm's input; others are normalized with separate ops.
+FUSED_BATCH_NORM_TYPES = ('float16', 'bfloat16', 'float32')
 
 
 def relu(features):
@@ -55,24 +61,25 @@ class Layers:
                                                              self.trainable_scopes)
 
     # -- variables -------------------------------------------------------------------------
-    def _weights(self, shape):
+    def _weights(self, shape, dtype):
         regularizer = None
         if self.weight_decay:
             def regularizer(w):
-                return tf.multiply(self.weight_decay, tf.nn.l2_loss(w), name='l2_regularizer')
-        return tf.get_variable('weights', shape, tf.float32,
+                decay = np.asarray(self.weight_decay, dtype.as_numpy_dtype)  # of w's type
+                return tf.multiply(decay, tf.nn.l2_loss(w), name='l2_regularizer')
+        return tf.get_variable('weights', shape, dtype,
                                initializer=tf.glorot_uniform_initializer(),
                                regularizer=regularizer)
 
-    def _biases(self, size):
-        return tf.get_variable('biases', [size], tf.float32, initializer=tf.zeros_initializer())
+    def _biases(self, size, dtype):
+        return tf.get_variable('biases', [size], dtype, initializer=tf.zeros_initializer())
 
-    def _moving_stat(self, name, size, initial_value):
+    def _moving_stat(self, name, size, initial_value, dtype):
         collections = [tf.GraphKeys.GLOBAL_VARIABLES, tf.GraphKeys.MOVING_AVERAGE_VARIABLES]
         if self.moving_stats_trainable:
             collections.append(tf.GraphKeys.TRAINABLE_VARIABLES)
         # Updated in each replica of a tf.distribute step: every copy moves by the mean update.
-        return tf.get_variable(name, [size], tf.float32,
+        return tf.get_variable(name, [size], dtype,
                                initializer=tf.constant_initializer(initial_value),
                                trainable=False, collections=collections,
                                aggregation=tf.VariableAggregation.MEAN)
@@ -85,15 +92,17 @@ class Layers:
         """
         with tf.variable_scope(scope):
             channels = inputs.get_shape()[-1]
-            beta = tf.get_variable('beta', [channels], tf.float32, initializer=tf.zeros_initializer())
-            moving_mean = self._moving_stat('moving_mean', channels, 0.0)
-            moving_variance = self._moving_stat('moving_variance', channels, 1.0)
+            dtype = inputs.dtype.base_dtype
+            beta = tf.get_variable('beta', [channels], dtype, initializer=tf.zeros_initializer())
+            moving_mean = self._moving_stat('moving_mean', channels, 0.0, dtype)
+            moving_variance = self._moving_stat('moving_variance', channels, 1.0, dtype)
             is_2d = inputs.get_shape().ndims == 2
             x = tf.reshape(inputs, [-1, 1, 1, channels]) if is_2d else inputs
-            gamma = tf.ones([channels], tf.float32)
+            gamma = tf.ones([channels], dtype)
+            fused = dtype.name in FUSED_BATCH_NORM_TYPES
 
             def training():
-                if self.sync_batch_norm and cross_replica.replica_context():
+                if not fused or (self.sync_batch_norm and cross_replica.replica_context()):
                     mean, variance, count = cross_replica.batch_moments(x)
                     y = tf.nn.batch_normalization(x, mean, variance, beta, None, self.bn_epsilon)
                     # The unbiased variance, as fused_batch_norm returns for the update.
@@ -108,6 +117,9 @@ class Layers:
                     return tf.identity(y)
 
             def inference():
+                if not fused:
+                    return tf.nn.batch_normalization(x, moving_mean, moving_variance, beta, None,
+                                                     self.bn_epsilon)
                 y, _, _ = tf.nn.fused_batch_norm(x, gamma, beta, mean=moving_mean,
                                                  variance=moving_variance,
                                                  epsilon=self.bn_epsilon, is_training=False)
@@ -123,23 +135,24 @@ class Layers:
                               else kernel_size)
         with tf.variable_scope(scope):
             channels_in = inputs.get_shape()[-1]
-            weights = self._weights([kernel_h, kernel_w, channels_in, int(num_outputs)])
+            weights = self._weights([kernel_h, kernel_w, channels_in, int(num_outputs)],
+                                    inputs.dtype.base_dtype)
             net = conv_gradients.conv2d(inputs, weights, [1, stride, stride, 1], padding)
             if normalize:
                 net = self.batch_norm(net)
             else:
-                net = tf.nn.bias_add(net, self._biases(int(num_outputs)))
+                net = tf.nn.bias_add(net, self._biases(int(num_outputs), net.dtype))
             return activation_fn(net) if activation_fn else net
 
     def fully_connected(self, inputs, num_outputs, scope=None, normalize=True, activation_fn=None):
         """Dense layer with batch norm (or biases) and an optional activation."""
         with tf.variable_scope(scope):
-            weights = self._weights([inputs.get_shape()[-1], num_outputs])
+            weights = self._weights([inputs.get_shape()[-1], num_outputs], inputs.dtype.base_dtype)
             net = tf.matmul(inputs, weights)
             if normalize:
                 net = self.batch_norm(net)
             else:
-                net = tf.nn.bias_add(net, self._biases(num_outputs))
+                net = tf.nn.bias_add(net, self._biases(num_outputs, net.dtype))
             return activation_fn(net) if activation_fn else net
 
     def dropout(self, inputs, keep_prob, scope='Dropout'):

@@ -42,7 +42,7 @@ def center_loss(features, labels, alfa, nrof_classes, update_with_loss=True):
     """
     nrof_features = features.get_shape()[1]
     # In a step on several replicas the updates of all replicas add up on every copy.
-    centers = tf.get_variable('centers', [nrof_classes, nrof_features], dtype=tf.float32,
+    centers = tf.get_variable('centers', [nrof_classes, nrof_features], dtype=features.dtype,
                               initializer=tf.constant_initializer(0), trainable=False,
                               aggregation=tf.VariableAggregation.SUM)
     labels = tf.reshape(labels, [-1])

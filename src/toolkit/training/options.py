@@ -24,6 +24,10 @@ class NetworkOptions:
         trainable_scopes: variable scopes to train (empty: all); batch norms outside are frozen.
         sync_batch_norm: batch-norm statistics over the replicas' whole batch when training
             on several replicas.
+        dtype: float type of the network's variables and arithmetic. Training and every
+            saved model use ``float32``; the equivalence tests of distributed training use
+            ``float64``, where float32's rounding would flip ReLUs and move some updates by
+            a few percent.
     """
     model_def: str
     image_size: int
@@ -32,6 +36,7 @@ class NetworkOptions:
     weight_decay: float = 0.0
     trainable_scopes: tuple = ()
     sync_batch_norm: bool = False
+    dtype: str = 'float32'
 
 
 @dataclasses.dataclass(frozen=True)

@@ -280,6 +280,8 @@ def build_network(network, images, options, phase_train, reuse=None, log=None):
             raise FacenetError('--sync_batch_norm: %s.inference() takes no sync_batch_norm'
                                % options.model_def)
         extra['sync_batch_norm'] = True
+    if images.dtype.base_dtype != tf.as_dtype(options.dtype):
+        images = tf.cast(images, options.dtype)  # the layers follow their input's type
     try:
         prelogits, _ = network.inference(images, options.keep_probability,
                                          phase_train=phase_train,

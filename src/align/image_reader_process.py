@@ -4,7 +4,7 @@ Reader threads share the interpreter lock with the thread that imports TensorFlo
 the detector (Python code for about a second at start-up): sampled then, the aligner kept
 only 1.12 to 1.14 cores busy. A child process has its own interpreter, so it decodes and
 resizes on the core that start-up leaves idle, and later beside the detector's workers. It
-is a fresh Python (``CHILD``) with no file descriptor but its pipes, so it holds none of the
+is a fresh Python (``align/image_reader_child.py``) with no file descriptor but its pipes, so it holds none of the
 aligner's locks, and it exits when its input closes, also when the aligner is killed.
 
 Protocol: the parent writes requests (``REQUEST``, ``<I`` path length, path bytes) and, for
@@ -39,11 +39,7 @@ NO_PYRAMID = 0xFFFF
 _LENGTH = struct.Struct('<I')
 _IMAGE = struct.Struct('<IIH')
 _LEVEL = struct.Struct('<II')
-SRC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The child's program: src/ instead of the working folder first on its path (a folder there
-# named like one of our packages must not be imported instead).
-CHILD = ('import sys; sys.path[0] = sys.argv[1]; from align import image_reader_process; '
-         'sys.exit(image_reader_process.main(sys.argv[2:]))')
+CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'image_reader_child.py')
 
 
 def start(minsize, factor, ahead_bytes=dataset_aligner.READ_AHEAD_BYTES):
@@ -68,7 +64,7 @@ class ReaderProcess:
 
     def __init__(self, minsize, factor, ahead_bytes):
         self._process = subprocess.Popen(
-            [sys.executable, '-c', CHILD, SRC_DIR, repr(minsize), repr(factor),
+            [sys.executable, CHILD, repr(minsize), repr(factor),
              str(ahead_bytes)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._pending = queue.SimpleQueue()  # futures in request order
         self._lock = threading.Lock()
@@ -271,8 +267,9 @@ def _write_answers(answers, stream, budget):
         budget.close()
 
 
-def main(argv):
-    minsize, factor, budget = float(argv[0]), float(argv[1]), _Budget(int(argv[2]))
+def main(minsize, factor, ahead_bytes):
+    """The child's loop: answer requests until the parent closes the input."""
+    budget = _Budget(ahead_bytes)
     # The answers go to the original standard output; anything a library prints goes to
     # standard error instead of into them.
     stream = os.fdopen(os.dup(1), 'wb')

@@ -19,6 +19,8 @@ before and after every timing, compare only figures of one run):
    the first batch (executor and kernel set-up), reading and pyramid resizing (the reader
    threads' work), then per step: claims, P-Net level stacking / runs / boxes, R-Net crops /
    runs / boxes, O-Net crops / runs / boxes, cropping and PNG writing.
+   The op time of each network by kind (convolutions, dense, PReLU, pooling, the rest), from
+   TensorFlow's trace of the session runs.
 3. The work: multiply-adds of P-, R- and O-Net per image at the classic settings (minsize 20,
    factor 0.709, thresholds 0.6/0.7/0.7) from the real pyramid and candidate counts.
 4. The ceiling: GFLOP/s of a 2048 x 2048 float32 matrix product and of a convolution of P-Net's
@@ -271,6 +273,7 @@ def breakdown_worker(input_dir):
                       counts=dict(profile.counts), faces=counts['faces'], images=len(work),
                       cpu=cpu)
         result.update(detector_throughput(detector, images, max(2, cores)))
+        result['op_profile'] = op_profile(detector, images[:96])
         detector.close()
     result.update(ceiling())
     print(json.dumps(result))
@@ -294,6 +297,46 @@ def detector_throughput(detector, images, nrof_workers=2, batch_size=32):
     return {'detector_wall': time.time() - wall, 'detector_cpu': time.process_time() - cpu,
             'detector_multiply_adds': sum(profile.counts[net + '_multiply_adds'] for net in nets),
             'network_seconds': sum(profile.seconds[net + '_run'] for net in nets)}
+
+
+OP_GROUPS = (('convolution', ('Conv2D',)), ('dense', ('MatMul',)),
+             ('PReLU', ('Mul', 'Maximum', 'Select', 'SelectV2', 'GreaterEqual')),
+             ('pooling', ('MaxPool',)))
+
+
+def op_profile(detector, images, batch_size=32):
+    """Each network's op time per image (TensorFlow's own trace of every session run, one
+    worker), grouped: convolutions, dense layers, the PReLU ops, max pooling, the rest
+    (pixel conversion, softmax)."""
+    from align import detect_face
+    from toolkit.tf_compat import tf
+    nets = (detector.pnet, detector.rnet, detector.onet)
+    totals = {}
+    run = detector.session.run
+
+    def traced_run(fetches, feed_dict=None):
+        metadata = tf.RunMetadata()
+        outputs = run(fetches, feed_dict, options=tf.RunOptions(
+            trace_level=tf.RunOptions.FULL_TRACE), run_metadata=metadata)
+        for device in metadata.step_stats.dev_stats:
+            for node in device.node_stats:
+                network = node.node_name.split('/')[0].split('_')[0]
+                op = node.timeline_label.split('(')[0].split('=')[-1].strip()
+                group = next((name for name, ops in OP_GROUPS
+                              if any(op.endswith(o) for o in ops)), 'other')
+                if network in ('pnet', 'rnet', 'onet'):
+                    key = network + ' ' + group
+                    totals[key] = totals.get(key, 0.0) + node.op_end_rel_micros / 1e3
+        return outputs
+
+    detector.session.run = traced_run
+    try:
+        for start in range(0, len(images), batch_size):
+            detect_face.detect_faces(images[start:start + batch_size], MINSIZE, *nets,
+                                     THRESHOLD, FACTOR)
+    finally:
+        detector.session.run = run
+    return {key: value / len(images) for key, value in totals.items()}
 
 
 def ceiling(repeats=5):
@@ -395,6 +438,13 @@ def report(r, load_before):
                                        100 * per_cpu / r['matmul_gflops_per_cpu_second']))
     in_networks = 2 * r['detector_multiply_adds'] / r['network_seconds'] / 1e9
     print('  inside the network runs only:   %.1f GFLOP/s per thread-second' % in_networks)
+    ops = r['op_profile']
+    print('\nOp time per image in the networks (TensorFlow\'s trace, %s):'
+          % ', '.join(name for name, _ in OP_GROUPS + (('other', ()),)))
+    for net in ('pnet', 'rnet', 'onet'):
+        groups = [ops.get('%s %s' % (net, name), 0.0) for name, _ in OP_GROUPS + (('other', ()),)]
+        print('  %s %5.2f ms: %s' % (net, sum(groups), ', '.join(
+            '%.2f (%.0f%%)' % (value, 100 * value / max(sum(groups), 1e-9)) for value in groups)))
 
 
 def main():

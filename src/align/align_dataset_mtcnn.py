@@ -71,6 +71,10 @@ def main(args):
         # loading TensorFlow for nothing (the others take its images).
         if aligners.wait_for_a_core(cores, lambda: dataset_aligner.work_left(
                 work, output_dir, args.detect_multiple_faces), say):
+            # No garbage collection until the detector is built (then gc.freeze): its passes
+            # over TensorFlow's new objects took 0.05 of the import's 1.0 CPU s and 0.05 of
+            # the 0.3 s that building the detector takes.
+            gc.disable()
             # Decoding the first images and resizing their pyramids starts now, in a child
             # process (threads would wait for the interpreter lock that TensorFlow's import
             # holds), on the core that TensorFlow's start-up (one thread) leaves idle.
@@ -128,6 +132,7 @@ def _align(args, work, reader, op_threads, nrof_workers, say):
         # What exists now (TensorFlow's modules, the graph) lives until the end: kept out of
         # the garbage collector's full passes, which otherwise take about 5% of the run.
         gc.freeze()
+        gc.enable()
         fileio.make_dirs(output_dir, 'output_dir')
         fileio.store_revision_info(SRC_DIR, output_dir, ' '.join(sys.argv))
         with dataset_aligner.open_bounding_boxes_file(output_dir) as bounding_boxes_file:

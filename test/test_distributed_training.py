@@ -138,24 +138,15 @@ def test_workers_stop_together_after_the_step_that_carries_a_request():
 
 # -- the same math ------------------------------------------------------------------------
 def train_steps(script, argv, devices, feeds, nrof_classes=NROF_CLASSES, network='models.dummy',
-                pipeline_paths=None):
+                pipeline_paths=None, grappler=True, dtype='float32'):
     """Every variable before and after ``len(feeds)`` training steps, the reported losses and
     learning rates, and whether each mirrored variable's copies agree.
 
     ``pipeline_paths``: start the input pipeline on these images first (the Inception-ResNet
-    step reads it even when image_batch is fed)."""
-    return train_runs(script, argv, devices, [feeds], nrof_classes, network, pipeline_paths)[0]
-
-
-def train_runs(script, argv, devices, runs, nrof_classes=NROF_CLASSES, network='models.dummy',
-               pipeline_paths=None, grappler=True, dtype='float32'):
-    """train_steps for each list of feeds in ``runs``, on one graph and session: before each
-    run every variable is set back to its initial value (one device only).
-
-    ``grappler=False`` turns TensorFlow's graph optimizer off in the session: on the graphs
-    of Inception-ResNet-v1 it takes most of a session's first step (48.8 s with it, 6.7 s
-    without, for 2 replicas at load 4), and the math of the step is the same without it."""
-    assert len(runs) == 1 or not devices, 'runs are restarted on one device only'
+    step reads it even when image_batch is fed). ``grappler=False`` turns TensorFlow's graph
+    optimizer off in the session: on the graphs of Inception-ResNet-v1 it takes most of a
+    session's first step (48.8 s with it, 6.7 s without, for 2 replicas at load 4), and the
+    math of the step is the same without it. ``dtype``: the network's float type."""
     args = script.parse_arguments(argv)
     replicas = Replicas(devices)
     with tf.Graph().as_default():
@@ -167,32 +158,24 @@ def train_runs(script, argv, devices, runs, nrof_classes=NROF_CLASSES, network='
         names = [v.op.name for v in variables]
         copies = [list(getattr(v, 'values', [v])) for v in variables]
         reported = g.training.total_loss if script is train_softmax else g.total_loss
-        if len(runs) > 1:
-            initial = [tf.placeholder(v.dtype.base_dtype, v.shape) for v in variables]
-            restart = tf.group([v.assign(value) for v, value in zip(variables, initial)])
         config = replicas.session_config()
         config.graph_options.rewrite_options.disable_meta_optimizer = not grappler
-        results = []
         with tf.Session(config=config) as sess:
             sess.run(tf.global_variables_initializer())
             if pipeline_paths:
                 g.train_batches.start(sess, pipeline_paths, [0] * len(pipeline_paths))
             before = dict(zip(names, sess.run(variables)))
-            for feeds in runs:
-                if results:
-                    sess.run(restart, dict(zip(initial, (before[name] for name in names))))
-                losses, rates = [], []
-                for images, labels in feeds:
-                    out = sess.run([g.train_op, reported, g.learning_rate],
-                                   {g.train_images: images, g.labels: labels,
-                                    g.learning_rate_input: 0.1})
-                    losses.append(out[1])
-                    rates.append(out[2])
-                after = dict(zip(names, sess.run(variables)))
-                agree = all(np.array_equal(values[0], other) for values in sess.run(copies)
-                            for other in values[1:])
-                results.append((before, after, np.array(losses), np.array(rates), agree))
-    return results
+            losses, rates = [], []
+            for images, labels in feeds:
+                out = sess.run([g.train_op, reported, g.learning_rate],
+                               {g.train_images: images, g.labels: labels,
+                                g.learning_rate_input: 0.1})
+                losses.append(out[1])
+                rates.append(out[2])
+            after = dict(zip(names, sess.run(variables)))
+            agree = all(np.array_equal(values[0], other) for values in sess.run(copies)
+                        for other in values[1:])
+    return before, after, np.array(losses), np.array(rates), agree
 
 
 def assert_same_steps(one, two, tolerance=1e-3):
@@ -252,9 +235,9 @@ def irv1_one_device(tmp_path_factory):
     folder = tmp_path_factory.mktemp('irv1_images')
     paths = sorted(glob.glob(os.path.join(make_image_folders(folder, 1, 4, size=80), '*',
                                           '*.png')))
-    one = train_runs(train_softmax, IRV1_ARGV, (), [[irv1_batch()]],
-                     network='models.inception_resnet_v1', pipeline_paths=paths,
-                     grappler=False, dtype=IRV1_DTYPE)[0]
+    one = train_steps(train_softmax, IRV1_ARGV, (), [irv1_batch()],
+                      network='models.inception_resnet_v1', pipeline_paths=paths,
+                      grappler=False, dtype=IRV1_DTYPE)
     return paths, one
 
 
@@ -267,9 +250,9 @@ def test_inception_resnet_v1_on_two_replicas_makes_the_step_of_one_device(irv1_o
     """Every variable of Inception-ResNet-v1 moves on 2 replicas as on one device, to a
     millionth of its step."""
     paths, one = irv1_one_device
-    two = train_runs(train_softmax, IRV1_ARGV, TWO_CPUS, [[irv1_batch()]],
-                     network='models.inception_resnet_v1', pipeline_paths=paths,
-                     grappler=False, dtype=IRV1_DTYPE)[0]
+    two = train_steps(train_softmax, IRV1_ARGV, TWO_CPUS, [irv1_batch()],
+                      network='models.inception_resnet_v1', pipeline_paths=paths,
+                      grappler=False, dtype=IRV1_DTYPE)
     assert assert_same_steps(one, two, IRV1_TOLERANCE) >= 490
 
 

@@ -57,8 +57,9 @@ def main(out_path, timeout, pipeline_paths):
     half = slice(size * replicas.worker_index, size * replicas.worker_index + size)
     with tf.Graph().as_default():
         tf.set_random_seed(1)
+        dtype = IRV1_DTYPE if inception else 'float32'
         g = train_softmax.build_graph(args, models.import_network(args.model_def),
-                                      NROF_CLASSES, replicas, IRV1_DTYPE if inception else 'float32')
+                                      NROF_CLASSES, replicas, dtype)
         feed = {g.train_images: images[half], g.labels: labels[half],
                 g.learning_rate_input: 0.1}
         names = [v.op.name for v in tf.global_variables()]

@@ -98,6 +98,48 @@ def test_batch_norm_train_and_inference_behaviour():
     assert not np.allclose(before, after)
 
 
+def test_float64_layers_compute_what_float32_layers_do():
+    """The layers take their input's float type (as in the float64 equivalence tests of
+    distributed training): every variable is float64, and on the same weights the inference
+    and training outputs, the weight decay and the moving statistics' update match
+    float32's (fused batch norm there, separate ops in float64)."""
+    from toolkit.nets.layers import Layers
+    batch = np.random.RandomState(2).randn(6, 9, 9, 3)
+    results, weights = [], None
+    for dtype in (tf.float32, tf.float64):
+        with tf.Graph().as_default():
+            images = tf.placeholder(dtype, [None, 9, 9, 3])
+            phase_train = tf.placeholder(tf.bool)
+            layers = Layers(phase_train, weight_decay=0.01)
+            net = layers.conv2d(images, 8, 3, stride=2, scope='conv')
+            net = layers.conv2d(net, 4, 1, scope='projection', normalize=False)
+            output = layers.fully_connected(tf.reshape(net, [-1, 5 * 5 * 4]), 5, scope='dense')
+            variables = tf.global_variables()
+            assert {v.dtype.base_dtype for v in variables} == {dtype}
+            moving = [i for i, v in enumerate(variables) if '/moving_' in v.op.name]
+            decay = tf.add_n(tf.losses.get_regularization_losses())
+            with tf.Session() as sess:
+                sess.run(tf.global_variables_initializer())
+                if weights is None:
+                    weights = sess.run(variables)
+                for variable, value in zip(variables, weights):
+                    variable.load(value.astype(dtype.as_numpy_dtype), sess)
+                feed = {images: batch.astype(dtype.as_numpy_dtype)}
+                inference = sess.run(output, {**feed, phase_train: False})
+                training = sess.run(output, {**feed, phase_train: True})
+                results.append((inference, training, sess.run(decay),
+                                sess.run([variables[i] for i in moving])))
+    (inference32, training32, decay32, moving32), \
+        (inference64, training64, decay64, moving64) = results
+    assert inference64.dtype == np.float64 and len(moving) == 4
+    np.testing.assert_allclose(inference64, inference32, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(training64, training32, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(decay64, decay32, rtol=1e-6)
+    for updated64, updated32, i in zip(moving64, moving32, moving):
+        np.testing.assert_allclose(updated64, updated32, rtol=1e-5, atol=1e-7)
+        assert not np.array_equal(updated64, weights[i])  # the training run moved them
+
+
 def test_batch_norms_outside_trainable_scopes_are_frozen():
     """Fine-tuning only some scopes: the other batch norms use and keep their moving statistics."""
     import models.squeezenet as squeezenet

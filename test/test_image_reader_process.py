@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -106,3 +107,24 @@ def test_the_child_exits_when_its_parent_is_killed():
         time.sleep(0.1)
     else:
         assert not os.path.exists('/proc/%d' % child), 'the reader process outlived its parent'
+
+
+def test_an_answer_passed_on_before_it_came_does_not_count_against_the_budget():
+    """The aligner passes an image on as soon as it is next, often before the child has
+    answered it: that answer must not hold the child's read-ahead budget."""
+    budget = image_reader_process._Budget(100)
+    budget.taken()  # the first answer, passed on before it came
+    budget.answered(80)
+    budget.answered(90)  # the second, not yet passed on: 90 bytes outstanding
+    finished = threading.Event()
+    waiter = threading.Thread(target=lambda: (budget.wait_for_room(), finished.set()))
+    waiter.start()
+    assert finished.wait(5)  # 90 < 100: room for one more
+    budget.answered(20)  # 110 outstanding: no room until the second is passed on
+    finished.clear()
+    waiter = threading.Thread(target=lambda: (budget.wait_for_room(), finished.set()))
+    waiter.start()
+    assert not finished.wait(0.3)
+    budget.taken()
+    assert finished.wait(5)
+    waiter.join()

@@ -299,19 +299,22 @@ class ImageReader:
             for _, read in list(self._queue)[images:]:
                 read.cancel()
 
+    def _is_wanted(self, item):
+        return self._wanted is None or self._wanted(item)
+
     def _read(self, item):
-        if self._wanted is not None and not self._wanted(item):
-            return None
-        return read_image_and_pyramid(item[1], self._pyramid_levels)
+        return read_image_and_pyramid(item[1], self._pyramid_levels) if self._is_wanted(item) \
+            else None
 
     def _submit(self, item):
+        """A future of ``_read(item)``: on a reader thread, or from the reader process."""
         if self._process is None:
             return self._pool.submit(self._read, item)
-        if self._wanted is not None and not self._wanted(item):
-            skipped = Future()
-            skipped.set_result(None)
-            return skipped
-        return self._process.submit(item[1])
+        if self._is_wanted(item):
+            return self._process.submit(item[1])
+        skipped = Future()
+        skipped.set_result(None)
+        return skipped
 
     def _limit(self):
         """Images to keep read (or being read) ahead: ``nrof_threads`` until one size is

@@ -24,6 +24,7 @@ import struct
 import subprocess
 import sys
 import threading
+from collections import deque
 from concurrent.futures import Future
 
 import cv2
@@ -182,19 +183,20 @@ def _read_answer(kind, stream):
 # -- the child ------------------------------------------------------------------------------
 
 class _Budget:
-    """The child's read-ahead: pixels answered and not yet passed on by the parent."""
+    """The child's read-ahead: pixels answered and not yet passed on by the parent. Answers
+    and their passing on both come in request order; the parent may pass an answer on
+    before it came (it then waits for it)."""
 
     def __init__(self, ahead_bytes):
         self.ahead_bytes = ahead_bytes
         self._condition = threading.Condition()
-        self._answered = []  # bytes of each answer, in request order
-        self._taken = 0  # answers passed on by the parent
+        self._unpassed = deque()  # bytes of each answer not yet passed on
+        self._passed_ahead = 0  # answers passed on before they were given
         self.closed = False  # the parent is gone or done
 
     def wait_for_room(self):
         with self._condition:
-            while (not self.closed and len(self._answered) > self._taken
-                   and sum(self._answered[self._taken:]) >= self.ahead_bytes):
+            while not self.closed and self._unpassed and sum(self._unpassed) >= self.ahead_bytes:
                 self._condition.wait()
 
     def close(self):
@@ -204,13 +206,17 @@ class _Budget:
 
     def answered(self, nbytes):
         with self._condition:
-            self._answered.append(nbytes)
+            if self._passed_ahead:
+                self._passed_ahead -= 1
+            else:
+                self._unpassed.append(nbytes)
 
     def taken(self):
         with self._condition:
-            if self._taken < len(self._answered):
-                self._answered[self._taken] = 0
-            self._taken += 1
+            if self._unpassed:
+                self._unpassed.popleft()
+            else:
+                self._passed_ahead += 1
             self._condition.notify_all()
 
 

@@ -58,7 +58,7 @@ MAX_PNET_PIXELS = 2000000
 # R- and O-Net crops per session run: runs of this size keep the activations in the CPU's
 # caches (R-Net takes a third less CPU time per crop in runs of 64 than of 1024).
 RNET_CROPS_PER_RUN = 64
-ONET_CROPS_PER_RUN = 256
+ONET_CROPS_PER_RUN = 32
 # Level sizes of P-Net run together in one session run (each through its own copy of the
 # network, sharing the weights), so that small levels keep both cores busy.
 MAX_PNET_TOWERS = 16
@@ -173,17 +173,29 @@ def _conv(inputs, kernel_size, channels_out, name):
 
 
 def _prelu(inputs, name, max_form=()):
-    """The classic relu(x) - alpha * relu(-x), exactly, in fewer passes over the tensor.
+    """The classic relu(x) - alpha * relu(-x), exactly, in fewer and faster passes.
 
     For a layer named in ``max_form`` (every slope at most 1) it is max(x, alpha * x), the
-    same numbers in two passes instead of three: these element-wise passes over large
-    activations take about half of the networks' time on a CPU.
+    same numbers in two passes instead of three. ``alpha * x`` is one product per element
+    however it is computed (``_per_channel_product``).
     """
     with tf.variable_scope(name):
         alpha = _variable('alpha', [int(inputs.get_shape()[-1])])
+        scaled = _per_channel_product(inputs, alpha)
         if name in max_form:
-            return tf.maximum(inputs, alpha * inputs)
-        return tf.where(inputs >= 0, inputs, alpha * inputs)
+            return tf.maximum(inputs, scaled)
+        return tf.where(inputs >= 0, inputs, scaled)
+
+
+def _per_channel_product(inputs, factors):
+    """``inputs * factors`` along the last axis: on 4-D activations a 1x1 depthwise
+    convolution, the same products (one per element) without TensorFlow's CPU broadcasting,
+    which takes 1 to 2.3 ns an element on these shapes against 0.2 for a multiply by one
+    number (P-Net's first PReLU about twice as fast; the networks 15% less CPU)."""
+    if inputs.get_shape().ndims != 4:
+        return inputs * factors
+    kernel = tf.reshape(factors, [1, 1, -1, 1])
+    return tf.nn.depthwise_conv2d_native(inputs, kernel, [1, 1, 1, 1], 'VALID')
 
 
 def _max_pool(inputs, size, stride, name, padding='SAME'):

@@ -84,6 +84,7 @@ GRAPH_CORE = {
     'zeros_initializer': ('tensorflow.python.ops.init_ops', 'Zeros'),
     'nn.bias_add': ('tensorflow.python.ops.nn_ops', 'bias_add'),
     'nn.conv2d': ('tensorflow.python.ops.nn_ops', 'conv2d'),
+    'nn.depthwise_conv2d_native': ('tensorflow.python.ops.nn_ops', 'depthwise_conv2d_native'),
     'nn.max_pool2d': ('tensorflow.python.ops.nn_ops', 'max_pool2d'),
 }
 # Imported too: these modules register the variable classes with variable_scope when they

@@ -288,6 +288,30 @@ def test_start_up_skips_the_keras_import():
     assert result.stdout.split() == ['[]', 'False']
 
 
+@pytest.mark.parametrize('shape', [(2, 31, 40, 10), (5, 9, 9, 48), (3, 128)])
+@pytest.mark.parametrize('max_form', [False, True])
+def test_prelu_computes_the_classic_formula_bit_for_bit(shape, max_form):
+    # The classic layer is relu(x) + alpha * -relu(-x) with a broadcast multiply; ours takes
+    # alpha * x from a 1x1 depthwise convolution on 4-D activations (the same products).
+    rng = np.random.RandomState(len(shape))
+    x = (rng.randn(*shape) * 3).astype(np.float32)
+    x.flat[::7] = 0.0
+    low, high = (-1.3, 1.0) if max_form else (-1.3, 1.3)
+    alpha = rng.uniform(low, high, shape[-1]).astype(np.float32)
+    if not max_form:
+        alpha[0] = 1.25  # a slope above 1: the where form
+    with tf.Graph().as_default(), tf.Session() as sess:
+        data = tf.constant(x)
+        ours = detect_face._prelu(data, 'layer', ('layer',) if max_form else ())
+        slopes = [v for v in tf.global_variables() if v.name == 'layer/alpha:0'][0]
+        sess.run(slopes.initializer, {slopes.initializer.inputs[1]: alpha})
+        classic = tf.nn.relu(data) + slopes * -tf.nn.relu(-data)
+        ours, classic = sess.run([ours, classic])
+    assert (alpha > 1).any() != max_form
+    np.testing.assert_array_equal(ours, classic)
+    assert not np.array_equal(ours, np.maximum(x, 0))  # the slopes were applied
+
+
 def test_max_form_prelu_gives_the_same_numbers():
     weights = detect_face.load_package_weights()
     assert detect_face.max_form_prelus(weights['rnet']) == {'prelu2', 'prelu3', 'prelu4'}

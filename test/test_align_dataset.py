@@ -1,4 +1,5 @@
 """align_dataset_mtcnn.py: classic crops and outputs, bad files, parallel runs, killed runs."""
+import gc
 import glob
 import os
 import re
@@ -71,6 +72,25 @@ def test_missing_input_dir_is_a_clear_error(tmp_path):
     with pytest.raises(FacenetError, match='dataset directory not found'):
         align_dataset_mtcnn.main(args)
     assert not os.path.exists(tmp_path / 'out')
+
+
+def test_a_failure_while_the_detector_is_built_leaves_the_garbage_collector_on(
+        tmp_path, monkeypatch):
+    # Garbage collection is paused from before TensorFlow's import until the detector is
+    # frozen; an error in between must not leave it off for the rest of the process.
+    os.makedirs(tmp_path / 'raw' / 'person')
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / 'raw' / 'person' / 'a.png')
+
+    def failing_detector(*args, **kwargs):
+        assert not gc.isenabled()
+        raise FacenetError('no detector')
+
+    monkeypatch.setattr(align_dataset_mtcnn, 'FaceDetector', failing_detector)
+    args = align_dataset_mtcnn.parse_arguments([str(tmp_path / 'raw'), str(tmp_path / 'out')])
+    assert gc.isenabled()
+    with pytest.raises(FacenetError, match='no detector'):
+        align_dataset_mtcnn.main(args)
+    assert gc.isenabled()
 
 
 def test_classic_crop_geometry_outputs_and_session_config(tmp_path, capsys, monkeypatch):

@@ -23,6 +23,7 @@ if SRC_DIR not in sys.path:
     sys.path.insert(0, SRC_DIR)
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import gc  # noqa: E402
 from collections import Counter  # noqa: E402
 
@@ -71,19 +72,10 @@ def main(args):
         # loading TensorFlow for nothing (the others take its images).
         if aligners.wait_for_a_core(cores, lambda: dataset_aligner.work_left(
                 work, output_dir, args.detect_multiple_faces), say):
-            # No garbage collection until the detector is built (then gc.freeze): its passes
-            # over TensorFlow's new objects took 0.05 of the import's 1.0 CPU s and 0.05 of
-            # the 0.3 s that building the detector takes.
-            gc.disable()
             # Decoding the first images and resizing their pyramids starts now, in a child
             # process (threads would wait for the interpreter lock that TensorFlow's import
             # holds), on the core that TensorFlow's start-up (one thread) leaves idle.
-            reader = dataset_aligner.ImageReader(
-                work, detector_module.pyramid_levels,
-                dataset_aligner.still_to_do(output_dir, args.detect_multiple_faces),
-                nrof_threads=cores, process=image_reader_process.start(
-                    detector_module.MINSIZE, detector_module.FACTOR))
-            with reader:
+            with _collector_paused(), _start_reader(work, output_dir, args, cores) as reader:
                 op_threads, nrof_workers, nrof_aligners = _threads(cores, aligners, say)
                 if nrof_aligners > 1:
                     # Other aligners take images meanwhile: what this one read far ahead
@@ -104,6 +96,28 @@ def main(args):
         say('Entries skipped (not image files, or unlistable names): %d'
             % (len(problems) + sum(len(c) for c in unlisted)))
     return 0
+
+
+def _start_reader(work, output_dir, args, cores):
+    """The image reader of ``work``, its child process started."""
+    return dataset_aligner.ImageReader(
+        work, detector_module.pyramid_levels,
+        dataset_aligner.still_to_do(output_dir, args.detect_multiple_faces),
+        nrof_threads=cores, process=image_reader_process.start(
+            detector_module.MINSIZE, detector_module.FACTOR))
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """No garbage collection inside, until ``_align`` has built and frozen the detector (the
+    collector's passes over TensorFlow's new objects took 0.05 of the import's 1.0 CPU s and
+    0.05 of the 0.3 s that building the detector takes); on again when the block ends, also
+    when it raises."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _threads(cores, aligners, say):
@@ -130,7 +144,8 @@ def _align(args, work, reader, op_threads, nrof_workers, say):
     # processes on one machine share the cores instead of spinning against each other.
     with FaceDetector(args.gpu_memory_fraction, op_threads=op_threads) as detector:
         # What exists now (TensorFlow's modules, the graph) lives until the end: kept out of
-        # the garbage collector's full passes, which otherwise take about 5% of the run.
+        # the garbage collector's full passes, which otherwise take about 5% of the run; the
+        # collector, paused since before TensorFlow's import (_collector_paused), runs again.
         gc.freeze()
         gc.enable()
         fileio.make_dirs(output_dir, 'output_dir')

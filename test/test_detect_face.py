@@ -302,10 +302,10 @@ def test_prelu_computes_the_classic_formula_bit_for_bit(shape, max_form):
         alpha[0] = 1.25  # a slope above 1: the where form
     with tf.Graph().as_default(), tf.Session() as sess:
         data = tf.constant(x)
-        ours = detect_face._prelu(data, 'layer', ('layer',) if max_form else ())
-        slopes = [v for v in tf.global_variables() if v.name == 'layer/alpha:0'][0]
-        sess.run(slopes.initializer, {slopes.initializer.inputs[1]: alpha})
-        classic = tf.nn.relu(data) + slopes * -tf.nn.relu(-data)
+        with tf.variable_scope('net'):
+            ours = detect_face._prelu(data, 'layer', ('layer',) if max_form else ())
+        detect_face._load_variables(sess, 'net', {'layer': {'alpha': alpha}})
+        classic = tf.nn.relu(data) + tf.constant(alpha) * -tf.nn.relu(-data)
         ours, classic = sess.run([ours, classic])
     assert (alpha > 1).any() != max_form
     np.testing.assert_array_equal(ours, classic)

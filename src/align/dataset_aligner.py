@@ -303,8 +303,9 @@ class ImageReader:
         return self._wanted is None or self._wanted(item)
 
     def _read(self, item):
-        return read_image_and_pyramid(item[1], self._pyramid_levels) if self._is_wanted(item) \
-            else None
+        if not self._is_wanted(item):
+            return None
+        return read_image_and_pyramid(item[1], self._pyramid_levels)
 
     def _submit(self, item):
         """A future of ``_read(item)``: on a reader thread, or from the reader process."""
